@@ -1,0 +1,153 @@
+import type { Command } from 'commander';
+import { Option } from 'commander';
+import { UsageError } from '../errors.js';
+import { loadModel } from '../model/index.js';
+import { predefinedNetworks } from '../model/build.js';
+import { acquireLock, destroy, planLines, reconcile } from '../reconcile/index.js';
+import type { ReconcileResult } from '../reconcile/index.js';
+import { providers } from '../providers/index.js';
+import { inspectNetworks } from '../inspect/networks.js';
+import type { GlobalOptions } from './context.js';
+import { makeContext, makeLogger } from './context.js';
+import { planJson, printLines, summary } from './output.js';
+import { readCreated, recordCreated } from './records.js';
+import { runExec } from './exec.js';
+
+interface FileOpts {
+  file?: string[];
+}
+
+function globals(cmd: Command): GlobalOptions {
+  return cmd.optsWithGlobals() as GlobalOptions;
+}
+
+function files(opts: FileOpts): string[] {
+  if (!opts.file || opts.file.length === 0) throw new UsageError('no manifests given; pass files or folders with -f PATH');
+  return opts.file;
+}
+
+const fileOption = () => new Option('-f, --file <paths...>', 'manifest files or folders (repeatable)');
+
+async function withLock<T>(g: GlobalOptions, command: string, fn: () => Promise<T>): Promise<T> {
+  const lock = await acquireLock(g.stateDir, g.hostNetns ?? '', command);
+  try {
+    return await fn();
+  } finally {
+    await lock.release();
+  }
+}
+
+export function registerCommands(program: Command): void {
+  program
+    .command('apply')
+    .description('converge the kernel to the manifests; print what changed')
+    .addOption(fileOption())
+    .option('--dry-run', 'show what would change, write nothing')
+    .option('--prune', 'also remove containers and networks no longer in the manifests')
+    .action(async (opts: FileOpts & { dryRun?: boolean; prune?: boolean }, cmd: Command) => {
+      const g = globals(cmd);
+      const log = makeLogger(g);
+      const model = await loadModel(files(opts));
+      const ctx = await makeContext(g, model, log);
+      const run = () => reconcile(model, ctx, { prune: opts.prune ?? false, dryRun: opts.dryRun ?? false });
+      const result: ReconcileResult = opts.dryRun ? await run() : await withLock(g, 'apply', run);
+      printLines(planLines(result.plan, providers));
+      if (result.applied) await recordCreated(g, result);
+      console.error(summary(result, opts.dryRun ?? false));
+      log.info({ changes: result.plan.changes.length, ms: Math.round(result.durationMs), ...result.stats }, 'reconcile finished');
+    });
+
+  program
+    .command('plan')
+    .description('show what apply would change; write nothing')
+    .addOption(fileOption())
+    .option('--json', 'machine-readable output')
+    .option('--prune', 'plan the removal of orphans too')
+    .action(async (opts: FileOpts & { json?: boolean; prune?: boolean }, cmd: Command) => {
+      const g = globals(cmd);
+      const log = makeLogger(g);
+      const model = await loadModel(files(opts));
+      const ctx = await makeContext(g, model, log);
+      const result = await reconcile(model, ctx, { prune: opts.prune ?? false, dryRun: true });
+      if (opts.json) console.log(JSON.stringify(planJson(result.plan, providers), null, 2));
+      else printLines(planLines(result.plan, providers));
+    });
+
+  program
+    .command('destroy')
+    .description('remove everything weft owns for these manifests')
+    .addOption(fileOption())
+    .option('--dry-run', 'show what would be removed')
+    .action(async (opts: FileOpts & { dryRun?: boolean }, cmd: Command) => {
+      const g = globals(cmd);
+      const log = makeLogger(g);
+      const model = await loadModel(files(opts));
+      const ctx = await makeContext(g, model, log);
+      const run = () => destroy(model, ctx, { dryRun: opts.dryRun ?? false });
+      const result = opts.dryRun ? await run() : await withLock(g, 'destroy', run);
+      printLines(planLines(result.plan, providers));
+      console.error(summary(result, opts.dryRun ?? false));
+    });
+
+  program
+    .command('validate')
+    .description('check manifests only; exit 0 valid, 2 invalid')
+    .addOption(fileOption())
+    .action(async (opts: FileOpts) => {
+      const model = await loadModel(files(opts));
+      console.log(`valid: ${model.networks.size} networks (3 predefined), ${model.containers.size} containers, ${model.hosts.size} hosts`);
+    });
+
+  const network = program.command('network').description('Docker-compatible views of the networks weft manages');
+  network
+    .command('ls')
+    .description('list networks')
+    .addOption(fileOption())
+    .option('-q, --quiet', 'only network ids')
+    .action(async (opts: FileOpts & { quiet?: boolean }, cmd: Command) => {
+      const nets = await observedNetworks(globals(cmd), opts);
+      if (opts.quiet) return printLines(nets.map((n) => n.Id.slice(0, 12)));
+      const rows = [['NETWORK ID', 'NAME', 'DRIVER', 'SCOPE'], ...nets.map((n) => [n.Id.slice(0, 12), n.Name, n.Driver, n.Scope])];
+      const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)) + 3);
+      printLines(rows.map((r) => r.map((c, i) => (i < r.length - 1 ? c.padEnd(widths[i]!) : c)).join('')));
+    });
+  network
+    .command('inspect')
+    .description('details of networks as JSON (docker network inspect)')
+    .argument('<names...>')
+    .addOption(fileOption())
+    .action(async (names: string[], opts: FileOpts, cmd: Command) => {
+      const nets = await observedNetworks(globals(cmd), opts);
+      const found = names.map((n) => nets.find((x) => x.Name === n || x.Id.startsWith(n)));
+      console.log(JSON.stringify(found.filter((n) => n !== undefined), null, 4));
+      const missing = names.filter((_, i) => !found[i]);
+      if (missing.length > 0) {
+        for (const m of missing) console.error(`Error: No such network: ${m}`);
+        process.exitCode = 1;
+      }
+    });
+
+  program
+    .command('exec')
+    .description('run CMD inside the container\'s namespace (like docker exec): weft exec CONTAINER -- CMD...')
+    .argument('<container>')
+    .action(async (container: string, _opts: unknown, cmd: Command) => {
+      const g = globals(cmd);
+      const passthrough = (cmd.parent?.getOptionValue('passthrough') as string[] | undefined) ?? [];
+      process.exitCode = await runExec(g, container, passthrough);
+    });
+}
+
+/** Networks as the kernel has them, with manifest details when -f is given. Read-only. */
+async function observedNetworks(g: GlobalOptions, opts: FileOpts) {
+  const log = makeLogger(g);
+  const model = opts.file?.length ? await loadModel(opts.file) : await loadModel([]);
+  const ctx = await makeContext(g, model, log);
+  const result = await reconcile(model, ctx, { prune: false, dryRun: true });
+  return inspectNetworks({
+    observed: result.observed,
+    ...(opts.file?.length ? { topology: result.topology } : {}),
+    predefined: predefinedNetworks(),
+    created: await readCreated(g),
+  });
+}

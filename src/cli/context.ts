@@ -1,0 +1,71 @@
+import { pathToFileURL } from 'node:url';
+import path from 'node:path';
+import type { NetworkDriver } from '../compile/index.js';
+import { builtinDrivers } from '../compile/index.js';
+import { UsageError } from '../errors.js';
+import { RealKernel } from '../kernel/index.js';
+import type { Kernel } from '../kernel/index.js';
+import type { LogFormat, Logger } from '../log.js';
+import { createLogger } from '../log.js';
+import type { Model } from '../model/index.js';
+import { providers } from '../providers/index.js';
+import type { ReconcileContext } from '../reconcile/index.js';
+
+export interface GlobalOptions {
+  hostNetns?: string;
+  node?: string;
+  stateDir: string;
+  logLevel: string;
+  logFormat?: LogFormat;
+}
+
+export const DEFAULT_STATE_DIR = '/var/lib/weft';
+
+export function makeLogger(g: GlobalOptions): Logger {
+  if (g.logFormat !== undefined && g.logFormat !== 'json' && g.logFormat !== 'pretty') {
+    throw new UsageError(`--log-format ${String(g.logFormat)}: use json or pretty`);
+  }
+  return createLogger(g.logLevel, g.logFormat);
+}
+
+/**
+ * Plugin drivers: a module exporting `driver` (a NetworkDriver), found as the npm package
+ * weft-driver-<name> or as <dir>/<name>.js in $WEFT_PLUGIN_PATH (default /usr/lib/weft/drivers).
+ */
+export async function loadDrivers(model: Model | undefined, log: Logger): Promise<Map<string, NetworkDriver>> {
+  const drivers = new Map(builtinDrivers);
+  const wanted = new Set([...(model?.networks.values() ?? [])].map((n) => n.driver).filter((d) => !drivers.has(d)));
+  const dirs = (process.env['WEFT_PLUGIN_PATH'] ?? '/usr/lib/weft/drivers').split(':').filter(Boolean);
+  for (const name of wanted) {
+    const candidates = [`weft-driver-${name}`, ...dirs.map((d) => pathToFileURL(path.join(d, `${name}.js`)).href)];
+    for (const spec of candidates) {
+      try {
+        const mod = (await import(spec)) as { driver?: NetworkDriver; default?: NetworkDriver };
+        const driver = mod.driver ?? mod.default;
+        if (driver?.name === name) {
+          drivers.set(name, driver);
+          log.info({ driver: name, module: spec }, 'plugin driver loaded');
+          break;
+        }
+      } catch {
+        /* not there: try the next place; compile reports an unknown driver with a hint */
+      }
+    }
+  }
+  return drivers;
+}
+
+export function makeKernel(log: Logger): Kernel {
+  return new RealKernel({ log });
+}
+
+export async function makeContext(g: GlobalOptions, model: Model | undefined, log: Logger): Promise<ReconcileContext> {
+  return {
+    kernel: makeKernel(log),
+    log,
+    hostNetns: g.hostNetns ?? '',
+    ...(g.node !== undefined ? { node: g.node } : {}),
+    drivers: await loadDrivers(model, log),
+    providers,
+  };
+}

@@ -1,0 +1,25 @@
+import type { Network } from '../../model/index.js';
+import type { StateBuilder } from '../state-builder.js';
+import type { ContainerPlan, EndpointPlan, NetworkPlan, Topology } from '../topology.js';
+
+/**
+ * A network driver turns a network and its endpoints into kernel state. bridge, host and null are
+ * built in; others (overlay, macvlan, plugins) implement the same interface. Drivers are pure.
+ */
+export interface NetworkDriver {
+  readonly name: string;
+  /** local: per-host addressing (sticky). global: the same addressing on every host (from manifests only). */
+  readonly scope: 'local' | 'global';
+  /** Pools for networks that declare no subnet; undefined means a subnet is required. */
+  readonly defaultPools?: { base: string; size: number }[];
+  /** Containers on this driver get a namespace with an interface and addresses. */
+  readonly hasEndpoints: boolean;
+  /** Name of the host-side interface the network uses (e.g. the bridge), if any. */
+  hostIfname?(network: Network): string | undefined;
+  /** Default MTU when the network sets none. */
+  readonly defaultMtu: number;
+  /** Host-level objects of the network (bridge, gateway address, ...). */
+  networkState?(plan: NetworkPlan, topology: Topology, out: StateBuilder): void;
+  /** Objects of one endpoint of a local container: its interface pair and addresses. */
+  endpointState?(ep: EndpointPlan, ctr: ContainerPlan, plan: NetworkPlan, topology: Topology, out: StateBuilder): void;
+}

@@ -1,0 +1,10 @@
+export { compile, netnsName, etcNetnsDir } from './compile.js';
+export type { CompileResult } from './compile.js';
+export { extractAllocations, emptyAllocations, endpointKey } from './inputs.js';
+export type { CompileInputs, Allocations } from './inputs.js';
+export { builtinDrivers } from './drivers/index.js';
+export type { NetworkDriver } from './drivers/index.js';
+export type * from './topology.js';
+export { StateBuilder } from './state-builder.js';
+export { parseAlias, formatAlias, aliases } from './alias.js';
+export { hostnameOf, parseResolvConf, usableUpstreams, usesEmbeddedDns } from './files.js';

@@ -1,0 +1,55 @@
+import type { KernelState } from '../state/types.js';
+import { HOST } from '../state/types.js';
+import { parseAlias } from './alias.js';
+
+/**
+ * What compile needs besides the manifests. Everything here was read by the caller, so compile
+ * itself stays pure.
+ */
+export interface CompileInputs {
+  /** "" on a real host; the --host-netns name otherwise. Prefixes container namespace names. */
+  hostNetns: string;
+  /** The node this weft runs as (a Host name), or undefined when manifests declare no hosts. */
+  node?: string;
+  /** Addresses and subnets already in the kernel, so that IPAM is sticky. */
+  allocations: Allocations;
+  /** The host namespace's /etc/resolv.conf, for upstream DNS servers. */
+  hostResolvConf: string;
+  /** Subnets routed in the host namespace by others (not weft): default pools skip them. */
+  hostRoutes: string[];
+}
+
+export interface Allocations {
+  /** network name -> CIDRs of its gateway addresses found on its bridge */
+  subnets: Map<string, string[]>;
+  /** "container|network" -> CIDRs found on the endpoint's interface */
+  addresses: Map<string, string[]>;
+}
+
+export function endpointKey(container: string, network: string): string {
+  return `${container}|${network}`;
+}
+
+/** Reads the allocations weft made earlier out of observed state. Pure. */
+export function extractAllocations(observed: KernelState): Allocations {
+  const subnets = new Map<string, string[]>();
+  const addresses = new Map<string, string[]>();
+  const addrsOf = (ns: string, dev: string) =>
+    Object.values(observed.addresses)
+      .filter((a) => a.ns === ns && a.dev === dev)
+      .map((a) => a.cidr);
+  for (const link of Object.values(observed.links)) {
+    if (link.ns !== HOST) continue;
+    const tag = parseAlias('alias' in link ? link.alias : undefined);
+    if (!tag?.['net']) continue;
+    if (link.kind === 'bridge' && !tag['ctr']) subnets.set(tag['net'], addrsOf(HOST, link.name));
+    if (link.kind === 'veth' && tag['ctr']) {
+      addresses.set(endpointKey(tag['ctr'], tag['net']), addrsOf(link.peer.ns, link.peer.name));
+    }
+  }
+  return { subnets, addresses };
+}
+
+export function emptyAllocations(): Allocations {
+  return { subnets: new Map(), addresses: new Map() };
+}

@@ -1,0 +1,69 @@
+import type { Container, LegacyLink, Network } from '../model/index.js';
+import type { NsKey } from '../state/types.js';
+import type { NetworkPools } from './ipam.js';
+import type { NetworkDriver } from './drivers/types.js';
+
+/**
+ * The compiled topology: every decision compile makes (names, addresses, MACs, placement) in one
+ * place, before it is turned into kernel state. DNS records, `network inspect` and the firewall
+ * read this too, so they always agree with the kernel state.
+ */
+
+export interface IpAssignment {
+  /** Canonical address text. */
+  address: string;
+  prefix: number;
+  /** The gateway of the pool the address came from. */
+  gateway: string;
+}
+
+export interface NetworkPlan {
+  network: Network;
+  driver: NetworkDriver;
+  pools: NetworkPools;
+  /** The host-side interface (bridge name for the bridge driver), if the driver has one. */
+  ifname?: string;
+  mtu: number;
+  /** Created on this host: declared networks always; the default bridge only when used. */
+  materialize: boolean;
+}
+
+export interface EndpointPlan {
+  container: string;
+  network: string;
+  endpointId: string;
+  /** Interface name inside the container: eth0, eth1, ... in manifest order. */
+  ifname: string;
+  /** Host-side interface (veth) name, hashed. */
+  hostIfname: string;
+  mac: string;
+  ipv4?: IpAssignment;
+  ipv6?: IpAssignment;
+  aliases: string[];
+  links: LegacyLink[];
+}
+
+export type ContainerMode = 'netns' | 'host';
+
+export interface ContainerPlan {
+  container: Container;
+  /** Placed on this node; remote containers are known (DNS, overlay peers) but not created here. */
+  local: boolean;
+  mode: ContainerMode;
+  /** Namespace key in the kernel state (the netns name weft creates, or a key for an attached one). */
+  ns?: NsKey;
+  /** The path to enter the namespace: /run/netns/<name>, or the attached path. */
+  nsPath?: string;
+  /** weft created the namespace (and so owns and may delete it). */
+  ownsNetns: boolean;
+  endpoints: EndpointPlan[];
+  defaultRoute4?: EndpointPlan;
+  defaultRoute6?: EndpointPlan;
+}
+
+export interface Topology {
+  hostNetns: string;
+  node?: string;
+  networks: Map<string, NetworkPlan>;
+  containers: Map<string, ContainerPlan>;
+}

@@ -1,0 +1,128 @@
+import type { Topology } from '../compile/index.js';
+import { parseAlias } from '../compile/index.js';
+import type { Network } from '../model/index.js';
+import { parseCidr, formatCidr } from '../net/cidr.js';
+import { containerId, endpointId, networkId } from '../net/ids.js';
+import type { KernelState, LinkEntry } from '../state/types.js';
+import { HOST } from '../state/types.js';
+
+/** `docker network inspect`'s shape, filled from observed state (and the manifests when given). Pure. */
+export interface DockerNetwork {
+  Name: string;
+  Id: string;
+  Created: string;
+  Scope: string;
+  Driver: string;
+  EnableIPv6: boolean;
+  IPAM: { Driver: string; Options: Record<string, string>; Config: { Subnet: string; Gateway?: string; IPRange?: string }[] };
+  Internal: boolean;
+  Attachable: boolean;
+  Ingress: boolean;
+  ConfigFrom: { Network: string };
+  ConfigOnly: boolean;
+  Containers: Record<string, { Name: string; EndpointID: string; MacAddress: string; IPv4Address: string; IPv6Address: string }>;
+  Options: Record<string, string>;
+  Labels: Record<string, string>;
+}
+
+export interface InspectSources {
+  observed: KernelState;
+  /** Compiled manifests, when -f was given: adds options, labels, declared-but-empty networks. */
+  topology?: Topology;
+  predefined: Network[];
+  created: Record<string, string>;
+}
+
+const ZERO_TIME = '0001-01-01T00:00:00Z';
+
+export function inspectNetworks(src: InspectSources): DockerNetwork[] {
+  const { observed } = src;
+  const links = Object.values(observed.links);
+  const bridges = links.filter((l): l is Extract<LinkEntry, { kind: 'bridge' }> => l.kind === 'bridge' && l.ns === HOST);
+  const byName = new Map<string, DockerNetwork>();
+  const meta = new Map<string, Network>(src.predefined.map((n) => [n.name, n]));
+  for (const plan of src.topology?.networks.values() ?? []) meta.set(plan.network.name, plan.network);
+
+  const base = (name: string): DockerNetwork => {
+    const n = meta.get(name);
+    const plan = src.topology?.networks.get(name);
+    return {
+      Name: name,
+      Id: networkId(name),
+      Created: src.created[name] ?? ZERO_TIME,
+      Scope: plan?.driver.scope === 'global' ? 'swarm' : 'local',
+      Driver: n?.driver ?? 'bridge',
+      EnableIPv6: n?.enableIPv6 ?? false,
+      IPAM: {
+        Driver: n?.ipamDriver ?? 'default',
+        Options: {},
+        Config: plan
+          ? [...plan.pools.v4, ...plan.pools.v6].map((p) => ({
+              Subnet: formatCidr(p.subnet),
+              Gateway: formatIp(p.subnet.family, p.gateway),
+              ...(p.range.prefix !== p.subnet.prefix ? { IPRange: formatCidr(p.range) } : {}),
+            }))
+          : [],
+      },
+      Internal: n?.internal ?? false,
+      Attachable: n?.attachable ?? false,
+      Ingress: false,
+      ConfigFrom: { Network: '' },
+      ConfigOnly: false,
+      Containers: {},
+      Options: n?.options ?? {},
+      Labels: n?.labels ?? {},
+    };
+  };
+  for (const n of src.predefined) byName.set(n.name, base(n.name));
+  for (const p of src.topology?.networks.values() ?? []) if (p.materialize || p.network.predefined) byName.set(p.network.name, base(p.network.name));
+  for (const b of bridges) {
+    const name = parseAlias(b.alias)?.['net'];
+    if (!name) continue;
+    const net = byName.get(name) ?? base(name);
+    if (net.IPAM.Config.length === 0) {
+      // Without manifests, the subnet is the gateway address's network.
+      for (const a of Object.values(observed.addresses)) {
+        if (a.ns !== HOST || a.dev !== b.name) continue;
+        const c = parseCidr(a.cidr);
+        if (c) net.IPAM.Config.push({ Subnet: formatCidr(c), Gateway: a.cidr.slice(0, a.cidr.indexOf('/')) });
+      }
+      if (!src.topology) net.Options = { 'com.docker.network.bridge.name': b.name, 'com.docker.network.driver.mtu': String(b.mtu) };
+    }
+    byName.set(name, net);
+  }
+  // Endpoints: host veths tagged with container and network, their container ends and addresses.
+  for (const v of links) {
+    if (v.kind !== 'veth' || v.ns !== HOST) continue;
+    const tag = parseAlias(v.alias);
+    const ctr = tag?.['ctr'];
+    const netName = tag?.['net'];
+    if (!ctr || !netName) continue;
+    const net = byName.get(netName) ?? base(netName);
+    byName.set(netName, net);
+    const peer = observed.links[`${v.peer.ns}/${v.peer.name}`];
+    const addrs = Object.values(observed.addresses).filter((a) => a.ns === v.peer.ns && a.dev === v.peer.name);
+    net.Containers[containerId(ctr)] = {
+      Name: ctr,
+      EndpointID: endpointId(ctr, netName),
+      MacAddress: peer?.kind === 'veth-peer' ? peer.mac : '',
+      IPv4Address: addrs.find((a) => !a.cidr.includes(':'))?.cidr ?? '',
+      IPv6Address: addrs.find((a) => a.cidr.includes(':'))?.cidr ?? '',
+    };
+  }
+  // Containers on "none" (a namespace with loopback only) show up there, as in Docker.
+  if (src.topology) {
+    const none = byName.get('none');
+    for (const c of src.topology.containers.values()) {
+      if (!none || !c.local || !c.ns || !observed.netns[c.ns]) continue;
+      if (c.container.endpoints.some((e) => e.network === 'none')) {
+        none.Containers[c.container.id] = { Name: c.container.name, EndpointID: endpointId(c.container.name, 'none'), MacAddress: '', IPv4Address: '', IPv6Address: '' };
+      }
+    }
+  }
+  return [...byName.values()];
+}
+
+function formatIp(family: 4 | 6, v: bigint): string {
+  return formatCidr({ family, base: v, prefix: family === 4 ? 32 : 128 }).replace(/\/\d+$/, '');
+}

@@ -1,0 +1,6 @@
+export type * from './types.js';
+export { emptyProgram, programIsEmpty } from './types.js';
+export { RealKernel } from './real-kernel.js';
+export { exec, inNamespace, mapLimit } from './exec.js';
+export { renderIpOp } from './ip-render.js';
+export { parseLinks, parseAddresses, parseRoutes } from './ip-parse.js';

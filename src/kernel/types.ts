@@ -1,0 +1,174 @@
+import type { NsKey } from '../state/types.js';
+
+/**
+ * The kernel layer's vocabulary: typed operations to write, typed snapshots read back. The real
+ * kernel renders operations into `ip -batch` lines; the fake kernel of the unit tests applies
+ * them to an in-memory model. Nothing above this layer knows command syntax.
+ */
+
+/** A namespace to act in: its key in the state, and the path to enter it (null: this process's own). */
+export interface NsRef {
+  key: NsKey;
+  path: string | null;
+}
+
+/** Human description of the object an operation is for, used in error messages. */
+interface Described {
+  what: string;
+}
+
+export type IpOp = Described &
+  (
+    | { op: 'link-add-bridge'; name: string; mtu: number }
+    | {
+        op: 'link-add-veth';
+        name: string;
+        mtu: number;
+        master?: string;
+        /** The peer is created directly in its namespace (named netns or pid). */
+        peer: { name: string; netns: string; mac: string; mtu: number };
+      }
+    | {
+        op: 'link-set';
+        name: string;
+        up?: boolean;
+        mtu?: number;
+        mac?: string;
+        master?: string | null;
+        alias?: string;
+        addrgenmode?: 'none' | 'eui64';
+      }
+    | { op: 'link-del'; name: string }
+    | { op: 'addr-add' | 'addr-del'; dev: string; cidr: string }
+    | { op: 'route-replace' | 'route-del'; family: 4 | 6; dst: string; via?: string; dev: string; proto: number }
+  );
+
+export interface SysctlWrite {
+  path: string;
+  value: string;
+}
+
+/** Everything to do inside one namespace, run as one process. */
+export interface NsWork {
+  ns: NsRef;
+  ip: IpOp[];
+  /** Written after the ip operations (they may name interfaces those create). */
+  sysctls: SysctlWrite[];
+}
+
+export interface FileWork {
+  write: { path: string; content: string }[];
+  remove: string[];
+  /** Folders removed if empty after the removals (/etc/netns/<name>). */
+  removeDirs: string[];
+}
+
+/** One apply's kernel writes, in the order they must happen. */
+export interface KernelProgram {
+  netnsDelete: string[];
+  netnsAdd: string[];
+  /** The host namespace's work, before any container namespace's (veths are created from here). */
+  host: NsWork;
+  /** Container namespaces, independent of each other: run with bounded concurrency. */
+  containers: NsWork[];
+  files: FileWork;
+  /** Host links that vanish asynchronously (veths of deleted namespaces): wait for them. */
+  awaitGone: { ns: NsRef; links: string[] }[];
+}
+
+export function emptyProgram(host: NsRef): KernelProgram {
+  return {
+    netnsDelete: [],
+    netnsAdd: [],
+    host: { ns: host, ip: [], sysctls: [] },
+    containers: [],
+    files: { write: [], remove: [], removeDirs: [] },
+    awaitGone: [],
+  };
+}
+
+export function programIsEmpty(p: KernelProgram): boolean {
+  return (
+    p.netnsDelete.length === 0 &&
+    p.netnsAdd.length === 0 &&
+    p.host.ip.length === 0 &&
+    p.host.sysctls.length === 0 &&
+    p.containers.every((c) => c.ip.length === 0 && c.sysctls.length === 0) &&
+    p.files.write.length === 0 &&
+    p.files.remove.length === 0 &&
+    p.files.removeDirs.length === 0
+  );
+}
+
+// ---- snapshots ----
+
+export interface KLink {
+  ifindex: number;
+  name: string;
+  /** info_kind: bridge, veth, vxlan, macvlan; undefined for loopback and physical devices. */
+  kind?: string;
+  alias?: string;
+  mtu: number;
+  mac: string;
+  up: boolean;
+  master?: string;
+  /** For veths: the peer's ifindex and the nsid it lives in (as seen from this namespace). */
+  linkIndex?: number;
+  linkNetnsId?: number;
+  addrgenmode?: string;
+  /** Raw info_data / info_slave_data for drivers that need more (vxlan, macvlan, bridge ports). */
+  info?: Record<string, unknown>;
+  slaveInfo?: Record<string, unknown>;
+}
+
+export interface KAddr {
+  dev: string;
+  family: 4 | 6;
+  local: string;
+  prefixlen: number;
+  scope: string;
+}
+
+export interface KRoute {
+  family: 4 | 6;
+  dst: string;
+  gateway?: string;
+  dev?: string;
+  protocol: string;
+  table: string;
+  type: string;
+}
+
+export interface NsSnapshot {
+  links: KLink[];
+  addresses: KAddr[];
+  routes: KRoute[];
+  /** path -> value, null where the file does not exist (e.g. the interface is gone). */
+  sysctls: Record<string, string | null>;
+}
+
+export interface NsReadRequest {
+  ns: NsRef;
+  sysctls: string[];
+}
+
+/** Counters for benchmarks and tests: what a reconcile cost the kernel. */
+export interface KernelStats {
+  processes: number;
+  writes: number;
+}
+
+/** The kernel as the rest of weft sees it. Only implementations of this touch the system. */
+export interface Kernel {
+  readonly stats: KernelStats;
+  /** Names of the namespaces under /run/netns. */
+  listNetns(): Promise<string[]>;
+  /** Reads namespaces (bounded concurrency); null for a namespace that does not exist. */
+  readNamespaces(reqs: readonly NsReadRequest[]): Promise<Map<string, NsSnapshot | null>>;
+  /** Reads files; null where missing. */
+  readFiles(paths: readonly string[]): Promise<Map<string, string | null>>;
+  /** Lists the entries of a folder (empty if missing). */
+  listDir(path: string): Promise<string[]>;
+  /** Runs a program. Throws KernelError naming the object and the command that failed. */
+  run(program: KernelProgram): Promise<void>;
+}

@@ -1,0 +1,40 @@
+import type { Problem } from '../../errors.js';
+import { problemAt } from '../build.js';
+import type { Model } from '../types.js';
+
+/**
+ * Published ports: not on host/none networks, not on internal-only containers, and no host port
+ * published twice for one protocol and address.
+ */
+export function publishedPorts(model: Model): Problem[] {
+  const out: Problem[] = [];
+  const taken = new Map<string, string>(); // "host|proto|port" -> "container (text)"
+  for (const c of model.containers.values()) {
+    if (c.ports.length === 0) continue;
+    const nets = c.endpoints.map((e) => model.networks.get(e.network)).filter((n) => n !== undefined);
+    for (const p of c.ports) {
+      const onlyInternal = nets.length > 0 && nets.every((n) => n.internal);
+      if (nets.some((n) => n.driver === 'host' || n.driver === 'null')) {
+        out.push(problemAt(p.src, 'PORT_NO_NETWORK', `container "${c.name}": port "${p.text}" on a container of the ${nets[0]?.name} network`, 'remove the port: host-network containers use host ports directly, none has no network'));
+        continue;
+      }
+      if (onlyInternal) {
+        out.push(problemAt(p.src, 'PORT_ON_INTERNAL', `container "${c.name}": port "${p.text}" but the container is only on internal networks`, 'internal networks take no inbound traffic; remove the port or add a non-internal network'));
+        continue;
+      }
+      for (let port = p.hostPort; port <= p.hostPortEnd; port++) {
+        // "Any address" clashes with every address, so key wildcard binds on the port alone.
+        const hostIp = p.hostIp && p.hostIp !== '0.0.0.0' && p.hostIp !== '::' ? p.hostIp : '*';
+        const keys = hostIp === '*' ? [`*|${p.protocol}|${port}`] : [`${hostIp}|${p.protocol}|${port}`, `*|${p.protocol}|${port}`];
+        const clash = keys.map((k) => taken.get(k)).find((v) => v !== undefined)
+          ?? (hostIp === '*' ? [...taken.entries()].find(([k]) => k.endsWith(`|${p.protocol}|${port}`))?.[1] : undefined);
+        if (clash !== undefined) {
+          out.push(problemAt(p.src, 'PORT_IN_USE', `container "${c.name}": host port ${port}/${p.protocol} is already published by ${clash}`, 'publish another host port'));
+          break;
+        }
+        taken.set(`${hostIp}|${p.protocol}|${port}`, `container "${c.name}" ("${p.text}")`);
+      }
+    }
+  }
+  return out;
+}

@@ -1,0 +1,119 @@
+import type { LinkEntry, VethPeerEntry } from '../state/types.js';
+import { HOST, ids } from '../state/types.js';
+import { order } from './program-builder.js';
+import { hostLinkOwner, ownedNamespaces, ownedVeths } from './ownership.js';
+import type { Provider } from './types.js';
+
+const RANK = 1;
+// Within the link rank: bridges before the veths enslaved to them, container ends after both.
+const sub = { bridge: 0, veth: 0.1, 'veth-peer': 0.2, loopback: 0.2 } as const;
+
+/** Bridges and veth pairs in the host namespace, loopback and veth ends in container namespaces. */
+export const linksProvider: Provider<'links'> = {
+  domain: 'links',
+  rank: RANK,
+  recreateOn: ['kind', 'peer'],
+  observe(obs, ctx) {
+    const out: Record<string, LinkEntry> = {};
+    const put = (e: LinkEntry) => (out[ids.link(e.ns, e.name)] = e);
+    for (const l of obs.hostSnapshot.links) {
+      const owner = hostLinkOwner(l);
+      if (!owner || l.kind !== 'bridge' || owner.kind !== 'network') continue;
+      put({ kind: 'bridge', ns: HOST, name: l.name, alias: l.alias ?? '', mtu: l.mtu, up: l.up, owner });
+    }
+    for (const v of ownedVeths(obs)) {
+      const e: LinkEntry = {
+        kind: 'veth',
+        ns: HOST,
+        name: v.host.name,
+        alias: v.host.alias ?? '',
+        mtu: v.host.mtu,
+        up: v.host.up,
+        peer: { ns: v.peerNs, name: v.peer?.name ?? '(missing)' },
+        owner: v.owner,
+      };
+      if (v.host.master) e.master = v.host.master;
+      put(e);
+      if (v.peer) put(peerEntry(v.peerNs, v.peer, v.owner));
+    }
+    for (const [key, owner] of ownedNamespaces(obs, ctx)) {
+      const lo = obs.namespaces.get(key)?.links.find((l) => l.name === 'lo');
+      if (lo) put({ kind: 'loopback', ns: key, name: 'lo', up: lo.up, alias: lo.alias ?? '', owner });
+    }
+    return out;
+  },
+  describe: (e) => ({ noun: e.kind === 'veth-peer' ? 'interface' : e.kind, name: e.ns === HOST ? e.name : `${e.name} in ${e.ns}` }),
+  render(change, out, ctx) {
+    const e = change.desired ?? change.observed;
+    if (!e) return;
+    const ns = ctx.nsRef(e.ns);
+    if (change.action === 'delete') {
+      // A namespace's loopback goes with the namespace.
+      if (e.kind !== 'loopback') out.ip(ns, order.delete(RANK + sub[e.kind]), { op: 'link-del', name: e.name, what: `deleting ${e.kind} ${e.name}` });
+      return;
+    }
+    const rank = order.create(RANK + sub[e.kind]);
+    const d = change.desired;
+    if (!d) return;
+    if (change.action === 'create') {
+      if (d.kind === 'bridge') {
+        out.ip(ns, rank, { op: 'link-add-bridge', name: d.name, mtu: d.mtu, what: `creating bridge ${d.name}` });
+        out.ip(ns, rank, { op: 'link-set', name: d.name, alias: d.alias, up: true, what: `tagging bridge ${d.name}` });
+      } else if (d.kind === 'veth') {
+        const peer = ctx.desired.links[ids.link(d.peer.ns, d.peer.name)] as VethPeerEntry | undefined;
+        const peerRef = ctx.nsRef(d.peer.ns);
+        out.ip(ns, rank, {
+          op: 'link-add-veth',
+          name: d.name,
+          mtu: d.mtu,
+          ...(d.master ? { master: d.master } : {}),
+          peer: { name: d.peer.name, netns: netnsArgument(d.peer.ns, peerRef.path), mac: peer?.mac ?? '', mtu: peer?.mtu ?? d.mtu },
+          what: `creating veth ${d.name} (peer ${d.peer.name} in ${d.peer.ns})`,
+        });
+        out.ip(ns, rank, { op: 'link-set', name: d.name, alias: d.alias, what: `tagging veth ${d.name}` });
+      } else if (d.kind === 'veth-peer') {
+        out.ip(ns, rank, { op: 'link-set', name: d.name, addrgenmode: d.addrgenmode, mac: d.mac, mtu: d.mtu, up: true, what: `configuring ${d.name}` });
+      } else {
+        out.ip(ns, rank, { op: 'link-set', name: d.name, alias: d.alias, up: true, what: `configuring loopback` });
+      }
+      return;
+    }
+    // update in place
+    const o = change.observed as Record<string, unknown> | undefined;
+    const dd = d as unknown as Record<string, unknown>;
+    const changed = (f: string) => change.fields.includes(f) && o?.[f] !== dd[f];
+    out.ip(ns, rank, {
+      op: 'link-set',
+      name: d.name,
+      ...(changed('addrgenmode') && d.kind === 'veth-peer' ? { addrgenmode: d.addrgenmode } : {}),
+      ...(changed('mac') && d.kind === 'veth-peer' ? { mac: d.mac } : {}),
+      ...(changed('mtu') && 'mtu' in d ? { mtu: d.mtu } : {}),
+      ...(changed('master') && d.kind === 'veth' ? { master: d.master ?? null } : {}),
+      ...(changed('alias') && 'alias' in d ? { alias: d.alias } : {}),
+      ...(changed('up') ? { up: true } : {}),
+      what: `updating ${d.kind} ${d.name} (${change.fields.join(', ')})`,
+    });
+  },
+};
+
+function peerEntry(ns: string, l: { name: string; mac: string; mtu: number; up: boolean; addrgenmode?: string }, owner: VethPeerEntry['owner']): VethPeerEntry {
+  return {
+    kind: 'veth-peer',
+    ns,
+    name: l.name,
+    mac: l.mac,
+    mtu: l.mtu,
+    up: l.up,
+    addrgenmode: l.addrgenmode === 'none' ? 'none' : 'eui64',
+    owner,
+  };
+}
+
+/** `ip link add ... netns X` takes a netns name or a pid: /proc/<pid>/ns/net becomes the pid. */
+function netnsArgument(key: string, path: string | null): string {
+  const m = path ? /^\/proc\/(\d+)\/ns\/net$/.exec(path) : null;
+  if (m?.[1]) return m[1];
+  const named = path ? /^\/run\/netns\/([^/]+)$/.exec(path) : null;
+  return named?.[1] ?? key;
+}
+

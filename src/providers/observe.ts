@@ -1,0 +1,72 @@
+import type { Kernel, NsReadRequest, NsRef } from '../kernel/index.js';
+import type { KernelState, NsKey } from '../state/types.js';
+import { HOST, emptyState } from '../state/types.js';
+import { ETC_NETNS, fileNames } from './files.js';
+import type { Observation, Provider } from './types.js';
+
+export interface ObserveRequest {
+  hostNetns: string;
+  host: NsRef;
+  desired: KernelState;
+  /** How to enter the namespaces the desired state names (created or attached). */
+  nsRefs: Map<NsKey, NsRef>;
+  providers: readonly Provider[];
+}
+
+/**
+ * One observation pass: lists namespaces, reads the host and every candidate container namespace
+ * (one process each, bounded concurrency) and the /etc/netns files, then lets each provider pick
+ * out what it owns. Read-only.
+ */
+export async function observe(kernel: Kernel, req: ObserveRequest): Promise<{ observation: Observation; observed: KernelState }> {
+  const names = new Set(await kernel.listNetns());
+  const prefix = req.hostNetns ? `${req.hostNetns}-` : '';
+  const candidates = new Map<NsKey, NsRef>();
+  for (const n of names) {
+    if (n !== req.hostNetns && n.startsWith(prefix)) candidates.set(n, { key: n, path: `/run/netns/${n}` });
+  }
+  for (const [key, ref] of req.nsRefs) {
+    // Named namespaces are read only if they exist; attached ones (a /proc path) are tried as given.
+    const named = ref.path?.startsWith('/run/netns/') ?? false;
+    if (!named || names.has(ref.path!.slice('/run/netns/'.length))) candidates.set(key, ref);
+  }
+  const sysctls = new Map<NsKey, string[]>();
+  for (const s of Object.values(req.desired.sysctls)) sysctls.set(s.ns, [...(sysctls.get(s.ns) ?? []), s.path]);
+
+  const reads: NsReadRequest[] = [
+    { ns: req.host, sysctls: sysctls.get(HOST) ?? [] },
+    ...[...candidates.values()].map((ns) => ({ ns, sysctls: sysctls.get(ns.key) ?? [] })),
+  ];
+  const snapshots = await kernel.readNamespaces(reads);
+  const hostSnapshot = snapshots.get(HOST);
+  if (!hostSnapshot) throw new Error(`the host namespace ${req.hostNetns || '(root)'} cannot be read; does it exist?`);
+
+  const etcNetnsDirs = (await kernel.listDir(ETC_NETNS)).filter((d) => d !== req.hostNetns && d.startsWith(prefix));
+  const filePaths = new Set<string>(Object.keys(req.desired.files));
+  for (const d of etcNetnsDirs) for (const f of fileNames) filePaths.add(`${ETC_NETNS}/${d}/${f}`);
+  const files = await kernel.readFiles([...filePaths]);
+
+  const namespaces = new Map<NsKey, NonNullable<typeof hostSnapshot>>();
+  const nsRefs = new Map<NsKey, NsRef>();
+  for (const [key, ref] of candidates) {
+    const snap = snapshots.get(key);
+    if (snap) {
+      namespaces.set(key, snap);
+      nsRefs.set(key, ref);
+    }
+  }
+  const observation: Observation = {
+    hostNetns: req.hostNetns,
+    host: req.host,
+    hostSnapshot,
+    namespaces,
+    nsRefs,
+    netnsNames: names,
+    files,
+    etcNetnsDirs,
+  };
+  const observed = emptyState();
+  const ctx = { desired: req.desired };
+  for (const p of req.providers) (observed as unknown as Record<string, unknown>)[p.domain] = p.observe(observation, ctx);
+  return { observation, observed };
+}

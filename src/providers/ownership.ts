@@ -1,0 +1,72 @@
+import { netnsName, parseAlias } from '../compile/index.js';
+import type { KLink, NsSnapshot } from '../kernel/index.js';
+import type { NsKey, Owner } from '../state/types.js';
+import { HOST } from '../state/types.js';
+import type { Observation, ObserveContext } from './types.js';
+
+/**
+ * Which observed objects are weft's. Links carry an ifalias tag; a namespace is weft's when its
+ * loopback carries "weft:ctr=<name>;host=<host key>". Everything else is never touched.
+ */
+
+export function hostLinkOwner(link: KLink): Owner | undefined {
+  const tag = parseAlias(link.alias);
+  if (!tag) return undefined;
+  if (tag['ctr']) return { kind: 'container', name: tag['ctr'] };
+  if (tag['net']) return { kind: 'network', name: tag['net'] };
+  return undefined;
+}
+
+/** A namespace that holds nothing: safe to adopt when it has the name weft wants (a crash between create and tag). */
+function isEmpty(s: NsSnapshot): boolean {
+  return s.links.every((l) => l.name === 'lo' && !l.up && !l.alias) && s.addresses.length === 0;
+}
+
+/** Namespaces weft created (owned), by key, with their owning container. */
+export function ownedNamespaces(obs: Observation, ctx: ObserveContext): Map<NsKey, Owner> {
+  const out = new Map<NsKey, Owner>();
+  for (const [key, snap] of obs.namespaces) {
+    const lo = snap.links.find((l) => l.name === 'lo');
+    const tag = parseAlias(lo?.alias);
+    if (tag?.['ctr'] && (tag['host'] ?? '') === obs.hostNetns && key === netnsName(obs.hostNetns, tag['ctr'])) {
+      out.set(key, { kind: 'container', name: tag['ctr'] });
+    } else if (ctx.desired.netns[key] && isEmpty(snap)) {
+      out.set(key, ctx.desired.netns[key].owner);
+    }
+  }
+  return out;
+}
+
+/** Host veths that are weft's, with the container-side link they pair with (if found). */
+export function ownedVeths(obs: Observation): { host: KLink; owner: Owner; peerNs: NsKey; peer?: KLink }[] {
+  const out: { host: KLink; owner: Owner; peerNs: NsKey; peer?: KLink }[] = [];
+  for (const link of obs.hostSnapshot.links) {
+    if (link.kind !== 'veth') continue;
+    const tag = parseAlias(link.alias);
+    if (!tag?.['ctr'] || !tag['net']) continue;
+    const peerNs = netnsName(obs.hostNetns, tag['ctr']);
+    const peer = obs.namespaces.get(peerNs)?.links.find((l) => l.kind === 'veth' && l.linkIndex === link.ifindex);
+    out.push({ host: link, owner: { kind: 'container', name: tag['ctr'] }, peerNs, ...(peer ? { peer } : {}) });
+  }
+  return out;
+}
+
+/** Owned links per namespace (host links by tag; container links of owned namespaces; peers in attached ones). */
+export function ownedLinks(obs: Observation, ctx: ObserveContext): Map<NsKey, Map<string, Owner>> {
+  const out = new Map<NsKey, Map<string, Owner>>();
+  const put = (ns: NsKey, name: string, owner: Owner) => {
+    let m = out.get(ns);
+    if (!m) out.set(ns, (m = new Map()));
+    m.set(name, owner);
+  };
+  for (const link of obs.hostSnapshot.links) {
+    const owner = hostLinkOwner(link);
+    if (owner) put(HOST, link.name, owner);
+  }
+  const owned = ownedNamespaces(obs, ctx);
+  for (const [key, owner] of owned) {
+    for (const l of obs.namespaces.get(key)?.links ?? []) put(key, l.name, owner);
+  }
+  for (const v of ownedVeths(obs)) if (v.peer && !owned.has(v.peerNs)) put(v.peerNs, v.peer.name, v.owner);
+  return out;
+}

@@ -1,0 +1,78 @@
+import type { IpOp, KernelProgram, NsRef, NsWork, SysctlWrite } from '../kernel/index.js';
+import { emptyProgram } from '../kernel/index.js';
+import { HOST } from '../state/types.js';
+import type { NsKey } from '../state/types.js';
+
+/**
+ * Collects kernel operations from providers and orders them into a KernelProgram: per namespace,
+ * deletes (highest rank first) before creates (lowest rank first), one process per namespace.
+ */
+export class ProgramBuilder {
+  private readonly ops = new Map<NsKey, { ref: NsRef; items: { key: number; seq: number; op: IpOp }[]; sysctls: SysctlWrite[] }>();
+  private seq = 0;
+  private readonly program: KernelProgram;
+
+  constructor(private readonly host: NsRef) {
+    this.program = emptyProgram(host);
+  }
+
+  /** Adds an ip operation in a namespace; `rank` orders it (negative for deletes). */
+  ip(ns: NsRef, rank: number, op: IpOp): void {
+    this.slot(ns).items.push({ key: rank, seq: this.seq++, op });
+  }
+
+  sysctl(ns: NsRef, write: SysctlWrite): void {
+    this.slot(ns).sysctls.push(write);
+  }
+
+  netnsAdd(name: string): void {
+    this.program.netnsAdd.push(name);
+  }
+
+  netnsDelete(name: string): void {
+    this.program.netnsDelete.push(name);
+  }
+
+  writeFile(path: string, content: string): void {
+    this.program.files.write.push({ path, content });
+  }
+
+  removeFile(path: string): void {
+    this.program.files.remove.push(path);
+  }
+
+  removeDir(path: string): void {
+    if (!this.program.files.removeDirs.includes(path)) this.program.files.removeDirs.push(path);
+  }
+
+  awaitGone(ns: NsRef, link: string): void {
+    const g = this.program.awaitGone.find((x) => x.ns.key === ns.key);
+    if (g) g.links.push(link);
+    else this.program.awaitGone.push({ ns, links: [link] });
+  }
+
+  build(): KernelProgram {
+    for (const [key, slot] of this.ops) {
+      slot.items.sort((a, b) => a.key - b.key || a.seq - b.seq);
+      const work: NsWork = { ns: slot.ref, ip: slot.items.map((i) => i.op), sysctls: slot.sysctls };
+      if (key === HOST) this.program.host = work;
+      else this.program.containers.push(work);
+    }
+    return this.program;
+  }
+
+  private slot(ns: NsRef) {
+    let s = this.ops.get(ns.key);
+    if (!s) {
+      s = { ref: ns.key === HOST ? this.host : ns, items: [], sysctls: [] };
+      this.ops.set(ns.key, s);
+    }
+    return s;
+  }
+}
+
+/** Ordering keys: creates use +rank, deletes -rank, so deletes run first and bottom-up. */
+export const order = {
+  create: (rank: number) => rank,
+  delete: (rank: number) => -rank,
+};

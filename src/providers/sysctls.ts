@@ -1,0 +1,28 @@
+import type { SysctlEntry } from '../state/types.js';
+import { HOST } from '../state/types.js';
+import type { Provider } from './types.js';
+
+/**
+ * Kernel settings under /proc/sys, per namespace. Only the ones weft wants are read; weft does not
+ * restore old values when it stops wanting one (the owner's namespace usually goes with it).
+ */
+export const sysctlsProvider: Provider<'sysctls'> = {
+  domain: 'sysctls',
+  rank: 5,
+  recreateOn: [],
+  observe(obs, ctx) {
+    const out: Record<string, SysctlEntry> = {};
+    for (const [id, want] of Object.entries(ctx.desired.sysctls)) {
+      const snap = want.ns === HOST ? obs.hostSnapshot : obs.namespaces.get(want.ns);
+      const value = snap?.sysctls[want.path];
+      if (value !== undefined && value !== null) out[id] = { ...want, value };
+    }
+    return out;
+  },
+  describe: (e) => ({ noun: 'sysctl', name: `${e.path.replace(/\//g, '.')}=${e.value}${e.ns === HOST ? '' : ` in ${e.ns}`}` }),
+  render(change, out, ctx) {
+    const d = change.desired;
+    if (!d || change.action === 'delete') return;
+    out.sysctl(ctx.nsRef(d.ns), { path: d.path, value: d.value });
+  },
+};

@@ -1,0 +1,58 @@
+import type { IpOp, NsRef, NsSnapshot } from '../kernel/index.js';
+import type { AnyEntry, Domain, KernelState, NsKey } from '../state/types.js';
+import type { ProgramBuilder } from './program-builder.js';
+
+/** Everything read from the kernel in one observation pass, before it is sorted into domains. */
+export interface Observation {
+  hostNetns: string;
+  host: NsRef;
+  hostSnapshot: NsSnapshot;
+  /** Container namespaces that exist and were read, by key. */
+  namespaces: Map<NsKey, NsSnapshot>;
+  /** How each read namespace is entered. */
+  nsRefs: Map<NsKey, NsRef>;
+  /** Names under /run/netns. */
+  netnsNames: Set<string>;
+  files: Map<string, string | null>;
+  /** Folders under /etc/netns. */
+  etcNetnsDirs: string[];
+}
+
+export interface ObserveContext {
+  desired: KernelState;
+}
+
+export type ChangeAction = 'create' | 'update' | 'delete';
+
+export interface Change<E extends AnyEntry = AnyEntry> {
+  action: ChangeAction;
+  domain: Domain;
+  id: string;
+  desired?: E;
+  observed?: E;
+  /** For updates: the top-level fields that differ. */
+  fields: string[];
+  /** A delete of an object whose owner is no longer in the manifests. */
+  orphan: boolean;
+}
+
+export interface RenderContext {
+  desired: KernelState;
+  observed: KernelState;
+  nsRef(key: NsKey): NsRef;
+}
+
+/** How a domain is observed, described and written. One per kernel domain. */
+export interface Provider<D extends Domain = Domain> {
+  domain: D;
+  /** Dependency rank: creates run in ascending rank, deletes in descending rank. */
+  rank: number;
+  observe(obs: Observation, ctx: ObserveContext): KernelState[D];
+  /** A word and a name for plan lines: "bridge br-1a2b3c4d5e6f". */
+  describe(entry: KernelState[D][string]): { noun: string; name: string };
+  /** Fields that cannot change in place: a difference there deletes and recreates the object. */
+  recreateOn: readonly string[];
+  render(change: Change<KernelState[D][string]>, out: ProgramBuilder, ctx: RenderContext): void;
+}
+
+export type { IpOp };

@@ -1,0 +1,128 @@
+import fastJsonPatch from 'fast-json-patch';
+import type { Change, Provider } from '../providers/index.js';
+import type { AnyEntry, Domain, KernelState, LinkEntry } from '../state/types.js';
+import { HOST, ids, ownerKey } from '../state/types.js';
+
+export interface PlannedChange extends Change {
+  /** Removed by a parent's deletion (its namespace or link): shown, but no command of its own. */
+  implied: boolean;
+}
+
+export interface Plan {
+  /** What apply will do, in order: deletes bottom-up, then creates and updates top-down. */
+  changes: PlannedChange[];
+  /** Objects whose owner left the manifests, kept because --prune was not given. */
+  orphans: PlannedChange[];
+}
+
+export interface PlanOptions {
+  prune: boolean;
+  /** Owner keys ("container/c1", "network/n1") that the manifests still declare. */
+  desiredOwners: ReadonlySet<string>;
+}
+
+function decode(seg: string): string {
+  return seg.replace(/~1/g, '/').replace(/~0/g, '~');
+}
+
+/**
+ * Diffs observed against desired state with fast-json-patch and turns the patch into per-object
+ * changes. Pure: the same inputs always give the same plan.
+ */
+export function planChanges(observed: KernelState, desired: KernelState, providers: readonly Provider[], opts: PlanOptions): Plan {
+  const ops = fastJsonPatch.compare(observed, desired);
+  const groups = new Map<string, { domain: Domain; id: string; whole?: 'add' | 'remove' | 'replace'; fields: Set<string> }>();
+  for (const op of ops) {
+    const [, domainSeg, idSeg, field] = op.path.split('/');
+    if (domainSeg === undefined || idSeg === undefined) continue;
+    const domain = decode(domainSeg) as Domain;
+    const id = decode(idSeg);
+    const key = `${domain}\u0000${id}`;
+    let g = groups.get(key);
+    if (!g) groups.set(key, (g = { domain, id, fields: new Set() }));
+    if (field === undefined) g.whole = op.op as 'add' | 'remove' | 'replace';
+    else g.fields.add(decode(field));
+  }
+  const rank = new Map(providers.map((p) => [p.domain, p]));
+  const changes: PlannedChange[] = [];
+  for (const g of groups.values()) {
+    const provider = rank.get(g.domain);
+    if (!provider) continue;
+    const observedEntry = (observed[g.domain] as Record<string, AnyEntry>)[g.id];
+    const desiredEntry = (desired[g.domain] as Record<string, AnyEntry>)[g.id];
+    const base = { domain: g.domain, id: g.id, orphan: false, implied: false };
+    if (!observedEntry && desiredEntry) changes.push({ ...base, action: 'create', desired: desiredEntry, fields: [] });
+    else if (observedEntry && !desiredEntry) {
+      const orphan = !opts.desiredOwners.has(ownerKey(observedEntry.owner));
+      changes.push({ ...base, action: 'delete', observed: observedEntry, fields: [], orphan });
+    } else if (observedEntry && desiredEntry) {
+      const fields = g.whole ? Object.keys(desiredEntry) : [...g.fields];
+      if (fields.some((f) => provider.recreateOn.includes(f))) {
+        changes.push({ ...base, action: 'delete', observed: observedEntry, fields });
+        changes.push({ ...base, action: 'create', desired: desiredEntry, fields });
+      } else changes.push({ ...base, action: 'update', observed: observedEntry, desired: desiredEntry, fields: fields.sort() });
+    }
+  }
+  cascadeRecreates(changes, desired);
+  markImplied(changes);
+  const sorted = sortChanges(changes, rank);
+  return {
+    changes: sorted.filter((c) => opts.prune || !c.orphan),
+    orphans: sorted.filter((c) => c.orphan && !opts.prune),
+  };
+}
+
+/**
+ * A link that is deleted and created again loses its addresses, routes and (for a veth) its
+ * container end: those must be created again even though they did not differ.
+ */
+function cascadeRecreates(changes: PlannedChange[], desired: KernelState): void {
+  const recreated = new Set<string>();
+  const created = new Set(changes.filter((c) => c.action === 'create').map((c) => `${c.domain}/${c.id}`));
+  for (const c of changes) {
+    if (c.domain !== 'links' || c.action !== 'create' || !changes.some((d) => d.action === 'delete' && d.domain === 'links' && d.id === c.id)) continue;
+    recreated.add(c.id);
+    const link = c.desired as LinkEntry;
+    if (link.kind === 'veth') recreated.add(ids.link(link.peer.ns, link.peer.name));
+  }
+  if (recreated.size === 0) return;
+  for (const domain of ['links', 'addresses', 'routes', 'sysctls'] as const) {
+    for (const [id, e] of Object.entries(desired[domain] as Record<string, AnyEntry & { ns: string; dev?: string }>)) {
+      const onRecreated = (domain === 'links' && recreated.has(id)) || (e.dev !== undefined && recreated.has(ids.link(e.ns, e.dev)));
+      if (!onRecreated || created.has(`${domain}/${id}`)) continue;
+      const i = changes.findIndex((x) => x.domain === domain && x.id === id && x.action === 'update');
+      if (i >= 0) changes.splice(i, 1);
+      changes.push({ action: 'create', domain, id, desired: e, fields: [], orphan: false, implied: false });
+      created.add(`${domain}/${id}`);
+    }
+  }
+}
+
+/** Children of a deleted namespace or link go with it; deleting them again would fail. */
+function markImplied(changes: PlannedChange[]): void {
+  const deletes = changes.filter((c) => c.action === 'delete');
+  const goneNetns = new Set(deletes.filter((c) => c.domain === 'netns').map((c) => c.id));
+  const goneLinks = new Set(deletes.filter((c) => c.domain === 'links').map((c) => c.id));
+  // The container end of a deleted host veth disappears with it.
+  const goneWithVeth = new Set<string>();
+  for (const c of deletes) {
+    const link = c.observed as LinkEntry;
+    if (c.domain === 'links' && link.kind === 'veth') goneWithVeth.add(ids.link(link.peer.ns, link.peer.name));
+  }
+  for (const c of deletes) {
+    const e = c.observed as AnyEntry & { ns?: string; dev?: string };
+    if (c.domain === 'netns' || e.ns === undefined) continue;
+    const link = c.domain === 'links' ? (c.observed as LinkEntry) : undefined;
+    c.implied =
+      (e.ns !== HOST && goneNetns.has(e.ns)) ||
+      (link?.kind === 'veth' && goneNetns.has(link.peer.ns)) ||
+      (link !== undefined && goneWithVeth.has(c.id)) ||
+      (e.dev !== undefined && (goneLinks.has(ids.link(e.ns, e.dev)) || goneWithVeth.has(ids.link(e.ns, e.dev))));
+  }
+}
+
+function sortChanges(changes: PlannedChange[], providers: Map<Domain, Provider>): PlannedChange[] {
+  const r = (c: PlannedChange) => providers.get(c.domain)?.rank ?? 0;
+  const key = (c: PlannedChange) => (c.action === 'delete' ? -100 - r(c) : r(c));
+  return [...changes].sort((a, b) => key(a) - key(b) || a.id.localeCompare(b.id));
+}

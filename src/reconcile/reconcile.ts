@@ -1,0 +1,245 @@
+import type { Logger } from '../log.js';
+import { NotConvergedError, UsageError } from '../errors.js';
+import type { Model } from '../model/index.js';
+import type { CompileInputs, CompileResult, NetworkDriver, Topology } from '../compile/index.js';
+import { compile, emptyAllocations, extractAllocations } from '../compile/index.js';
+import type { Kernel, KernelStats, NsRef, NsSnapshot } from '../kernel/index.js';
+import type { Observation, Provider } from '../providers/index.js';
+import { observe } from '../providers/index.js';
+import type { AnyEntry, KernelState, NsKey } from '../state/types.js';
+import { HOST, ownerKey } from '../state/types.js';
+import { buildProgram } from './apply.js';
+import { planChanges } from './plan.js';
+import type { Plan, PlanOptions } from './plan.js';
+
+export interface ReconcileContext {
+  kernel: Kernel;
+  log: Logger;
+  /** "" for the machine's own namespace, else the --host-netns name. */
+  hostNetns: string;
+  /** --node, if given. */
+  node?: string;
+  drivers: ReadonlyMap<string, NetworkDriver>;
+  providers: readonly Provider[];
+}
+
+export interface ReconcileOptions {
+  prune: boolean;
+  /** Plan only: observe and diff, write nothing. */
+  dryRun: boolean;
+}
+
+export interface ReconcileResult {
+  plan: Plan;
+  topology: Topology;
+  desired: KernelState;
+  observed: KernelState;
+  observation: Observation;
+  /** Writes happened (false for dry runs and converged systems). */
+  applied: boolean;
+  durationMs: number;
+  stats: KernelStats;
+}
+
+export function hostRef(hostNetns: string): NsRef {
+  return { key: HOST, path: hostNetns ? `/run/netns/${hostNetns}` : null };
+}
+
+/** Where the host namespace's resolv.conf is: ip netns exec shows /etc/netns/<ns>/resolv.conf there. */
+export async function readHostResolvConf(kernel: Kernel, hostNetns: string): Promise<string> {
+  const paths = hostNetns ? [`/etc/netns/${hostNetns}/resolv.conf`, '/etc/resolv.conf'] : ['/etc/resolv.conf'];
+  const files = await kernel.readFiles(paths);
+  for (const p of paths) {
+    const text = files.get(p);
+    if (text !== null && text !== undefined) return text;
+  }
+  return '';
+}
+
+/** The node this weft is: --node, else the declared Host whose address is on a host interface. */
+export function detectNode(model: Model, host: NsSnapshot, node: string | undefined): string | undefined {
+  if (node !== undefined) {
+    if (model.hosts.size > 0 && !model.hosts.has(node)) {
+      throw new UsageError(`--node ${node}: no Host of that name in the manifests (declared: ${[...model.hosts.keys()].sort().join(', ')})`);
+    }
+    return node;
+  }
+  if (model.hosts.size === 0) return undefined;
+  const local = new Set(host.addresses.map((a) => a.local));
+  const match = [...model.hosts.values()].find((h) => local.has(h.address));
+  if (!match) {
+    throw new UsageError(
+      `this machine has none of the declared Host addresses (${[...model.hosts.values()].map((h) => `${h.name}=${h.address}`).join(', ')}); pass --node NAME`,
+    );
+  }
+  return match.name;
+}
+
+function nsRefsOf(topology: Topology): Map<NsKey, NsRef> {
+  const out = new Map<NsKey, NsRef>();
+  for (const c of topology.containers.values()) {
+    if (c.local && c.ns && c.nsPath) out.set(c.ns, { key: c.ns, path: c.nsPath });
+  }
+  return out;
+}
+
+/** Owners the manifests still declare locally: anything else weft owns is an orphan. */
+function desiredOwners(model: Model, topology: Topology): Set<string> {
+  const out = new Set<string>();
+  for (const n of model.networks.keys()) out.add(ownerKey({ kind: 'network', name: n }));
+  for (const c of topology.containers.values()) if (c.local) out.add(ownerKey({ kind: 'container', name: c.container.name }));
+  return out;
+}
+
+interface Prepared {
+  host: NsRef;
+  compiled: CompileResult;
+  observed: KernelState;
+  observation: Observation;
+  owners: Set<string>;
+}
+
+/** Observes the kernel and compiles the manifests against it (IPAM sticky on what was observed). */
+async function prepare(model: Model, ctx: ReconcileContext): Promise<Prepared> {
+  const host = hostRef(ctx.hostNetns);
+  const hostResolvConf = await readHostResolvConf(ctx.kernel, ctx.hostNetns);
+  const baseInputs: CompileInputs = {
+    hostNetns: ctx.hostNetns,
+    allocations: emptyAllocations(),
+    hostResolvConf,
+    hostRoutes: [],
+    ...(ctx.node !== undefined ? { node: ctx.node } : {}),
+  };
+  // A first compile only tells which namespaces and settings to read (they do not depend on IPAM).
+  const draft = compile(model, baseInputs, ctx.drivers);
+  const first = await observe(ctx.kernel, {
+    hostNetns: ctx.hostNetns,
+    host,
+    desired: draft.desired,
+    nsRefs: nsRefsOf(draft.topology),
+    providers: ctx.providers,
+  });
+  const node = detectNode(model, first.observation.hostSnapshot, ctx.node);
+  const compiled = compile(
+    model,
+    {
+      ...baseInputs,
+      ...(node !== undefined ? { node } : {}),
+      allocations: extractAllocations(first.observed),
+      hostRoutes: foreignRoutes(first.observation.hostSnapshot),
+    },
+    ctx.drivers,
+  );
+  return { host, compiled, observed: first.observed, observation: first.observation, owners: desiredOwners(model, compiled.topology) };
+}
+
+/** Applies a plan and verifies by observing again. Throws NotConvergedError if the kernel still differs. */
+async function applyAndVerify(ctx: ReconcileContext, p: Prepared, desired: KernelState, plan: Plan, planOpts: PlanOptions, result: ReconcileResult): Promise<void> {
+  const refs = new Map([...p.observation.nsRefs, ...nsRefsOf(p.compiled.topology)]);
+  const program = buildProgram(plan.changes, ctx.providers, p.host, {
+    desired,
+    observed: p.observed,
+    nsRef: (key) => (key === HOST ? p.host : (refs.get(key) ?? { key, path: `/run/netns/${key}` })),
+  });
+  ctx.log.debug({ changes: plan.changes.length }, 'applying');
+  await ctx.kernel.run(program);
+  result.applied = true;
+  const after = await observe(ctx.kernel, {
+    hostNetns: ctx.hostNetns,
+    host: p.host,
+    desired,
+    nsRefs: nsRefsOf(p.compiled.topology),
+    providers: ctx.providers,
+  });
+  const again = planChanges(after.observed, desired, ctx.providers, planOpts);
+  result.observed = after.observed;
+  result.observation = after.observation;
+  if (again.changes.length > 0) {
+    throw new NotConvergedError(again.changes.map((c) => `${c.action} ${c.domain} ${c.id}${c.fields.length ? ` (${c.fields.join(', ')})` : ''}`));
+  }
+}
+
+function finish(result: ReconcileResult, ctx: ReconcileContext, started: number, before: KernelStats): ReconcileResult {
+  result.durationMs = performance.now() - started;
+  result.stats = { processes: ctx.kernel.stats.processes - before.processes, writes: ctx.kernel.stats.writes - before.writes };
+  return result;
+}
+
+/**
+ * One reconcile: observe, compile, plan, and unless dry-run, apply and verify by observing again.
+ * Throws NotConvergedError if the kernel still differs after applying.
+ */
+export async function reconcile(model: Model, ctx: ReconcileContext, opts: ReconcileOptions): Promise<ReconcileResult> {
+  const started = performance.now();
+  const before = { ...ctx.kernel.stats };
+  const p = await prepare(model, ctx);
+  const planOpts: PlanOptions = { prune: opts.prune, desiredOwners: p.owners };
+  const plan = planChanges(p.observed, p.compiled.desired, ctx.providers, planOpts);
+  const result: ReconcileResult = {
+    plan,
+    topology: p.compiled.topology,
+    desired: p.compiled.desired,
+    observed: p.observed,
+    observation: p.observation,
+    applied: false,
+    durationMs: 0,
+    stats: { processes: 0, writes: 0 },
+  };
+  if (!opts.dryRun && plan.changes.length > 0) await applyAndVerify(ctx, p, p.compiled.desired, plan, planOpts, result);
+  return finish(result, ctx, started, before);
+}
+
+/**
+ * Removes everything weft owns for these manifests: their containers and networks (the default
+ * bridge too, unless containers outside these manifests still use it). Everything else stays.
+ */
+export async function destroy(model: Model, ctx: ReconcileContext, opts: { dryRun: boolean }): Promise<ReconcileResult> {
+  const started = performance.now();
+  const before = { ...ctx.kernel.stats };
+  const p = await prepare(model, ctx);
+  const targets = new Set([...p.owners]);
+  // Keep a shared predefined network while others' containers still hang off it.
+  for (const e of Object.values(p.observed.links)) {
+    if (e.kind === 'veth' && !targets.has(ownerKey(e.owner)) && e.master) {
+      const bridge = Object.values(p.observed.links).find((b) => b.kind === 'bridge' && b.name === e.master);
+      if (bridge) targets.delete(ownerKey(bridge.owner));
+    }
+  }
+  const desired = filterState(p.observed, (e) => !targets.has(ownerKey(e.owner)));
+  const keep = new Set([...allOwners(p.observed)].filter((o) => !targets.has(o)));
+  const planOpts: PlanOptions = { prune: true, desiredOwners: keep };
+  const plan = planChanges(p.observed, desired, ctx.providers, planOpts);
+  const result: ReconcileResult = {
+    plan,
+    topology: p.compiled.topology,
+    desired,
+    observed: p.observed,
+    observation: p.observation,
+    applied: false,
+    durationMs: 0,
+    stats: { processes: 0, writes: 0 },
+  };
+  if (!opts.dryRun && plan.changes.length > 0) await applyAndVerify(ctx, p, desired, plan, planOpts, result);
+  return finish(result, ctx, started, before);
+}
+
+function filterState(state: KernelState, keep: (e: AnyEntry) => boolean): KernelState {
+  const out = {} as Record<string, Record<string, AnyEntry>>;
+  for (const [domain, entries] of Object.entries(state) as [string, Record<string, AnyEntry>][]) {
+    out[domain] = Object.fromEntries(Object.entries(entries).filter(([, e]) => keep(e)));
+  }
+  return out as unknown as KernelState;
+}
+
+function allOwners(state: KernelState): Set<string> {
+  const out = new Set<string>();
+  for (const entries of Object.values(state) as Record<string, AnyEntry>[]) for (const e of Object.values(entries)) out.add(ownerKey(e.owner));
+  return out;
+}
+
+/** IPv4 routes in the host's main table that are not weft's: default pools avoid them (as Docker does). */
+function foreignRoutes(host: NsSnapshot): string[] {
+  return host.routes
+    .filter((r) => r.family === 4 && r.table === 'main' && r.dst !== 'default' && r.protocol !== '250')
+    .map((r) => (r.dst.includes('/') ? r.dst : `${r.dst}/32`));
+}
