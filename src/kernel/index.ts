@@ -1,5 +1,5 @@
 export type * from './types.js';
-export { emptyProgram, programIsEmpty } from './types.js';
+export { emptyProgram, programIsEmpty, nftTableKey } from './types.js';
 export { RealKernel } from './real-kernel.js';
 export { exec, inNamespace, mapLimit } from './exec.js';
 export { renderIpOp } from './ip-render.js';

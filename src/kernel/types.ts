@@ -48,12 +48,23 @@ export interface SysctlWrite {
   value: string;
 }
 
+/** An nftables table, as `nft list table FAMILY NAME` names it. */
+export interface NftTableRef {
+  family: 'ip' | 'ip6' | 'inet' | 'bridge' | 'arp' | 'netdev';
+  name: string;
+}
+
 /** Everything to do inside one namespace, run as one process. */
 export interface NsWork {
   ns: NsRef;
   ip: IpOp[];
   /** Written after the ip operations (they may name interfaces those create). */
   sysctls: SysctlWrite[];
+  /**
+   * nftables commands in JSON (the elements of {"nftables": [...]}), loaded after the sysctls
+   * with one `nft -j -f` run: one atomic transaction.
+   */
+  nft: unknown[];
 }
 
 export interface FileWork {
@@ -80,7 +91,7 @@ export function emptyProgram(host: NsRef): KernelProgram {
   return {
     netnsDelete: [],
     netnsAdd: [],
-    host: { ns: host, ip: [], sysctls: [] },
+    host: { ns: host, ip: [], sysctls: [], nft: [] },
     containers: [],
     files: { write: [], remove: [], removeDirs: [] },
     awaitGone: [],
@@ -93,7 +104,8 @@ export function programIsEmpty(p: KernelProgram): boolean {
     p.netnsAdd.length === 0 &&
     p.host.ip.length === 0 &&
     p.host.sysctls.length === 0 &&
-    p.containers.every((c) => c.ip.length === 0 && c.sysctls.length === 0) &&
+    p.host.nft.length === 0 &&
+    p.containers.every((c) => c.ip.length === 0 && c.sysctls.length === 0 && c.nft.length === 0) &&
     p.files.write.length === 0 &&
     p.files.remove.length === 0 &&
     p.files.removeDirs.length === 0
@@ -145,11 +157,21 @@ export interface NsSnapshot {
   routes: KRoute[];
   /** path -> value, null where the file does not exist (e.g. the interface is gone). */
   sysctls: Record<string, string | null>;
+  /**
+   * "family name" -> the objects of `nft -j list table` (metainfo dropped), or null when the
+   * table does not exist (a missing table is an empty one).
+   */
+  nft: Record<string, unknown[] | null>;
 }
 
 export interface NsReadRequest {
   ns: NsRef;
   sysctls: string[];
+  nftTables?: NftTableRef[];
+}
+
+export function nftTableKey(t: NftTableRef): string {
+  return `${t.family} ${t.name}`;
 }
 
 /** Counters for benchmarks and tests: what a reconcile cost the kernel. */

@@ -1,5 +1,7 @@
 import { InvalidManifestError } from '../errors.js';
-import { loadSources, parseManifests } from '../manifest/index.js';
+import { loadSources, parseManifests, parseYaml } from '../manifest/index.js';
+import type { Problem } from '../errors.js';
+import type { SourceDocument } from '../manifest/index.js';
 import { buildModel } from './build.js';
 import { checkRules } from './rules/index.js';
 import type { Rule } from './rules/index.js';
@@ -16,9 +18,25 @@ export type { Rule } from './rules/index.js';
  */
 export async function loadModel(paths: readonly string[], extraRules: readonly Rule[] = []): Promise<Model> {
   const loaded = await loadSources(paths);
-  const parsed = parseManifests(loaded.documents);
+  return modelFromDocuments(loaded.documents, loaded.problems, extraRules);
+}
+
+/** The same from in-memory text (tests, the daemon's git source). Pure. */
+export function modelFromText(sources: readonly { file: string; text: string }[], extraRules: readonly Rule[] = []): Model {
+  const documents: SourceDocument[] = [];
+  const problems: Problem[] = [];
+  for (const s of sources) {
+    const r = parseYaml(s.file, s.text);
+    documents.push(...r.documents);
+    problems.push(...r.problems);
+  }
+  return modelFromDocuments(documents, problems, extraRules);
+}
+
+function modelFromDocuments(documents: SourceDocument[], loadProblems: Problem[], extraRules: readonly Rule[]): Model {
+  const parsed = parseManifests(documents);
   const built = buildModel(parsed.manifests);
-  const problems = [...loaded.problems, ...parsed.problems, ...built.problems];
+  const problems = [...loadProblems, ...parsed.problems, ...built.problems];
   // Cross-object rules would report follow-on noise while documents are broken.
   if (problems.length === 0) problems.push(...checkRules(built.model, extraRules));
   if (problems.length > 0) throw new InvalidManifestError(problems);

@@ -33,9 +33,10 @@ export async function observe(kernel: Kernel, req: ObserveRequest): Promise<{ ob
   const sysctls = new Map<NsKey, string[]>();
   for (const s of Object.values(req.desired.sysctls)) sysctls.set(s.ns, [...(sysctls.get(s.ns) ?? []), s.path]);
 
+  const tablesFor = (key: NsKey) => req.providers.flatMap((p) => p.nftTables?.(key) ?? []);
   const reads: NsReadRequest[] = [
-    { ns: req.host, sysctls: sysctls.get(HOST) ?? [] },
-    ...[...candidates.values()].map((ns) => ({ ns, sysctls: sysctls.get(ns.key) ?? [] })),
+    { ns: req.host, sysctls: sysctls.get(HOST) ?? [], nftTables: tablesFor(HOST) },
+    ...[...candidates.values()].map((ns) => ({ ns, sysctls: sysctls.get(ns.key) ?? [], nftTables: tablesFor(ns.key) })),
   ];
   const snapshots = await kernel.readNamespaces(reads);
   const hostSnapshot = snapshots.get(HOST);

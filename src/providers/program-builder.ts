@@ -8,7 +8,7 @@ import type { NsKey } from '../state/types.js';
  * deletes (highest rank first) before creates (lowest rank first), one process per namespace.
  */
 export class ProgramBuilder {
-  private readonly ops = new Map<NsKey, { ref: NsRef; items: { key: number; seq: number; op: IpOp }[]; sysctls: SysctlWrite[] }>();
+  private readonly ops = new Map<NsKey, { ref: NsRef; items: { key: number; seq: number; op: IpOp }[]; sysctls: SysctlWrite[]; nft: unknown[] }>();
   private seq = 0;
   private readonly program: KernelProgram;
 
@@ -23,6 +23,11 @@ export class ProgramBuilder {
 
   sysctl(ns: NsRef, write: SysctlWrite): void {
     this.slot(ns).sysctls.push(write);
+  }
+
+  /** Adds nftables JSON commands for a namespace; all of a namespace's commands load as one transaction. */
+  nft(ns: NsRef, commands: readonly unknown[]): void {
+    this.slot(ns).nft.push(...commands);
   }
 
   netnsAdd(name: string): void {
@@ -54,7 +59,7 @@ export class ProgramBuilder {
   build(): KernelProgram {
     for (const [key, slot] of this.ops) {
       slot.items.sort((a, b) => a.key - b.key || a.seq - b.seq);
-      const work: NsWork = { ns: slot.ref, ip: slot.items.map((i) => i.op), sysctls: slot.sysctls };
+      const work: NsWork = { ns: slot.ref, ip: slot.items.map((i) => i.op), sysctls: slot.sysctls, nft: slot.nft };
       if (key === HOST) this.program.host = work;
       else this.program.containers.push(work);
     }
@@ -64,7 +69,7 @@ export class ProgramBuilder {
   private slot(ns: NsRef) {
     let s = this.ops.get(ns.key);
     if (!s) {
-      s = { ref: ns.key === HOST ? this.host : ns, items: [], sysctls: [] };
+      s = { ref: ns.key === HOST ? this.host : ns, items: [], sysctls: [], nft: [] };
       this.ops.set(ns.key, s);
     }
     return s;

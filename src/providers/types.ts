@@ -1,4 +1,4 @@
-import type { IpOp, NsRef, NsSnapshot } from '../kernel/index.js';
+import type { IpOp, NftTableRef, NsRef, NsSnapshot } from '../kernel/index.js';
 import type { AnyEntry, Domain, KernelState, NsKey } from '../state/types.js';
 import type { ProgramBuilder } from './program-builder.js';
 
@@ -53,6 +53,8 @@ export interface Provider<D extends Domain = Domain> {
   /** Fields that cannot change in place: a difference there deletes and recreates the object. */
   recreateOn: readonly string[];
   render(change: Change<KernelState[D][string]>, out: ProgramBuilder, ctx: RenderContext): void;
+  /** nftables tables this provider reads in a namespace (HOST or a container's); listed in the same pass. */
+  nftTables?(ns: NsKey): NftTableRef[];
 }
 
 export type { IpOp };

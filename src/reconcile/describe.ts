@@ -39,7 +39,9 @@ function fmt(v: unknown): string {
 export function planLines(plan: Plan, providers: readonly Provider[]): string[] {
   const lines = plan.changes.map((c) => describeChange(c, providers));
   const seen = new Set<string>();
-  for (const o of plan.orphans) {
+  // One line per orphaned owner, naming its top object (namespace or bridge): orphans are sorted
+  // bottom-up, so walk them backwards.
+  for (const o of [...plan.orphans].reverse()) {
     const key = `${o.observed?.owner.kind}/${o.observed?.owner.name}`;
     if (seen.has(key) || o.implied) continue;
     seen.add(key);

@@ -63,7 +63,7 @@ export function planChanges(observed: KernelState, desired: KernelState, provide
       } else changes.push({ ...base, action: 'update', observed: observedEntry, desired: desiredEntry, fields: fields.sort() });
     }
   }
-  cascadeRecreates(changes, desired);
+  cascadeFreshLinks(changes, desired);
   markImplied(changes);
   const sorted = sortChanges(changes, rank);
   return {
@@ -73,23 +73,24 @@ export function planChanges(observed: KernelState, desired: KernelState, provide
 }
 
 /**
- * A link that is deleted and created again loses its addresses, routes and (for a veth) its
- * container end: those must be created again even though they did not differ.
+ * A link this plan creates (new, or deleted and created again) starts bare: its addresses, routes,
+ * per-interface settings and, for a veth, its container end must be created as well, even where
+ * the old link had equal ones.
  */
-function cascadeRecreates(changes: PlannedChange[], desired: KernelState): void {
-  const recreated = new Set<string>();
-  const created = new Set(changes.filter((c) => c.action === 'create').map((c) => `${c.domain}/${c.id}`));
+function cascadeFreshLinks(changes: PlannedChange[], desired: KernelState): void {
+  const fresh = new Set<string>();
   for (const c of changes) {
-    if (c.domain !== 'links' || c.action !== 'create' || !changes.some((d) => d.action === 'delete' && d.domain === 'links' && d.id === c.id)) continue;
-    recreated.add(c.id);
+    if (c.domain !== 'links' || c.action !== 'create') continue;
+    fresh.add(c.id);
     const link = c.desired as LinkEntry;
-    if (link.kind === 'veth') recreated.add(ids.link(link.peer.ns, link.peer.name));
+    if (link.kind === 'veth') fresh.add(ids.link(link.peer.ns, link.peer.name));
   }
-  if (recreated.size === 0) return;
+  if (fresh.size === 0) return;
+  const created = new Set(changes.filter((c) => c.action === 'create').map((c) => `${c.domain}/${c.id}`));
   for (const domain of ['links', 'addresses', 'routes', 'sysctls'] as const) {
     for (const [id, e] of Object.entries(desired[domain] as Record<string, AnyEntry & { ns: string; dev?: string }>)) {
-      const onRecreated = (domain === 'links' && recreated.has(id)) || (e.dev !== undefined && recreated.has(ids.link(e.ns, e.dev)));
-      if (!onRecreated || created.has(`${domain}/${id}`)) continue;
+      const onFresh = (domain === 'links' && fresh.has(id)) || (e.dev !== undefined && fresh.has(ids.link(e.ns, e.dev)));
+      if (!onFresh || created.has(`${domain}/${id}`)) continue;
       const i = changes.findIndex((x) => x.domain === domain && x.id === id && x.action === 'update');
       if (i >= 0) changes.splice(i, 1);
       changes.push({ action: 'create', domain, id, desired: e, fields: [], orphan: false, implied: false });
