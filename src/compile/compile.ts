@@ -1,6 +1,6 @@
 import type { Problem } from '../errors.js';
 import { InvalidManifestError } from '../errors.js';
-import type { Container, Model, Network } from '../model/index.js';
+import type { Model, Network } from '../model/index.js';
 import { Opt } from '../model/index.js';
 import { positionOf } from '../manifest/index.js';
 import { formatIp, parseCidr, parseIp } from '../net/cidr.js';
@@ -15,7 +15,7 @@ import { endpointKey } from './inputs.js';
 import { allocateAddresses, allocateSubnets } from './ipam.js';
 import type { AddressRequest, Pool } from './ipam.js';
 import { StateBuilder } from './state-builder.js';
-import type { ContainerPlan, EndpointPlan, IpAssignment, NetworkPlan, Topology } from './topology.js';
+import type { ContainerPlan, IpAssignment, NetworkPlan, Topology } from './topology.js';
 
 export interface CompileResult {
   topology: Topology;
@@ -216,4 +216,3 @@ function buildState(topology: Topology, inputs: CompileInputs): KernelState {
   return out.state;
 }
 
-export type { Container };

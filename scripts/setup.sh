@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs what weft and its tests need on a fresh Debian machine, then builds weft.
+# Idempotent: packages already present are not reinstalled; npm ci runs when the lock file changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages: the kernel tools weft drives, and what the tests use for real traffic.
+PACKAGES=(iproute2 nftables iputils-ping dnsutils socat util-linux procps git)
+missing=()
+for p in "${PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: npm ci" >&2
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+npm run --silent build

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The whole test suite: set-up, static checks, unit tests (fake kernel) and integration tests
+# (throwaway network namespaces, real traffic). Needs root for the namespaces.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup.sh
+npm run --silent typecheck
+npm run --silent lint
+npx vitest run
