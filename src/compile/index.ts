@@ -1,7 +1,7 @@
 export { compile, netnsName, etcNetnsDir } from './compile.js';
 export type { CompileResult } from './compile.js';
 export { extractAllocations, emptyAllocations, endpointKey } from './inputs.js';
-export type { CompileInputs, Allocations } from './inputs.js';
+export type { CompileInputs, Allocations, PeerEndpoint } from './inputs.js';
 export { builtinDrivers } from './drivers/index.js';
 export type { NetworkDriver } from './drivers/index.js';
 export type * from './topology.js';

@@ -34,8 +34,14 @@ export async function observe(kernel: Kernel, req: ObserveRequest): Promise<{ ob
   for (const s of Object.values(req.desired.sysctls)) sysctls.set(s.ns, [...(sysctls.get(s.ns) ?? []), s.path]);
 
   const tablesFor = (key: NsKey) => req.providers.flatMap((p) => p.nftTables?.(key) ?? []);
+  const hostRead: NsReadRequest = { ns: req.host, sysctls: sysctls.get(HOST) ?? [], nftTables: tablesFor(HOST) };
+  for (const p of req.providers) {
+    const extra = p.hostReads?.(req.desired);
+    if (extra?.neighbours) hostRead.neighbours = true;
+    if (extra?.fdb) hostRead.fdb = true;
+  }
   const reads: NsReadRequest[] = [
-    { ns: req.host, sysctls: sysctls.get(HOST) ?? [], nftTables: tablesFor(HOST) },
+    hostRead,
     ...[...candidates.values()].map((ns) => ({ ns, sysctls: sysctls.get(ns.key) ?? [], nftTables: tablesFor(ns.key) })),
   ];
   const snapshots = await kernel.readNamespaces(reads);

@@ -17,6 +17,12 @@ export function hostLinkOwner(link: KLink): Owner | undefined {
   return undefined;
 }
 
+/** The container a link inside a namespace belongs to, by its "weft:ctr=<c>;net=<n>" tag (macvlans). */
+export function endpointOwner(link: KLink): Owner | undefined {
+  const tag = parseAlias(link.alias);
+  return tag?.['ctr'] && tag['net'] ? { kind: 'container', name: tag['ctr'] } : undefined;
+}
+
 /** A namespace that holds nothing: safe to adopt when it has the name weft wants (a crash between create and tag). */
 function isEmpty(s: NsSnapshot): boolean {
   return s.links.every((l) => l.name === 'lo' && !l.up && !l.alias) && s.addresses.length === 0;
@@ -68,5 +74,23 @@ export function ownedLinks(obs: Observation, ctx: ObserveContext): Map<NsKey, Ma
     for (const l of obs.namespaces.get(key)?.links ?? []) put(key, l.name, owner);
   }
   for (const v of ownedVeths(obs)) if (v.peer && !owned.has(v.peerNs)) put(v.peerNs, v.peer.name, v.owner);
+  // Tagged interfaces in attached namespaces (macvlans weft created there).
+  for (const [key, snap] of obs.namespaces) {
+    if (owned.has(key)) continue;
+    for (const l of snap.links) {
+      const owner = endpointOwner(l);
+      if (owner) put(key, l.name, owner);
+    }
+  }
+  return out;
+}
+
+/** weft's VXLAN devices in the host namespace, by name, with their owning network. */
+export function ownedVxlans(obs: Observation): Map<string, Owner> {
+  const out = new Map<string, Owner>();
+  for (const l of obs.hostSnapshot.links) {
+    const owner = l.kind === 'vxlan' ? hostLinkOwner(l) : undefined;
+    if (owner) out.set(l.name, owner);
+  }
   return out;
 }

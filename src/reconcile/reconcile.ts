@@ -1,11 +1,11 @@
 import type { Logger } from '../log.js';
 import { NotConvergedError, UsageError } from '../errors.js';
 import type { Model } from '../model/index.js';
-import type { CompileInputs, CompileResult, NetworkDriver, Topology } from '../compile/index.js';
+import type { CompileInputs, CompileResult, NetworkDriver, PeerEndpoint, Topology } from '../compile/index.js';
 import { compile, emptyAllocations, extractAllocations } from '../compile/index.js';
 import type { Kernel, KernelStats, NsRef, NsSnapshot } from '../kernel/index.js';
 import type { Observation, Provider } from '../providers/index.js';
-import { observe } from '../providers/index.js';
+import { hostLinkOwner, observe } from '../providers/index.js';
 import type { AnyEntry, KernelState, NsKey } from '../state/types.js';
 import { HOST, ownerKey } from '../state/types.js';
 import { buildProgram } from './apply.js';
@@ -21,6 +21,13 @@ export interface ReconcileContext {
   node?: string;
   drivers: ReadonlyMap<string, NetworkDriver>;
   providers: readonly Provider[];
+  /** The membership store (--store): endpoints other nodes published, read once per reconcile. */
+  peers?: PeerSource;
+}
+
+/** Where endpoints of other nodes come from (the etcd store; see src/store). */
+export interface PeerSource {
+  endpoints(): Promise<PeerEndpoint[]>;
 }
 
 export interface ReconcileOptions {
@@ -87,6 +94,8 @@ function nsRefsOf(topology: Topology): Map<NsKey, NsRef> {
 function desiredOwners(model: Model, topology: Topology): Set<string> {
   const out = new Set<string>();
   for (const n of model.networks.keys()) out.add(ownerKey({ kind: 'network', name: n }));
+  // Networks compile adds on demand (docker_gwbridge) while they are used.
+  for (const n of topology.networks.values()) if (n.materialize) out.add(ownerKey({ kind: 'network', name: n.network.name }));
   for (const c of topology.containers.values()) if (c.local) out.add(ownerKey({ kind: 'container', name: c.container.name }));
   return out;
 }
@@ -112,13 +121,16 @@ async function prepare(model: Model, ctx: ReconcileContext): Promise<Prepared> {
   };
   // A first compile only tells which namespaces and settings to read (they do not depend on IPAM).
   const draft = compile(model, baseInputs, ctx.drivers);
-  const first = await observe(ctx.kernel, {
-    hostNetns: ctx.hostNetns,
-    host,
-    desired: draft.desired,
-    nsRefs: nsRefsOf(draft.topology),
-    providers: ctx.providers,
-  });
+  const [first, peers] = await Promise.all([
+    observe(ctx.kernel, {
+      hostNetns: ctx.hostNetns,
+      host,
+      desired: draft.desired,
+      nsRefs: nsRefsOf(draft.topology),
+      providers: ctx.providers,
+    }),
+    ctx.peers?.endpoints(),
+  ]);
   const node = detectNode(model, first.observation.hostSnapshot, ctx.node);
   const compiled = compile(
     model,
@@ -127,6 +139,8 @@ async function prepare(model: Model, ctx: ReconcileContext): Promise<Prepared> {
       ...(node !== undefined ? { node } : {}),
       allocations: extractAllocations(first.observed),
       hostRoutes: foreignRoutes(first.observation.hostSnapshot),
+      hostInterfaces: first.observation.hostSnapshot.links.filter((l) => !hostLinkOwner(l)).map((l) => ({ name: l.name, mtu: l.mtu })),
+      ...(peers ? { peers } : {}),
     },
     ctx.drivers,
   );

@@ -59,7 +59,49 @@ export interface LoopbackEntry extends LinkBase {
   alias: string;
 }
 
-export type LinkEntry = BridgeEntry | VethEntry | VethPeerEntry | LoopbackEntry;
+/** An overlay network's VXLAN device in the host namespace (a port of the network's bridge). */
+export interface VxlanEntry extends LinkBase {
+  kind: 'vxlan';
+  alias: string;
+  mtu: number;
+  up: boolean;
+  master?: string;
+  vni: number;
+  /** This host's underlay (VTEP) address; absent when no Host is declared (a single-host overlay). */
+  local?: string;
+  dstport: number;
+  /** Always false: remote endpoints are programmed statically. Set only at creation. */
+  learning: boolean;
+  /** Always true: the device answers ARP/ND from its neighbour table. Set only at creation. */
+  proxy: boolean;
+}
+
+/** An 802.1q sub-interface weft created for a macvlan network's parent (eth0.50). */
+export interface VlanEntry extends LinkBase {
+  kind: 'vlan';
+  alias: string;
+  up: boolean;
+  parent: string;
+  vlanId: number;
+}
+
+/**
+ * A container's macvlan interface. It lives in the container's namespace but is created from the
+ * host namespace (where its parent is), straight into the container's namespace.
+ */
+export interface MacvlanEntry extends LinkBase {
+  kind: 'macvlan';
+  alias: string;
+  /** The parent interface in the host namespace. */
+  parent: string;
+  mode: 'bridge' | 'private' | 'vepa' | 'passthru';
+  mac: string;
+  mtu: number;
+  up: boolean;
+  addrgenmode: 'none' | 'eui64';
+}
+
+export type LinkEntry = BridgeEntry | VethEntry | VethPeerEntry | LoopbackEntry | VxlanEntry | VlanEntry | MacvlanEntry;
 
 export interface AddressEntry {
   ns: NsKey;
@@ -95,6 +137,27 @@ export interface FileEntry {
   owner: Owner;
 }
 
+/**
+ * A static forwarding entry on a VXLAN device (bridge fdb ... self permanent): a remote MAC, or
+ * 00:00:00:00:00:00 for broadcast, sent to a peer's underlay address. Owned through its device.
+ */
+export interface FdbEntry {
+  ns: NsKey;
+  dev: string;
+  mac: string;
+  dst: string;
+  owner: Owner;
+}
+
+/** A permanent neighbour entry (IP -> MAC) on a VXLAN device, tagged with protocol 250. */
+export interface NeighEntry {
+  ns: NsKey;
+  dev: string;
+  address: string;
+  lladdr: string;
+  owner: Owner;
+}
+
 export interface KernelState {
   netns: Record<string, NetnsEntry>;
   links: Record<string, LinkEntry>;
@@ -102,6 +165,8 @@ export interface KernelState {
   routes: Record<string, RouteEntry>;
   sysctls: Record<string, SysctlEntry>;
   files: Record<string, FileEntry>;
+  fdb: Record<string, FdbEntry>;
+  neigh: Record<string, NeighEntry>;
 }
 
 export type Domain = keyof KernelState;
@@ -109,7 +174,7 @@ export type EntryOf<D extends Domain> = KernelState[D][string];
 export type AnyEntry = EntryOf<Domain>;
 
 export function emptyState(): KernelState {
-  return { netns: {}, links: {}, addresses: {}, routes: {}, sysctls: {}, files: {} };
+  return { netns: {}, links: {}, addresses: {}, routes: {}, sysctls: {}, files: {}, fdb: {}, neigh: {} };
 }
 
 /** Stable ids: the keys of each domain's record. */
@@ -120,6 +185,8 @@ export const ids = {
   route: (ns: NsKey, family: 4 | 6, dst: string) => `${ns}/${family === 6 && dst === 'default' ? 'default6' : dst}`,
   sysctl: (ns: NsKey, path: string) => `${ns}/${path}`,
   file: (path: string) => path,
+  fdb: (ns: NsKey, dev: string, mac: string, dst: string) => `${ns}/${dev}/${mac}/${dst}`,
+  neigh: (ns: NsKey, dev: string, address: string) => `${ns}/${dev}/${address}`,
 };
 
 export function ownerKey(o: Owner): string {

@@ -1,0 +1,152 @@
+import { describe, expect, it } from 'vitest';
+import { networkId } from '../../../src/net/ids.js';
+import { FakeWorld, yaml } from '../../support/world.js';
+
+const hostDoc = (name: string, address: string) => `apiVersion: weft/v1\nkind: Host\nmetadata: {name: ${name}}\nspec: {address: ${address}}\n---\n`;
+const ov = `ov-${networkId('my-multi-host-network').slice(0, 12)}`;
+const vx = `vx-${networkId('my-multi-host-network').slice(0, 12)}`;
+
+const net = yaml.network('my-multi-host-network', '{driver: overlay, ipam: {config: [{subnet: 10.0.9.0/24}]}}');
+const twoHosts = hostDoc('node-1', '192.168.77.1') + hostDoc('node-2', '192.168.77.2');
+const manifests = (extra = '') =>
+  twoHosts + net +
+  yaml.container('web1', '{host: node-1, networks: [my-multi-host-network]}') +
+  yaml.container('web2', '{host: node-2, networks: [my-multi-host-network]}') + extra;
+
+/** A simulated host on its own fake kernel, with its underlay address on ul0. */
+function node(name: string, ns: string, address?: string): FakeWorld {
+  const w = new FakeWorld(ns, { node: name });
+  if (address) {
+    w.kernel.tamper((k) => {
+      const h = k.ns(ns);
+      h.links.set('ul0', { ifindex: 2, name: 'ul0', mtu: 1500, mac: '02:00:00:00:77:01', up: true, addrgenmode: 'eui64' });
+      h.addrs.push({ dev: 'ul0', family: 4, local: address, prefixlen: 24, scope: 'global' });
+    });
+  }
+  return w;
+}
+
+describe('overlay networks (fake kernel)', () => {
+  it('creates a bridge and a VXLAN port, and programs the remote container statically', async () => {
+    const a = node('node-1', 'h1');
+    await a.apply(manifests());
+    const h = a.kernel.ns('h1');
+    expect(h.links.get(ov)).toMatchObject({ kind: 'bridge', mtu: 1450, up: true });
+    expect(h.links.get(vx)).toMatchObject({ kind: 'vxlan', mtu: 1450, up: true, master: ov, info: { local: '192.168.77.1', port: 4789, learning: false, proxy: true } });
+    // The host has no address on the overlay: containers leave through docker_gwbridge.
+    expect(h.addrs.filter((x) => x.dev === ov)).toEqual([]);
+    expect(h.fdb.map((f) => `${f.mac} ${f.dst}`).sort()).toEqual(['00:00:00:00:00:00 192.168.77.2', '02:42:0a:00:09:03 192.168.77.2']);
+    expect(h.neigh).toEqual([{ dev: vx, address: '10.0.9.3', lladdr: '02:42:0a:00:09:03', state: ['PERMANENT'], protocol: '250' }]);
+    const c = a.kernel.ns('h1-web1');
+    expect(c.links.get('eth0')).toMatchObject({ mac: '02:42:0a:00:09:02', mtu: 1450 });
+    expect(c.addrs.map((x) => `${x.dev} ${x.local}/${x.prefixlen}`)).toContain('eth0 10.0.9.2/24');
+    // web2 runs on node-2: nothing of it exists here.
+    expect(a.kernel.namespaces.has('h1-web2')).toBe(false);
+    a.takeWrites();
+    const again = await a.apply(manifests());
+    expect(again.plan.changes).toEqual([]);
+    expect(a.takeWrites()).toEqual([]);
+  });
+
+  it('gives every host the same addresses, from the manifests alone', async () => {
+    const a = node('node-1', 'h1');
+    const b = node('node-2', 'h2');
+    // Foreign routes and earlier allocations on one host must not change overlay addressing.
+    b.kernel.tamper((k) => k.ns('h2').routes.push({ family: 4, dst: '10.0.0.0/24', dev: 'lo', protocol: 'boot', proto: 3, table: 'main', type: 'unicast' }));
+    const ra = await a.apply(manifests(yaml.container('web3', '{host: node-2, networks: [my-multi-host-network]}')));
+    const rb = await b.apply(manifests(yaml.container('web3', '{host: node-2, networks: [my-multi-host-network]}')));
+    const addrs = (r: typeof ra) => [...r.topology.containers.values()].map((c) => `${c.container.name}=${c.endpoints[0]?.ipv4?.address} ${c.endpoints[0]?.mac}`);
+    expect(addrs(ra)).toEqual(addrs(rb));
+    expect(addrs(ra)).toEqual(['web1=10.0.9.2 02:42:0a:00:09:02', 'web2=10.0.9.3 02:42:0a:00:09:03', 'web3=10.0.9.4 02:42:0a:00:09:04']);
+    // The mirror image on node-2: entries for web1 only.
+    expect(b.kernel.ns('h2').neigh.map((n) => n.address)).toEqual(['10.0.9.2']);
+  });
+
+  it('a subnet from the default pools is the same on every host', async () => {
+    const text = twoHosts + yaml.network('auto', '{driver: overlay}') +
+      yaml.container('c1', '{host: node-1, networks: [auto]}') + yaml.container('c2', '{host: node-2, networks: [auto]}');
+    const a = node('node-1', 'h1');
+    const b = node('node-2', 'h2');
+    b.kernel.tamper((k) => k.ns('h2').routes.push({ family: 4, dst: '10.0.0.0/8', dev: 'lo', protocol: 'boot', proto: 3, table: 'main', type: 'unicast' }));
+    const ra = await a.apply(text);
+    const rb = await b.apply(text);
+    expect(ra.topology.containers.get('c2')?.endpoints[0]?.ipv4).toEqual({ address: '10.0.0.3', prefix: 24, gateway: '10.0.0.1' });
+    expect(rb.topology.containers.get('c2')?.endpoints[0]?.ipv4).toEqual({ address: '10.0.0.3', prefix: 24, gateway: '10.0.0.1' });
+  });
+
+  it('removing a remote container removes its entries without --prune', async () => {
+    const a = node('node-1', 'h1');
+    await a.apply(manifests(yaml.container('web3', '{host: node-2, networks: [my-multi-host-network]}')));
+    expect(a.kernel.ns('h1').neigh.map((n) => n.address).sort()).toEqual(['10.0.9.3', '10.0.9.4']);
+    const lines = await a.plan(manifests());
+    expect(lines.sort()).toEqual([
+      `- fdb 02:42:0a:00:09:04 dst 192.168.77.2 on ${vx} network my-multi-host-network`,
+      `- neigh 10.0.9.4 lladdr 02:42:0a:00:09:04 on ${vx} network my-multi-host-network`,
+    ]);
+    await a.apply(manifests());
+    expect(a.kernel.ns('h1').neigh.map((n) => n.address)).toEqual(['10.0.9.3']);
+    expect(a.kernel.ns('h1').fdb.map((f) => f.mac)).not.toContain('02:42:0a:00:09:04');
+    // The broadcast entry to node-2 stays while web2 is there; it goes with the last one.
+    await a.apply(twoHosts + net + yaml.container('web1', '{host: node-1, networks: [my-multi-host-network]}'));
+    expect(a.kernel.ns('h1').fdb).toEqual([]);
+    expect(a.kernel.ns('h1').neigh).toEqual([]);
+  });
+
+  it('adding a third host programs it as a peer', async () => {
+    const a = node('node-1', 'h1');
+    await a.apply(manifests());
+    const third = hostDoc('node-3', '192.168.77.3') + yaml.container('web3', '{host: node-3, networks: [my-multi-host-network]}');
+    await a.apply(manifests(third));
+    expect(a.kernel.ns('h1').fdb.map((f) => `${f.mac} ${f.dst}`).sort()).toEqual([
+      '00:00:00:00:00:00 192.168.77.2',
+      '00:00:00:00:00:00 192.168.77.3',
+      '02:42:0a:00:09:03 192.168.77.2',
+      '02:42:0a:00:09:04 192.168.77.3',
+    ]);
+  });
+
+  it('creates the overlay on a node only while a local container uses it', async () => {
+    const a = node('node-1', 'h1');
+    await a.apply(twoHosts + net + yaml.container('web2', '{host: node-2, networks: [my-multi-host-network]}'));
+    expect(a.kernel.ns('h1').links.has(ov)).toBe(false);
+    expect(a.kernel.ns('h1').fdb).toEqual([]);
+  });
+
+  it('finds its node from the host addresses when --node is not given', async () => {
+    const w = new FakeWorld('h2');
+    w.kernel.tamper((k) => {
+      k.ns('h2').links.set('ul0', { ifindex: 2, name: 'ul0', mtu: 1500, mac: '02:00:00:00:77:02', up: true, addrgenmode: 'eui64' });
+      k.ns('h2').addrs.push({ dev: 'ul0', family: 4, local: '192.168.77.2', prefixlen: 24, scope: 'global' });
+    });
+    const r = await w.apply(manifests());
+    expect(r.topology.node).toBe('node-2');
+    expect(w.kernel.namespaces.has('h2-web2')).toBe(true);
+    expect(w.kernel.namespaces.has('h2-web1')).toBe(false);
+  });
+
+  it('recreates a VXLAN device whose flags drifted, with its entries', async () => {
+    const a = node('node-1', 'h1');
+    await a.apply(manifests());
+    a.kernel.tamper((k) => {
+      const l = k.ns('h1').links.get(vx)!;
+      l.info = { ...l.info, proxy: false };
+    });
+    const lines = await a.plan(manifests());
+    expect(lines[0]).toBe(`- vxlan ${vx} network my-multi-host-network`);
+    expect(lines).toContain(`+ neigh 10.0.9.3 lladdr 02:42:0a:00:09:03 on ${vx} network my-multi-host-network`);
+    await a.apply(manifests());
+    expect(await a.plan(manifests())).toEqual([]);
+    expect(a.kernel.ns('h1').neigh).toHaveLength(1);
+  });
+
+  it('uses vxlanid_list as the VNI, else one derived from the network', async () => {
+    const a = node('node-1', 'h1');
+    await a.apply(manifests().replace('driver: overlay,', 'driver: overlay, options: {com.docker.network.driver.overlay.vxlanid_list: "4242"},'));
+    expect(a.kernel.ns('h1').links.get(vx)?.info?.['id']).toBe(4242);
+    const b = node('node-1', 'h1');
+    await b.apply(manifests());
+    const vni = b.kernel.ns('h1').links.get(vx)?.info?.['id'] as number;
+    expect(vni).toBeGreaterThanOrEqual(4096);
+    expect(vni).toBeLessThanOrEqual(16_777_215);
+  });
+});
