@@ -12,6 +12,7 @@ import { makeContext, makeLogger } from './context.js';
 import { planJson, printLines, summary } from './output.js';
 import { readCreated, recordCreated } from './records.js';
 import { runExec } from './exec.js';
+import { publishResult, withStore } from './store.js';
 
 interface FileOpts {
   file?: string[];
@@ -48,9 +49,13 @@ export function registerCommands(program: Command): void {
       const g = globals(cmd);
       const log = makeLogger(g);
       const model = await loadModel(files(opts));
-      const ctx = await makeContext(g, model, log);
-      const run = () => reconcile(model, ctx, { prune: opts.prune ?? false, dryRun: opts.dryRun ?? false });
-      const result: ReconcileResult = opts.dryRun ? await run() : await withLock(g, 'apply', run);
+      const result: ReconcileResult = await withStore(g, log, async (store) => {
+        const ctx = await makeContext(g, model, log, store);
+        const run = () => reconcile(model, ctx, { prune: opts.prune ?? false, dryRun: opts.dryRun ?? false });
+        const r = opts.dryRun ? await run() : await withLock(g, 'apply', run);
+        if (store && !opts.dryRun) await publishResult(store, r);
+        return r;
+      });
       printLines(planLines(result.plan, providers));
       if (result.applied) await recordCreated(g, result);
       console.error(summary(result, opts.dryRun ?? false));
@@ -67,8 +72,7 @@ export function registerCommands(program: Command): void {
       const g = globals(cmd);
       const log = makeLogger(g);
       const model = await loadModel(files(opts));
-      const ctx = await makeContext(g, model, log);
-      const result = await reconcile(model, ctx, { prune: opts.prune ?? false, dryRun: true });
+      const result = await withStore(g, log, async (store) => reconcile(model, await makeContext(g, model, log, store), { prune: opts.prune ?? false, dryRun: true }));
       if (opts.json) console.log(JSON.stringify(planJson(result.plan, providers), null, 2));
       else printLines(planLines(result.plan, providers));
     });
@@ -82,9 +86,14 @@ export function registerCommands(program: Command): void {
       const g = globals(cmd);
       const log = makeLogger(g);
       const model = await loadModel(files(opts));
-      const ctx = await makeContext(g, model, log);
-      const run = () => destroy(model, ctx, { dryRun: opts.dryRun ?? false });
-      const result = opts.dryRun ? await run() : await withLock(g, 'destroy', run);
+      const result = await withStore(g, log, async (store) => {
+        const ctx = await makeContext(g, model, log, store);
+        const run = () => destroy(model, ctx, { dryRun: opts.dryRun ?? false });
+        const r = opts.dryRun ? await run() : await withLock(g, 'destroy', run);
+        // This node's endpoints leave the store with its containers.
+        if (store && !opts.dryRun) await publishResult(store, r, { none: true });
+        return r;
+      });
       printLines(planLines(result.plan, providers));
       console.error(summary(result, opts.dryRun ?? false));
     });

@@ -132,6 +132,11 @@ async function prepare(model: Model, ctx: ReconcileContext): Promise<Prepared> {
     ctx.peers?.endpoints(),
   ]);
   const node = detectNode(model, first.observation.hostSnapshot, ctx.node);
+  if (ctx.peers && (node === undefined || !model.hosts.has(node))) {
+    throw new UsageError(
+      `--store: this node must be a declared Host (its underlay address is what peers send to); declare a Host${node !== undefined ? ` named "${node}"` : ''} and pass --node NAME if its address is not on this host`,
+    );
+  }
   const compiled = compile(
     model,
     {

@@ -1,0 +1,30 @@
+import type { Logger } from '../log.js';
+import type { ReconcileResult } from '../reconcile/index.js';
+import { EtcdStore, localEndpoints, parseStoreUrl } from '../store/index.js';
+import type { GlobalOptions } from './context.js';
+
+/** The membership store named by --store, or undefined. Throws UsageError for a bad URL. */
+export function openStore(g: GlobalOptions, log: Logger): EtcdStore | undefined {
+  return g.store !== undefined ? new EtcdStore(parseStoreUrl(g.store), log) : undefined;
+}
+
+/**
+ * After a successful apply: publish this node's endpoints on global networks (all of them, also
+ * when nothing changed, which renews the lease); after destroy, publish none.
+ */
+export async function publishResult(store: EtcdStore, r: ReconcileResult, opts: { none?: boolean } = {}): Promise<void> {
+  const node = r.topology.node;
+  const address = r.topology.nodeAddress;
+  if (node === undefined || address === undefined) return;
+  await store.publish(node, address, opts.none ? [] : localEndpoints(r.topology));
+}
+
+/** Runs fn with the store open, and closes it (keeping this node's lease: it expires on its own). */
+export async function withStore<T>(g: GlobalOptions, log: Logger, fn: (store: EtcdStore | undefined) => Promise<T>): Promise<T> {
+  const store = openStore(g, log);
+  try {
+    return await fn(store);
+  } finally {
+    await store?.close();
+  }
+}
