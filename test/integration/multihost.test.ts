@@ -1,0 +1,154 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { networkId } from '../../src/net/ids.js';
+import type { TestHost } from '../support/netns.js';
+import { eventually, repoRoot, run } from '../support/netns.js';
+import { Underlay, weftOn } from '../support/underlay.js';
+
+/**
+ * Three simulated hosts joined by an underlay switch, each its own TestHost running weft with
+ * --host-netns and --node; the seed's my-multi-host-network (10.0.9.0/24) across them, with real
+ * traffic over VXLAN.
+ */
+describe('multi-host overlay (three hosts on an underlay)', () => {
+  let ul: Underlay;
+  let h1: TestHost;
+  let h2: TestHost;
+  let h3: TestHost;
+  const examples = path.join(repoRoot, 'examples/multihost');
+  const vx = `vx-${networkId('my-multi-host-network').slice(0, 12)}`;
+  let files: Record<string, string>;
+
+  const host3 = 'apiVersion: weft/v1\nkind: Host\nmetadata: {name: node-3}\nspec: {address: 192.168.77.3}\n---\n';
+  const ctr = (name: string, node: string) => `apiVersion: weft/v1\nkind: Container\nmetadata: {name: ${name}}\nspec: {host: ${node}, networks: [my-multi-host-network]}\n---\n`;
+  const ping = async (h: TestHost, from: string, to: string) => (await h.exec(from, ['ping', '-c1', '-W1', to])).code === 0;
+  // The VXLAN device's own entries (the bridge's learnt ones, "master ov-...", age out by themselves).
+  const fdb = async (h: TestHost) => (await run(['ip', 'netns', 'exec', h.name, 'bridge', 'fdb', 'show', 'dev', vx])).stdout.split('\n').filter((l) => l.includes(' self')).join('\n');
+  const neigh = async (h: TestHost) => (await run(['ip', '-n', h.name, 'neigh', 'show', 'dev', vx])).stdout;
+  const applyAll = async (dir: string, hosts: [TestHost, string][], extra: string[] = []) => {
+    for (const [h, node] of hosts) {
+      const r = await h.weft(['--node', node, 'apply', '-f', dir, ...extra]);
+      expect(r.stderr).not.toMatch(/weft: (?!.*(applied|converged))/);
+      expect(r.code).toBe(0);
+    }
+  };
+
+  beforeAll(async () => {
+    ul = await Underlay.create();
+    h1 = await ul.addHost(1);
+    h2 = await ul.addHost(2);
+    h3 = await ul.addHost(3);
+    files = Object.fromEntries(
+      await Promise.all(['hosts.yaml', 'networks.yaml', 'containers.yaml'].map(async (f) => [f, await readFile(path.join(examples, f), 'utf8')] as const)),
+    );
+  });
+  afterAll(async () => {
+    await ul?.cleanup();
+  });
+
+  it('applies the two-host example: node-1 by --node, node-2 found from its own address', async () => {
+    const r1 = await h1.weft(['--node', 'node-1', 'apply', '-f', examples]);
+    expect(r1.code).toBe(0);
+    expect(r1.stdout).toMatch(new RegExp(`^\\+ vxlan ${vx} network my-multi-host-network$`, 'm'));
+    expect(r1.stdout).toMatch(/^\+ fdb 02:42:0a:00:09:03 dst 192\.168\.77\.2 on vx-\w+ network my-multi-host-network$/m);
+    expect(r1.stdout).toMatch(/^\+ neigh 10\.0\.9\.3 lladdr 02:42:0a:00:09:03 on vx-\w+ network my-multi-host-network$/m);
+    const r2 = await h2.weft(['apply', '-f', examples]);
+    expect(r2.code).toBe(0);
+    expect((await run(['ip', 'netns', 'list'])).stdout).not.toContain(h1.netns('web2'));
+    expect((await run(['ip', 'netns', 'list'])).stdout).toContain(h2.netns('web2'));
+  });
+
+  it('containers on different hosts ping each other by address, over VXLAN on UDP 4789', async () => {
+    const dump = ul.sw.spawn(['ip', 'netns', 'exec', ul.sw.name, 'tcpdump', '-nli', 'sw0', '-c', '1', 'udp port 4789']);
+    expect(await ping(h1, 'web1', '10.0.9.3')).toBe(true);
+    expect(await ping(h2, 'web2', '10.0.9.2')).toBe(true);
+    await Promise.race([dump.exited, new Promise((r) => setTimeout(r, 3000))]);
+    if (dump.output().includes('listening')) expect(dump.output()).toMatch(/192\.168\.77\.\d\.\d+ > 192\.168\.77\.\d\.4789: VXLAN/);
+    // Static programming: the remote MAC and IP, and one broadcast entry per peer; no learning.
+    expect(await fdb(h1)).toContain('02:42:0a:00:09:03 dst 192.168.77.2 self permanent');
+    expect(await fdb(h1)).toContain('00:00:00:00:00:00 dst 192.168.77.2 self permanent');
+    expect(await neigh(h1)).toMatch(/10\.0\.9\.3 lladdr 02:42:0a:00:09:03 PERMANENT/);
+    const link = JSON.parse((await run(['ip', '-n', h1.name, '-d', '-j', 'link', 'show', vx])).stdout) as { mtu: number; linkinfo: { info_data: Record<string, unknown> } }[];
+    expect(link[0]?.mtu).toBe(1450);
+    expect(link[0]?.linkinfo.info_data).toMatchObject({ local: '192.168.77.1', port: 4789, learning: false, proxy: true });
+  });
+
+  it('a repeated apply changes nothing on either host', async () => {
+    for (const [h, node] of [[h1, 'node-1'], [h2, 'node-2']] as const) {
+      const r = await h.weft(['--node', node, 'apply', '-f', examples]);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toContain('0 kernel writes');
+    }
+  });
+
+  it('an overlay container reaches the outside through docker_gwbridge', async () => {
+    const routes = await h1.exec('web1', ['ip', 'route', 'show', 'default']);
+    expect(routes.stdout).toMatch(/^default via 172\.30\.0\.1 dev eth1/);
+    const gw = await run(['ip', '-n', h1.name, '-j', 'addr', 'show', 'docker_gwbridge']);
+    expect(gw.stdout).toContain('"local":"172.30.0.1","prefixlen":16');
+    expect(await ping(h1, 'web1', ul.outside)).toBe(true);
+  });
+
+  it('removing a container removes its FDB and neighbour entries on the other hosts', async () => {
+    const dir = await h1.manifests({ ...files, 'containers.yaml': ctr('web1', 'node-1') });
+    await applyAll(dir, [[h2, 'node-2']], ['--prune']);
+    await applyAll(dir, [[h1, 'node-1']]);
+    expect(await fdb(h1)).not.toContain('02:42:0a:00:09:03');
+    expect(await fdb(h1)).not.toContain('dst 192.168.77.2');
+    expect(await neigh(h1)).toBe('');
+    expect(await ping(h1, 'web1', '10.0.9.3')).toBe(false);
+  });
+
+  it('adding a third Host updates the peers', async () => {
+    const dir = await h1.manifests({
+      ...files,
+      'hosts.yaml': `${files['hosts.yaml']}\n---\n${host3}`,
+      'containers.yaml': ctr('web1', 'node-1') + ctr('web2', 'node-2') + ctr('web3', 'node-3'),
+    });
+    await applyAll(dir, [[h1, 'node-1'], [h2, 'node-2'], [h3, 'node-3']]);
+    const entries = await fdb(h1);
+    expect(entries).toContain('00:00:00:00:00:00 dst 192.168.77.2 self permanent');
+    expect(entries).toContain('00:00:00:00:00:00 dst 192.168.77.3 self permanent');
+    expect(await ping(h1, 'web1', '10.0.9.4')).toBe(true);
+    expect(await ping(h3, 'web3', '10.0.9.3')).toBe(true);
+    expect(await ping(h2, 'web2', '10.0.9.2')).toBe(true);
+  });
+
+  it('with the etcd store, a container outside git becomes reachable from the other hosts and disappears when its node stops', async () => {
+    const store = await ul.startEtcd(3);
+    const shared = await h1.manifests({
+      ...files,
+      'hosts.yaml': `${files['hosts.yaml']}\n---\n${host3}`,
+      'containers.yaml': ctr('web1', 'node-1') + ctr('web2', 'node-2') + ctr('web3', 'node-3'),
+    }, 'shared');
+    // node-3 runs one more container that only its own manifests know.
+    const local3 = await h3.manifests({ 'guest.yaml': 'apiVersion: weft/v1\nkind: Container\nmetadata: {name: guest}\nspec: {host: node-3, networks: {my-multi-host-network: {aliases: [visitor]}}}\n' }, 'local');
+    const watcher = ul.sw.spawn(['ip', 'netns', 'exec', ul.sw.name, 'node', path.join(repoRoot, 'test/support/store-watch.mjs'), store.replace(/\?.*$/, '')]);
+    await eventually(async () => watcher.output().includes('watching'), 10_000);
+
+    const r3 = await weftOn(h3, ['--node', 'node-3', '--store', store, 'apply', '-f', shared, '-f', local3]);
+    expect(r3.stderr).toContain('applied and verified');
+    expect(r3.code).toBe(0);
+    await eventually(async () => watcher.output().includes('put /weft/v1/endpoints/node-3/my-multi-host-network/guest'), 5000);
+    const r1 = await weftOn(h1, ['--node', 'node-1', '--store', store, 'apply', '-f', shared]);
+    expect(r1.code).toBe(0);
+    // guest took the next free address after the shared containers, and node-1 learnt it from the store.
+    expect(r1.stdout).toMatch(/^\+ neigh 10\.0\.9\.5 lladdr 02:42:0a:00:09:05 on vx-\w+ network my-multi-host-network$/m);
+    expect(await ping(h1, 'web1', '10.0.9.5')).toBe(true);
+
+    // node-3 stops (the machine leaves the underlay, its weft no longer renews the lease): its
+    // endpoints expire in the store, and node-1's next apply removes what it programmed for them.
+    await run(['ip', '-n', h3.name, 'link', 'set', 'ul0', 'down']);
+    await eventually(async () => watcher.output().includes('delete /weft/v1/endpoints/node-3/my-multi-host-network/guest'), 15_000, 250);
+    const again = await weftOn(h1, ['--node', 'node-1', '--store', store, 'apply', '-f', shared]);
+    expect(again.code).toBe(0);
+    expect(again.stdout.split('\n').sort()).toEqual(['', expect.stringMatching(/^- fdb 02:42:0a:00:09:05 dst 192\.168\.77\.3 /), expect.stringMatching(/^- neigh 10\.0\.9\.5 /)]);
+    expect(await neigh(h1)).not.toContain('10.0.9.5');
+    expect(await fdb(h1)).not.toContain('02:42:0a:00:09:05');
+    expect(await ping(h1, 'web1', '10.0.9.5')).toBe(false);
+    // The shared containers stay: they come from the manifests, not from the store.
+    expect(await neigh(h1)).toContain('10.0.9.4');
+    expect(await ping(h1, 'web1', '10.0.9.3')).toBe(true);
+  });
+});
