@@ -1,3 +1,4 @@
+/* global console, process */
 // Watches the membership store through weft's own API (the built dist/) and prints one line per
 // event: "put <key>" or "delete <key>". Run inside a namespace that reaches the store:
 //   ip netns exec NS node test/support/store-watch.mjs etcd://HOST:PORT
