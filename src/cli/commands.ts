@@ -8,7 +8,8 @@ import type { ReconcileResult } from '../reconcile/index.js';
 import { providers } from '../providers/index.js';
 import { inspectNetworks } from '../inspect/networks.js';
 import type { GlobalOptions } from './context.js';
-import { makeContext, makeLogger } from './context.js';
+import { loadDrivers, makeContext, makeLogger } from './context.js';
+import { compile, emptyAllocations } from '../compile/index.js';
 import { planJson, printLines, summary } from './output.js';
 import { readCreated, recordCreated } from './records.js';
 import { runExec } from './exec.js';
@@ -93,8 +94,11 @@ export function registerCommands(program: Command): void {
     .command('validate')
     .description('check manifests only; exit 0 valid, 2 invalid')
     .addOption(fileOption())
-    .action(async (opts: FileOpts) => {
+    .action(async (opts: FileOpts, cmd: Command) => {
       const model = await loadModel(files(opts));
+      // Some problems only show when compiling (an unknown driver, exhausted address pools).
+      const drivers = await loadDrivers(model, makeLogger(globals(cmd)));
+      compile(model, { hostNetns: '', allocations: emptyAllocations(), hostResolvConf: '', hostRoutes: [] }, drivers);
       console.log(`valid: ${model.networks.size} networks (3 predefined), ${model.containers.size} containers, ${model.hosts.size} hosts`);
     });
 

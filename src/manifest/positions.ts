@@ -91,6 +91,10 @@ export function escapePointer(segment: string): string {
 /** Walks a document's frame tree next to its loaded value, filling `out` with pointer -> position. */
 export function mapPositions(frame: Frame, value: unknown, src: SourceText, out: PositionMap, pointer = ''): void {
   out.set(pointer, src.lineColAt(frame.start));
+  // A flow collection inside a block sequence item is composed twice (item, then collection).
+  while (frame.children.length === 1 && frame.children[0]?.result === frame.result && typeof value === 'object') {
+    frame = frame.children[0];
+  }
   if (Array.isArray(value)) {
     // Empty sequence items produce no events, so match children to items by value.
     let c = 0;
