@@ -92,8 +92,8 @@ export function escapePointer(segment: string): string {
 export function mapPositions(frame: Frame, value: unknown, src: SourceText, out: PositionMap, pointer = ''): void {
   out.set(pointer, src.lineColAt(frame.start));
   // A flow collection inside a block sequence item is composed twice (item, then collection).
-  while (frame.children.length === 1 && frame.children[0]?.result === frame.result && typeof value === 'object') {
-    frame = frame.children[0];
+  for (let only = frame.children[0]; frame.children.length === 1 && only?.result === frame.result && typeof value === 'object'; only = frame.children[0]) {
+    frame = only;
   }
   if (Array.isArray(value)) {
     // Empty sequence items produce no events, so match children to items by value.

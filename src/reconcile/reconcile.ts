@@ -3,7 +3,7 @@ import { NotConvergedError, UsageError } from '../errors.js';
 import type { Model } from '../model/index.js';
 import type { CompileInputs, CompileResult, NetworkDriver, Topology } from '../compile/index.js';
 import { compile, emptyAllocations, extractAllocations } from '../compile/index.js';
-import type { Kernel, KernelStats, NsRef, NsSnapshot } from '../kernel/index.js';
+import type { Kernel, KernelStats, NsRef, NsSnapshot, ProgressFn } from '../kernel/index.js';
 import type { Observation, Provider } from '../providers/index.js';
 import { observe } from '../providers/index.js';
 import type { AnyEntry, KernelState, NsKey } from '../state/types.js';
@@ -21,6 +21,8 @@ export interface ReconcileContext {
   node?: string;
   drivers: ReadonlyMap<string, NetworkDriver>;
   providers: readonly Provider[];
+  /** Called as container namespaces are written (large applies show a progress line). */
+  progress?: ProgressFn;
 }
 
 export interface ReconcileOptions {
@@ -142,7 +144,7 @@ async function applyAndVerify(ctx: ReconcileContext, p: Prepared, desired: Kerne
     nsRef: (key) => (key === HOST ? p.host : (refs.get(key) ?? { key, path: `/run/netns/${key}` })),
   });
   ctx.log.debug({ changes: plan.changes.length }, 'applying');
-  await ctx.kernel.run(program);
+  await ctx.kernel.run(program, ctx.progress);
   result.applied = true;
   const after = await observe(ctx.kernel, {
     hostNetns: ctx.hostNetns,
