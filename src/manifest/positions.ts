@@ -92,9 +92,7 @@ export function escapePointer(segment: string): string {
 export function mapPositions(frame: Frame, value: unknown, src: SourceText, out: PositionMap, pointer = ''): void {
   out.set(pointer, src.lineColAt(frame.start));
   // A flow collection inside a block sequence item is composed twice (item, then collection).
-  for (let only = frame.children[0]; frame.children.length === 1 && only?.result === frame.result && typeof value === 'object'; only = frame.children[0]) {
-    frame = only;
-  }
+  frame = innermost(frame);
   if (Array.isArray(value)) {
     // Empty sequence items produce no events, so match children to items by value.
     let c = 0;
@@ -121,6 +119,16 @@ export function mapPositions(frame: Frame, value: unknown, src: SourceText, out:
       out.set(`${childPointer}#key`, src.lineColAt(keyFrame.start));
       mapPositions(valueFrame, obj[key], src, out, childPointer);
     }
+  }
+}
+
+/** A flow collection inside a block sequence item is composed twice (item, then collection): skip the wrapper. */
+function innermost(frame: Frame): Frame {
+  let f = frame;
+  for (;;) {
+    const only = f.children.length === 1 ? f.children[0] : undefined;
+    if (!only || only.result !== f.result || typeof f.result !== 'object' || f.result === null) return f;
+    f = only;
   }
 }
 
