@@ -146,12 +146,15 @@ async function applyAndVerify(ctx: ReconcileContext, p: Prepared, desired: Kerne
   ctx.log.debug({ changes: plan.changes.length }, 'applying');
   await ctx.kernel.run(program, ctx.progress);
   result.applied = true;
+  // Only what the program wrote can have changed: read those namespaces again, reuse the rest.
+  const fresh = new Set<NsKey>([HOST, ...program.containers.map((w) => w.ns.key), ...program.netnsAdd]);
   const after = await observe(ctx.kernel, {
     hostNetns: ctx.hostNetns,
     host: p.host,
     desired,
     nsRefs: nsRefsOf(p.compiled.topology),
     providers: ctx.providers,
+    reuse: { observation: p.observation, fresh },
   });
   const again = planChanges(after.observed, desired, ctx.providers, planOpts);
   result.observed = after.observed;

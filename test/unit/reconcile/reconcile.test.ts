@@ -30,6 +30,17 @@ describe('reconcile against the fake kernel', () => {
     expect(r.stats.processes).toBe(1 + 1 + 4 + 4);
   });
 
+  it('adding one container writes and verifies only what changed', async () => {
+    const w = new FakeWorld();
+    const three = yaml.container('a') + yaml.container('b') + yaml.container('c');
+    await w.apply(three);
+    w.takeWrites();
+    const r = await w.apply(three + yaml.container('d'));
+    // observe: host + a, b, c; write: netns add, host, d; verify: host + d only
+    expect(r.stats.processes).toBe(4 + 3 + 2);
+    expect(w.takeWrites().filter((l) => /h1-[abc]\]/.test(l))).toEqual([]);
+  });
+
   it('gives Docker addresses, MACs and default routes', async () => {
     const w = new FakeWorld();
     await w.apply(walkthrough);
