@@ -38,6 +38,15 @@ async function withLock<T>(g: GlobalOptions, command: string, fn: () => Promise<
   }
 }
 
+/** Global options, logger, validated model and reconcile context: what every writer/planner needs. */
+async function setup(cmd: Command, opts: FileOpts) {
+  const g = globals(cmd);
+  const log = makeLogger(g);
+  const model = await loadModel(files(opts));
+  const ctx = await makeContext(g, model, log);
+  return { g, log, model, ctx };
+}
+
 export function registerCommands(program: Command): void {
   program
     .command('apply')
@@ -46,10 +55,7 @@ export function registerCommands(program: Command): void {
     .option('--dry-run', 'show what would change, write nothing')
     .option('--prune', 'also remove containers and networks no longer in the manifests')
     .action(async (opts: FileOpts & { dryRun?: boolean; prune?: boolean }, cmd: Command) => {
-      const g = globals(cmd);
-      const log = makeLogger(g);
-      const model = await loadModel(files(opts));
-      const ctx = await makeContext(g, model, log);
+      const { g, log, model, ctx } = await setup(cmd, opts);
       const run = () => reconcile(model, ctx, { prune: opts.prune ?? false, dryRun: opts.dryRun ?? false });
       const result: ReconcileResult = opts.dryRun ? await run() : await withLock(g, 'apply', run);
       printLines(planLines(result.plan, providers));
@@ -65,10 +71,7 @@ export function registerCommands(program: Command): void {
     .option('--json', 'machine-readable output')
     .option('--prune', 'plan the removal of orphans too')
     .action(async (opts: FileOpts & { json?: boolean; prune?: boolean }, cmd: Command) => {
-      const g = globals(cmd);
-      const log = makeLogger(g);
-      const model = await loadModel(files(opts));
-      const ctx = await makeContext(g, model, log);
+      const { model, ctx } = await setup(cmd, opts);
       const result = await reconcile(model, ctx, { prune: opts.prune ?? false, dryRun: true });
       if (opts.json) console.log(JSON.stringify(planJson(result.plan, providers), null, 2));
       else printLines(planLines(result.plan, providers));
@@ -80,10 +83,7 @@ export function registerCommands(program: Command): void {
     .addOption(fileOption())
     .option('--dry-run', 'show what would be removed')
     .action(async (opts: FileOpts & { dryRun?: boolean }, cmd: Command) => {
-      const g = globals(cmd);
-      const log = makeLogger(g);
-      const model = await loadModel(files(opts));
-      const ctx = await makeContext(g, model, log);
+      const { g, model, ctx } = await setup(cmd, opts);
       const run = () => destroy(model, ctx, { dryRun: opts.dryRun ?? false });
       const result = opts.dryRun ? await run() : await withLock(g, 'destroy', run);
       printLines(planLines(result.plan, providers));
