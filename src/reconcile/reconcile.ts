@@ -9,6 +9,7 @@ import { observe } from '../providers/index.js';
 import type { AnyEntry, KernelState, NsKey } from '../state/types.js';
 import { HOST, ownerKey } from '../state/types.js';
 import { buildProgram } from './apply.js';
+import { ConflictError, findConflicts } from './conflicts.js';
 import { planChanges } from './plan.js';
 import type { Plan, PlanOptions } from './plan.js';
 
@@ -178,6 +179,8 @@ export async function reconcile(model: Model, ctx: ReconcileContext, opts: Recon
   const started = performance.now();
   const before = { ...ctx.kernel.stats };
   const p = await prepare(model, ctx);
+  const conflicts = findConflicts(p.observation, p.observed, p.compiled.desired);
+  if (conflicts.length > 0) throw new ConflictError(conflicts);
   const planOpts: PlanOptions = { prune: opts.prune, desiredOwners: p.owners };
   const plan = planChanges(p.observed, p.compiled.desired, ctx.providers, planOpts);
   const result: ReconcileResult = {

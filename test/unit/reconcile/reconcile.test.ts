@@ -84,6 +84,16 @@ describe('reconcile against the fake kernel', () => {
     expect(w.kernel.namespaces.has('h1-other')).toBe(true);
   });
 
+  it('refuses to create over a foreign object of the same name, before writing anything', async () => {
+    const w = new FakeWorld();
+    w.kernel.tamper((k) => {
+      k.ns('h1').links.set('docker0', { ifindex: 7, name: 'docker0', kind: 'bridge', mtu: 1500, mac: '', up: true, addrgenmode: 'eui64' });
+      k.ensureNs('h1-container1').links.get('lo')!.up = true;
+    });
+    await expect(w.apply(walkthrough)).rejects.toThrow(/namespace h1-container1 .* exists and is not weft's[\s\S]*bridge docker0 \(for network bridge\) exists and is not weft's; set com.docker.network.bridge.name/);
+    expect(w.takeWrites()).toEqual([]);
+  });
+
   it('reports removed containers as orphans and removes them only with --prune', async () => {
     const w = new FakeWorld();
     await w.apply(walkthrough);
