@@ -8,11 +8,12 @@ import type { ReconcileResult } from '../reconcile/index.js';
 import { providers } from '../providers/index.js';
 import { inspectNetworks } from '../inspect/networks.js';
 import type { GlobalOptions } from './context.js';
-import { makeContext, makeLogger } from './context.js';
+import { loadDrivers, makeContext, makeLogger } from './context.js';
+import { compile, emptyAllocations } from '../compile/index.js';
 import { planJson, printLines, summary } from './output.js';
 import { readCreated, recordCreated } from './records.js';
 import { runExec } from './exec.js';
-import { publishResult, withStore } from './store.js';
+import { closing, openStore, publishResult } from './store.js';
 
 interface FileOpts {
   file?: string[];
@@ -38,6 +39,16 @@ async function withLock<T>(g: GlobalOptions, command: string, fn: () => Promise<
   }
 }
 
+/** Global options, logger, validated model, membership store (--store) and reconcile context: what every writer/planner needs. */
+async function setup(cmd: Command, opts: FileOpts) {
+  const g = globals(cmd);
+  const log = makeLogger(g);
+  const model = await loadModel(files(opts));
+  const store = openStore(g, log);
+  const ctx = await makeContext(g, model, log, store);
+  return { g, log, model, ctx, store };
+}
+
 export function registerCommands(program: Command): void {
   program
     .command('apply')
@@ -46,11 +57,8 @@ export function registerCommands(program: Command): void {
     .option('--dry-run', 'show what would change, write nothing')
     .option('--prune', 'also remove containers and networks no longer in the manifests')
     .action(async (opts: FileOpts & { dryRun?: boolean; prune?: boolean }, cmd: Command) => {
-      const g = globals(cmd);
-      const log = makeLogger(g);
-      const model = await loadModel(files(opts));
-      const result: ReconcileResult = await withStore(g, log, async (store) => {
-        const ctx = await makeContext(g, model, log, store);
+      const { g, log, model, ctx, store } = await setup(cmd, opts);
+      const result: ReconcileResult = await closing(store, async () => {
         const run = () => reconcile(model, ctx, { prune: opts.prune ?? false, dryRun: opts.dryRun ?? false });
         const r = opts.dryRun ? await run() : await withLock(g, 'apply', run);
         if (store && !opts.dryRun) await publishResult(store, r);
@@ -69,10 +77,8 @@ export function registerCommands(program: Command): void {
     .option('--json', 'machine-readable output')
     .option('--prune', 'plan the removal of orphans too')
     .action(async (opts: FileOpts & { json?: boolean; prune?: boolean }, cmd: Command) => {
-      const g = globals(cmd);
-      const log = makeLogger(g);
-      const model = await loadModel(files(opts));
-      const result = await withStore(g, log, async (store) => reconcile(model, await makeContext(g, model, log, store), { prune: opts.prune ?? false, dryRun: true }));
+      const { model, ctx, store } = await setup(cmd, opts);
+      const result = await closing(store, () => reconcile(model, ctx, { prune: opts.prune ?? false, dryRun: true }));
       if (opts.json) console.log(JSON.stringify(planJson(result.plan, providers), null, 2));
       else printLines(planLines(result.plan, providers));
     });
@@ -83,11 +89,8 @@ export function registerCommands(program: Command): void {
     .addOption(fileOption())
     .option('--dry-run', 'show what would be removed')
     .action(async (opts: FileOpts & { dryRun?: boolean }, cmd: Command) => {
-      const g = globals(cmd);
-      const log = makeLogger(g);
-      const model = await loadModel(files(opts));
-      const result = await withStore(g, log, async (store) => {
-        const ctx = await makeContext(g, model, log, store);
+      const { g, model, ctx, store } = await setup(cmd, opts);
+      const result = await closing(store, async () => {
         const run = () => destroy(model, ctx, { dryRun: opts.dryRun ?? false });
         const r = opts.dryRun ? await run() : await withLock(g, 'destroy', run);
         // This node's endpoints leave the store with its containers.
@@ -102,8 +105,11 @@ export function registerCommands(program: Command): void {
     .command('validate')
     .description('check manifests only; exit 0 valid, 2 invalid')
     .addOption(fileOption())
-    .action(async (opts: FileOpts) => {
+    .action(async (opts: FileOpts, cmd: Command) => {
       const model = await loadModel(files(opts));
+      // Some problems only show when compiling (an unknown driver, exhausted address pools).
+      const drivers = await loadDrivers(model, makeLogger(globals(cmd)));
+      compile(model, { hostNetns: '', allocations: emptyAllocations(), hostResolvConf: '', hostRoutes: [] }, drivers);
       console.log(`valid: ${model.networks.size} networks (3 predefined), ${model.containers.size} containers, ${model.hosts.size} hosts`);
     });
 

@@ -19,11 +19,10 @@ export async function publishResult(store: EtcdStore, r: ReconcileResult, opts: 
   await store.publish(node, address, opts.none ? [] : localEndpoints(r.topology));
 }
 
-/** Runs fn with the store open, and closes it (keeping this node's lease: it expires on its own). */
-export async function withStore<T>(g: GlobalOptions, log: Logger, fn: (store: EtcdStore | undefined) => Promise<T>): Promise<T> {
-  const store = openStore(g, log);
+/** Runs fn, then closes the store if there is one (keeping this node's lease: it expires on its own). */
+export async function closing<T>(store: EtcdStore | undefined, fn: () => Promise<T>): Promise<T> {
   try {
-    return await fn(store);
+    return await fn();
   } finally {
     await store?.close();
   }
