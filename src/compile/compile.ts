@@ -310,7 +310,10 @@ function inStorePools(p: PeerEndpoint, net: NetworkPlan): boolean {
   return p.ipv4 !== undefined || p.ipv6 !== undefined;
 }
 
-/** A store container holding an address a manifest container has is dropped: the manifests win. */
+/**
+ * A store container holding an address a manifest container has (a static one: dynamic ones skip
+ * published addresses) is dropped: the manifests win.
+ */
 function dropShadowedPeers(topology: Topology): void {
   const taken = new Set<string>();
   for (const c of topology.containers.values()) {

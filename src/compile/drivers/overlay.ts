@@ -1,5 +1,6 @@
 import type { Network } from '../../model/index.js';
 import { vniOf } from '../../model/index.js';
+import type { Owner } from '../../state/types.js';
 import { HOST } from '../../state/types.js';
 import { aliases } from '../alias.js';
 import { overlayDefaultPools } from '../ipam.js';
@@ -61,13 +62,24 @@ export const overlayDriver: NetworkDriver = {
       proxy: true,
       owner,
     });
+    for (const dev of [plan.ifname, vx]) quiet(dev, owner, out);
     programPeers(plan, topology, vx, out);
   },
   // Containers join the overlay's bridge with a veth pair, as on a bridge network.
   endpointState(ep, ctr, plan, topology, out) {
     bridgeDriver.endpointState?.(ep, ctr, plan, topology, out);
+    if (ctr.ns && plan.ifname) quiet(ep.hostIfname, { kind: 'container', name: ctr.container.name }, out);
   },
 };
+
+/**
+ * The host takes no part in an overlay network: no IPv6 on its side of it either, or every
+ * host-side link would send router solicitations and MLD reports, which the broadcast entries
+ * carry to every peer.
+ */
+function quiet(dev: string, owner: Owner, out: StateBuilder): void {
+  out.sysctl({ ns: HOST, path: `net/ipv6/conf/${dev}/disable_ipv6`, dev, value: '1', owner });
+}
 
 /** FDB and neighbour entries for every remote endpoint, and one broadcast entry per peer host. */
 function programPeers(plan: NetworkPlan, topology: Topology, dev: string, out: StateBuilder): void {

@@ -33,8 +33,10 @@ describe('overlay networks (fake kernel)', () => {
     const h = a.kernel.ns('h1');
     expect(h.links.get(ov)).toMatchObject({ kind: 'bridge', mtu: 1450, up: true });
     expect(h.links.get(vx)).toMatchObject({ kind: 'vxlan', mtu: 1450, up: true, master: ov, info: { local: '192.168.77.1', port: 4789, learning: false, proxy: true } });
-    // The host has no address on the overlay: containers leave through docker_gwbridge.
+    // The host has no address on the overlay (containers leave through docker_gwbridge), no IPv6 either.
     expect(h.addrs.filter((x) => x.dev === ov)).toEqual([]);
+    expect(h.sysctls.get(`net/ipv6/conf/${ov}/disable_ipv6`)).toBe('1');
+    expect(h.sysctls.get(`net/ipv6/conf/${vx}/disable_ipv6`)).toBe('1');
     expect(h.fdb.map((f) => `${f.mac} ${f.dst}`).sort()).toEqual(['00:00:00:00:00:00 192.168.77.2', '02:42:0a:00:09:03 192.168.77.2']);
     expect(h.neigh).toEqual([{ dev: vx, address: '10.0.9.3', lladdr: '02:42:0a:00:09:03', state: ['PERMANENT'], protocol: '250' }]);
     const c = a.kernel.ns('h1-web1');
