@@ -347,7 +347,8 @@ function planAddresses(model: Model, inputs: CompileInputs, topology: Topology, 
           .map((p) => p!.address);
         return { key: c.container.name, sticky, ...(stat ? { static: stat.value } : {}) };
       });
-      const { assigned, exhausted } = allocateAddresses(pools, requests);
+      // Global networks spread addresses by name: the same on every host, stable when others come and go.
+      const { assigned, exhausted } = allocateAddresses(pools, requests, net.driver.scope === 'global' ? { spread: net.network.name } : {});
       for (const { c, e } of eps) {
         const got = assigned.get(c.container.name);
         if (!got) continue;

@@ -19,6 +19,8 @@ describe('multi-host overlay (three hosts on an underlay)', () => {
   const examples = path.join(repoRoot, 'examples/multihost');
   const vx = `vx-${networkId('my-multi-host-network').slice(0, 12)}`;
   let files: Record<string, string>;
+  let web1 = { ip: '', mac: '' };
+  let web2 = { ip: '', mac: '' };
 
   const host3 = 'apiVersion: weft/v1\nkind: Host\nmetadata: {name: node-3}\nspec: {address: 192.168.77.3}\n---\n';
   const ctr = (name: string, node: string) => `apiVersion: weft/v1\nkind: Container\nmetadata: {name: ${name}}\nspec: {host: ${node}, networks: [my-multi-host-network]}\n---\n`;
@@ -26,6 +28,15 @@ describe('multi-host overlay (three hosts on an underlay)', () => {
   // The VXLAN device's own entries (the bridge's learnt ones, "master ov-...", age out by themselves).
   const fdb = async (h: TestHost) => (await run(['ip', 'netns', 'exec', h.name, 'bridge', 'fdb', 'show', 'dev', vx])).stdout.split('\n').filter((l) => l.includes(' self')).join('\n');
   const neigh = async (h: TestHost) => (await run(['ip', '-n', h.name, 'neigh', 'show', 'dev', vx])).stdout;
+  /** A container's overlay address and MAC, from `weft network inspect` on the host that runs it. */
+  const addrOf = async (h: TestHost, name: string) => {
+    const r = await h.weft(['network', 'inspect', 'my-multi-host-network']);
+    const [net] = JSON.parse(r.stdout) as { Containers: Record<string, { Name: string; IPv4Address: string; MacAddress: string }> }[];
+    const c = Object.values(net?.Containers ?? {}).find((x) => x.Name === name);
+    if (!c) throw new Error(`${name} is not on my-multi-host-network on ${h.name}: ${r.stdout}${r.stderr}`);
+    return { ip: c.IPv4Address.replace(/\/24$/, ''), mac: c.MacAddress };
+  };
+  const re = (text: string) => text.replace(/\./g, '\\.');
   const applyAll = async (dir: string, hosts: [TestHost, string][], extra: string[] = []) => {
     for (const [h, node] of hosts) {
       const r = await h.weft(['--node', node, 'apply', '-f', dir, ...extra]);
@@ -51,10 +62,14 @@ describe('multi-host overlay (three hosts on an underlay)', () => {
     const r1 = await h1.weft(['--node', 'node-1', 'apply', '-f', examples]);
     expect(r1.code).toBe(0);
     expect(r1.stdout).toMatch(new RegExp(`^\\+ vxlan ${vx} network my-multi-host-network$`, 'm'));
-    expect(r1.stdout).toMatch(/^\+ fdb 02:42:0a:00:09:03 dst 192\.168\.77\.2 on vx-\w+ network my-multi-host-network$/m);
-    expect(r1.stdout).toMatch(/^\+ neigh 10\.0\.9\.3 lladdr 02:42:0a:00:09:03 on vx-\w+ network my-multi-host-network$/m);
     const r2 = await h2.weft(['apply', '-f', examples]);
     expect(r2.code).toBe(0);
+    // node-1 programmed web2 with the address and MAC node-2 gave it, from the manifests alone.
+    web1 = await addrOf(h1, 'web1');
+    web2 = await addrOf(h2, 'web2');
+    expect(web2.ip).toMatch(/^10\.0\.9\.\d+$/);
+    expect(r1.stdout).toMatch(new RegExp(`^\\+ fdb ${web2.mac} dst 192\\.168\\.77\\.2 on ${vx} network my-multi-host-network$`, 'm'));
+    expect(r1.stdout).toMatch(new RegExp(`^\\+ neigh ${re(web2.ip)} lladdr ${web2.mac} on ${vx} network my-multi-host-network$`, 'm'));
     expect((await run(['ip', 'netns', 'list'])).stdout).not.toContain(h1.netns('web2'));
     expect((await run(['ip', 'netns', 'list'])).stdout).toContain(h2.netns('web2'));
   });
@@ -63,18 +78,18 @@ describe('multi-host overlay (three hosts on an underlay)', () => {
     // What crosses the underlay: VXLAN only, no ARP (the VXLAN devices answer it from their entries).
     const dump = ul.sw.spawn(['ip', 'netns', 'exec', ul.sw.name, 'tcpdump', '-nli', 'sw0', '-c', '4', 'udp port 4789']);
     await eventually(async () => dump.output().includes('listening'), 5000);
-    expect(await ping(h1, 'web1', '10.0.9.3')).toBe(true);
-    expect(await ping(h2, 'web2', '10.0.9.2')).toBe(true);
+    expect(await ping(h1, 'web1', web2.ip)).toBe(true);
+    expect(await ping(h2, 'web2', web1.ip)).toBe(true);
     await Promise.race([dump.exited, new Promise((r) => setTimeout(r, 3000))]);
     const packets = dump.output().split('\n').filter((l) => /^\d\d:/.test(l));
     expect(packets.length).toBe(4);
     for (const p of packets) expect(p).toMatch(/IP 192\.168\.77\.[12]\.\d+ > 192\.168\.77\.[12]\.4789: VXLAN, flags \[I\] \(0x08\), vni \d+/);
-    expect(dump.output()).toMatch(/10\.0\.9\.2 > 10\.0\.9\.3: ICMP echo request/);
+    expect(dump.output()).toContain(`${web1.ip} > ${web2.ip}: ICMP echo request`);
     expect(dump.output()).not.toMatch(/ARP/);
     // Static programming: the remote MAC and IP, and one broadcast entry per peer; no learning.
-    expect(await fdb(h1)).toContain('02:42:0a:00:09:03 dst 192.168.77.2 self permanent');
+    expect(await fdb(h1)).toContain(`${web2.mac} dst 192.168.77.2 self permanent`);
     expect(await fdb(h1)).toContain('00:00:00:00:00:00 dst 192.168.77.2 self permanent');
-    expect(await neigh(h1)).toMatch(/10\.0\.9\.3 lladdr 02:42:0a:00:09:03 PERMANENT/);
+    expect(await neigh(h1)).toContain(`${web2.ip} lladdr ${web2.mac} PERMANENT`);
     const link = JSON.parse((await run(['ip', '-n', h1.name, '-d', '-j', 'link', 'show', vx])).stdout) as { mtu: number; linkinfo: { info_data: Record<string, unknown> } }[];
     expect(link[0]?.mtu).toBe(1450);
     expect(link[0]?.linkinfo.info_data).toMatchObject({ local: '192.168.77.1', port: 4789, learning: false, proxy: true });
@@ -100,10 +115,10 @@ describe('multi-host overlay (three hosts on an underlay)', () => {
     const dir = await h1.manifests({ ...files, 'containers.yaml': ctr('web1', 'node-1') });
     await applyAll(dir, [[h2, 'node-2']], ['--prune']);
     await applyAll(dir, [[h1, 'node-1']]);
-    expect(await fdb(h1)).not.toContain('02:42:0a:00:09:03');
+    expect(await fdb(h1)).not.toContain(web2.mac);
     expect(await fdb(h1)).not.toContain('dst 192.168.77.2');
     expect(await neigh(h1)).toBe('');
-    expect(await ping(h1, 'web1', '10.0.9.3')).toBe(false);
+    expect(await ping(h1, 'web1', web2.ip)).toBe(false);
   });
 
   it('adding a third Host updates the peers', async () => {
@@ -116,9 +131,11 @@ describe('multi-host overlay (three hosts on an underlay)', () => {
     const entries = await fdb(h1);
     expect(entries).toContain('00:00:00:00:00:00 dst 192.168.77.2 self permanent');
     expect(entries).toContain('00:00:00:00:00:00 dst 192.168.77.3 self permanent');
-    expect(await ping(h1, 'web1', '10.0.9.4')).toBe(true);
-    expect(await ping(h3, 'web3', '10.0.9.3')).toBe(true);
-    expect(await ping(h2, 'web2', '10.0.9.2')).toBe(true);
+    const web3 = await addrOf(h3, 'web3');
+    expect(await addrOf(h2, 'web2')).toEqual(web2);
+    expect(await ping(h1, 'web1', web3.ip)).toBe(true);
+    expect(await ping(h3, 'web3', web2.ip)).toBe(true);
+    expect(await ping(h2, 'web2', web1.ip)).toBe(true);
   });
 
   it('with the etcd store, a container outside git becomes reachable from the other hosts and disappears when its node stops', async () => {
@@ -137,11 +154,12 @@ describe('multi-host overlay (three hosts on an underlay)', () => {
     expect(r3.stderr).toContain('applied and verified');
     expect(r3.code).toBe(0);
     await eventually(async () => watcher.output().includes('put /weft/v1/endpoints/node-3/my-multi-host-network/guest'), 5000);
+    const guest = await addrOf(h3, 'guest');
     const r1 = await weftOn(h1, ['--node', 'node-1', '--store', store, 'apply', '-f', shared]);
     expect(r1.code).toBe(0);
-    // guest took the next free address after the shared containers, and node-1 learnt it from the store.
-    expect(r1.stdout).toMatch(/^\+ neigh 10\.0\.9\.5 lladdr 02:42:0a:00:09:05 on vx-\w+ network my-multi-host-network$/m);
-    expect(await ping(h1, 'web1', '10.0.9.5')).toBe(true);
+    // node-1's manifests do not know guest: it learnt its address and MAC from the store.
+    expect(r1.stdout.split('\n').sort()).toEqual(['', `+ fdb ${guest.mac} dst 192.168.77.3 on ${vx} network my-multi-host-network`, `+ neigh ${guest.ip} lladdr ${guest.mac} on ${vx} network my-multi-host-network`]);
+    expect(await ping(h1, 'web1', guest.ip)).toBe(true);
 
     // node-3 stops (the machine leaves the underlay, its weft no longer renews the lease): its
     // endpoints expire in the store, and node-1's next apply removes what it programmed for them.
@@ -149,12 +167,12 @@ describe('multi-host overlay (three hosts on an underlay)', () => {
     await eventually(async () => watcher.output().includes('delete /weft/v1/endpoints/node-3/my-multi-host-network/guest'), 15_000, 250);
     const again = await weftOn(h1, ['--node', 'node-1', '--store', store, 'apply', '-f', shared]);
     expect(again.code).toBe(0);
-    expect(again.stdout.split('\n').sort()).toEqual(['', expect.stringMatching(/^- fdb 02:42:0a:00:09:05 dst 192\.168\.77\.3 /), expect.stringMatching(/^- neigh 10\.0\.9\.5 /)]);
-    expect(await neigh(h1)).not.toContain('10.0.9.5');
-    expect(await fdb(h1)).not.toContain('02:42:0a:00:09:05');
-    expect(await ping(h1, 'web1', '10.0.9.5')).toBe(false);
+    expect(again.stdout.split('\n').sort()).toEqual(['', `- fdb ${guest.mac} dst 192.168.77.3 on ${vx} network my-multi-host-network`, `- neigh ${guest.ip} lladdr ${guest.mac} on ${vx} network my-multi-host-network`]);
+    expect(await neigh(h1)).not.toContain(`${guest.ip} `);
+    expect(await fdb(h1)).not.toContain(guest.mac);
+    expect(await ping(h1, 'web1', guest.ip)).toBe(false);
     // The shared containers stay: they come from the manifests, not from the store.
-    expect(await neigh(h1)).toContain('10.0.9.4');
-    expect(await ping(h1, 'web1', '10.0.9.3')).toBe(true);
+    expect(await neigh(h1)).toContain(`${web2.ip} `);
+    expect(await ping(h1, 'web1', web2.ip)).toBe(true);
   });
 });

@@ -16,7 +16,7 @@ describe('docker_gwbridge', () => {
     // The next free default pool after the default bridge's 172.17.0.0/16.
     expect(w.kernel.ns('h1').addrs.find((a) => a.dev === 'docker_gwbridge')).toMatchObject({ local: '172.18.0.1', prefixlen: 16 });
     const c = w.kernel.ns('h1-c1');
-    expect(c.addrs.map((a) => `${a.dev} ${a.local}`).sort()).toEqual(['eth0 10.0.9.2', 'eth1 172.18.0.2']);
+    expect(c.addrs.map((a) => `${a.dev} ${a.local}`).sort()).toEqual([`eth0 ${r.topology.containers.get('c1')?.endpoints[0]?.ipv4?.address}`, 'eth1 172.18.0.2']);
     expect(c.routes).toMatchObject([{ dst: 'default', gateway: '172.18.0.1', dev: 'eth1' }]);
     expect(await w.plan(overlay + yaml.container('c1', '{networks: [ovl]}'))).toEqual([]);
   });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { networkId } from '../../../src/net/ids.js';
+import type { ReconcileResult } from '../../../src/reconcile/index.js';
 import { FakeWorld, yaml } from '../../support/world.js';
 
 const hostDoc = (name: string, address: string) => `apiVersion: weft/v1\nkind: Host\nmetadata: {name: ${name}}\nspec: {address: ${address}}\n---\n`;
@@ -12,6 +13,12 @@ const manifests = (extra = '') =>
   twoHosts + net +
   yaml.container('web1', '{host: node-1, networks: [my-multi-host-network]}') +
   yaml.container('web2', '{host: node-2, networks: [my-multi-host-network]}') + extra;
+
+/** A container's first endpoint as compiled: address and MAC. */
+function ep(r: ReconcileResult, name: string): { ip: string; mac: string } {
+  const e = r.topology.containers.get(name)?.endpoints[0];
+  return { ip: e?.ipv4?.address ?? '(none)', mac: e?.mac ?? '(none)' };
+}
 
 /** A simulated host on its own fake kernel, with its underlay address on ul0. */
 function node(name: string, ns: string, address?: string): FakeWorld {
@@ -29,7 +36,9 @@ function node(name: string, ns: string, address?: string): FakeWorld {
 describe('overlay networks (fake kernel)', () => {
   it('creates a bridge and a VXLAN port, and programs the remote container statically', async () => {
     const a = node('node-1', 'h1');
-    await a.apply(manifests());
+    const r = await a.apply(manifests());
+    const web1 = ep(r, 'web1');
+    const web2 = ep(r, 'web2');
     const h = a.kernel.ns('h1');
     expect(h.links.get(ov)).toMatchObject({ kind: 'bridge', mtu: 1450, up: true });
     expect(h.links.get(vx)).toMatchObject({ kind: 'vxlan', mtu: 1450, up: true, master: ov, info: { local: '192.168.77.1', port: 4789, learning: false, proxy: true } });
@@ -37,11 +46,13 @@ describe('overlay networks (fake kernel)', () => {
     expect(h.addrs.filter((x) => x.dev === ov)).toEqual([]);
     expect(h.sysctls.get(`net/ipv6/conf/${ov}/disable_ipv6`)).toBe('1');
     expect(h.sysctls.get(`net/ipv6/conf/${vx}/disable_ipv6`)).toBe('1');
-    expect(h.fdb.map((f) => `${f.mac} ${f.dst}`).sort()).toEqual(['00:00:00:00:00:00 192.168.77.2', '02:42:0a:00:09:03 192.168.77.2']);
-    expect(h.neigh).toEqual([{ dev: vx, address: '10.0.9.3', lladdr: '02:42:0a:00:09:03', state: ['PERMANENT'], protocol: '250' }]);
+    expect(h.fdb.map((f) => `${f.mac} ${f.dst}`).sort()).toEqual(['00:00:00:00:00:00 192.168.77.2', `${web2.mac} 192.168.77.2`]);
+    expect(h.neigh).toEqual([{ dev: vx, address: web2.ip, lladdr: web2.mac, state: ['PERMANENT'], protocol: '250' }]);
+    // MACs derive from the address as in Docker.
+    expect(web2.mac).toBe(`02:42:${web2.ip.split('.').map((b) => Number(b).toString(16).padStart(2, '0')).join(':')}`);
     const c = a.kernel.ns('h1-web1');
-    expect(c.links.get('eth0')).toMatchObject({ mac: '02:42:0a:00:09:02', mtu: 1450 });
-    expect(c.addrs.map((x) => `${x.dev} ${x.local}/${x.prefixlen}`)).toContain('eth0 10.0.9.2/24');
+    expect(c.links.get('eth0')).toMatchObject({ mac: web1.mac, mtu: 1450 });
+    expect(c.addrs.map((x) => `${x.dev} ${x.local}/${x.prefixlen}`)).toContain(`eth0 ${web1.ip}/24`);
     // web2 runs on node-2: nothing of it exists here.
     expect(a.kernel.namespaces.has('h1-web2')).toBe(false);
     a.takeWrites();
@@ -59,9 +70,9 @@ describe('overlay networks (fake kernel)', () => {
     const rb = await b.apply(manifests(yaml.container('web3', '{host: node-2, networks: [my-multi-host-network]}')));
     const addrs = (r: typeof ra) => [...r.topology.containers.values()].map((c) => `${c.container.name}=${c.endpoints[0]?.ipv4?.address} ${c.endpoints[0]?.mac}`);
     expect(addrs(ra)).toEqual(addrs(rb));
-    expect(addrs(ra)).toEqual(['web1=10.0.9.2 02:42:0a:00:09:02', 'web2=10.0.9.3 02:42:0a:00:09:03', 'web3=10.0.9.4 02:42:0a:00:09:04']);
+    expect(new Set(['web1', 'web2', 'web3'].map((n) => ep(ra, n).ip)).size).toBe(3);
     // The mirror image on node-2: entries for web1 only.
-    expect(b.kernel.ns('h2').neigh.map((n) => n.address)).toEqual(['10.0.9.2']);
+    expect(b.kernel.ns('h2').neigh.map((n) => n.address)).toEqual([ep(ra, 'web1').ip]);
   });
 
   it('a subnet from the default pools is the same on every host', async () => {
@@ -72,22 +83,26 @@ describe('overlay networks (fake kernel)', () => {
     b.kernel.tamper((k) => k.ns('h2').routes.push({ family: 4, dst: '10.0.0.0/8', dev: 'lo', protocol: 'boot', proto: 3, table: 'main', type: 'unicast' }));
     const ra = await a.apply(text);
     const rb = await b.apply(text);
-    expect(ra.topology.containers.get('c2')?.endpoints[0]?.ipv4).toEqual({ address: '10.0.0.3', prefix: 24, gateway: '10.0.0.1' });
-    expect(rb.topology.containers.get('c2')?.endpoints[0]?.ipv4).toEqual({ address: '10.0.0.3', prefix: 24, gateway: '10.0.0.1' });
+    // 10.0.0.0/24, the first /24 of the overlay pools, although node-2 routes 10.0.0.0/8 itself.
+    expect(ra.topology.containers.get('c2')?.endpoints[0]?.ipv4).toMatchObject({ prefix: 24, gateway: '10.0.0.1' });
+    expect(ra.topology.containers.get('c2')?.endpoints[0]?.ipv4?.address).toMatch(/^10\.0\.0\./);
+    expect(rb.topology.containers.get('c2')?.endpoints[0]?.ipv4).toEqual(ra.topology.containers.get('c2')?.endpoints[0]?.ipv4);
   });
 
-  it('removing a remote container removes its entries without --prune', async () => {
+  it('removing a remote container removes its entries without --prune, and moves no other address', async () => {
     const a = node('node-1', 'h1');
-    await a.apply(manifests(yaml.container('web3', '{host: node-2, networks: [my-multi-host-network]}')));
-    expect(a.kernel.ns('h1').neigh.map((n) => n.address).sort()).toEqual(['10.0.9.3', '10.0.9.4']);
+    const r = await a.apply(manifests(yaml.container('web0', '{host: node-2, networks: [my-multi-host-network]}')));
+    const [web0, web1, web2] = [ep(r, 'web0'), ep(r, 'web1'), ep(r, 'web2')];
+    expect(a.kernel.ns('h1').neigh.map((n) => n.address).sort()).toEqual([web0.ip, web2.ip].sort());
     const lines = await a.plan(manifests());
     expect(lines.sort()).toEqual([
-      `- fdb 02:42:0a:00:09:04 dst 192.168.77.2 on ${vx} network my-multi-host-network`,
-      `- neigh 10.0.9.4 lladdr 02:42:0a:00:09:04 on ${vx} network my-multi-host-network`,
+      `- fdb ${web0.mac} dst 192.168.77.2 on ${vx} network my-multi-host-network`,
+      `- neigh ${web0.ip} lladdr ${web0.mac} on ${vx} network my-multi-host-network`,
     ]);
-    await a.apply(manifests());
-    expect(a.kernel.ns('h1').neigh.map((n) => n.address)).toEqual(['10.0.9.3']);
-    expect(a.kernel.ns('h1').fdb.map((f) => f.mac)).not.toContain('02:42:0a:00:09:04');
+    const after = await a.apply(manifests());
+    expect([ep(after, 'web1'), ep(after, 'web2')]).toEqual([web1, web2]);
+    expect(a.kernel.ns('h1').neigh.map((n) => n.address)).toEqual([web2.ip]);
+    expect(a.kernel.ns('h1').fdb.map((f) => f.mac)).not.toContain(web0.mac);
     // The broadcast entry to node-2 stays while web2 is there; it goes with the last one.
     await a.apply(twoHosts + net + yaml.container('web1', '{host: node-1, networks: [my-multi-host-network]}'));
     expect(a.kernel.ns('h1').fdb).toEqual([]);
@@ -98,13 +113,13 @@ describe('overlay networks (fake kernel)', () => {
     const a = node('node-1', 'h1');
     await a.apply(manifests());
     const third = hostDoc('node-3', '192.168.77.3') + yaml.container('web3', '{host: node-3, networks: [my-multi-host-network]}');
-    await a.apply(manifests(third));
+    const r = await a.apply(manifests(third));
     expect(a.kernel.ns('h1').fdb.map((f) => `${f.mac} ${f.dst}`).sort()).toEqual([
       '00:00:00:00:00:00 192.168.77.2',
       '00:00:00:00:00:00 192.168.77.3',
-      '02:42:0a:00:09:03 192.168.77.2',
-      '02:42:0a:00:09:04 192.168.77.3',
-    ]);
+      `${ep(r, 'web2').mac} 192.168.77.2`,
+      `${ep(r, 'web3').mac} 192.168.77.3`,
+    ].sort());
   });
 
   it('creates the overlay on a node only while a local container uses it', async () => {
@@ -128,14 +143,14 @@ describe('overlay networks (fake kernel)', () => {
 
   it('recreates a VXLAN device whose flags drifted, with its entries', async () => {
     const a = node('node-1', 'h1');
-    await a.apply(manifests());
+    const r = await a.apply(manifests());
     a.kernel.tamper((k) => {
       const l = k.ns('h1').links.get(vx)!;
       l.info = { ...l.info, proxy: false };
     });
     const lines = await a.plan(manifests());
     expect(lines[0]).toBe(`- vxlan ${vx} network my-multi-host-network`);
-    expect(lines).toContain(`+ neigh 10.0.9.3 lladdr 02:42:0a:00:09:03 on ${vx} network my-multi-host-network`);
+    expect(lines).toContain(`+ neigh ${ep(r, 'web2').ip} lladdr ${ep(r, 'web2').mac} on ${vx} network my-multi-host-network`);
     await a.apply(manifests());
     expect(await a.plan(manifests())).toEqual([]);
     expect(a.kernel.ns('h1').neigh).toHaveLength(1);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { PeerEndpoint } from '../../../src/compile/index.js';
 import { UsageError } from '../../../src/errors.js';
+import type { ReconcileResult } from '../../../src/reconcile/index.js';
 import { localEndpoints, parseEndpoint, parseStoreUrl } from '../../../src/store/index.js';
 import { FakeWorld, yaml } from '../../support/world.js';
 
@@ -31,7 +32,8 @@ describe('membership store', () => {
     const w = node('node-1', 'h1', []);
     const r = await w.apply(shared + yaml.network('br', '{}') + yaml.container('local', '{host: node-1, networks: [br]}'));
     const eps = localEndpoints(r.topology);
-    expect(eps).toEqual([{ node: 'node-1', nodeAddress: '192.168.77.1', container: 'web1', network: 'ovl', ipv4: '10.0.9.2/24', mac: '02:42:0a:00:09:02', aliases: [] }]);
+    const web1 = r.topology.containers.get('web1')?.endpoints[0];
+    expect(eps).toEqual([{ node: 'node-1', nodeAddress: '192.168.77.1', container: 'web1', network: 'ovl', ipv4: `${web1?.ipv4?.address}/24`, mac: web1?.mac, aliases: [] }]);
     expect(parseEndpoint(JSON.stringify(eps[0]))).toEqual(eps[0]);
     expect(parseEndpoint('{"node":"x"}')).toBeUndefined();
     expect(parseEndpoint('not json')).toBeUndefined();
@@ -44,18 +46,20 @@ describe('membership store', () => {
     expect(g).toMatchObject({ local: false, source: 'store', hostAddress: '192.168.77.3' });
     expect(g?.endpoints[0]).toMatchObject({ network: 'ovl', ipv4: { address: '10.0.9.9', prefix: 24 }, mac: '02:42:0a:00:09:09', aliases: ['visitor'] });
     const h = w.kernel.ns('h1');
-    expect(h.neigh.map((n) => n.address).sort()).toEqual(['10.0.9.3', '10.0.9.9']);
+    expect(h.neigh.map((n) => n.address).sort()).toEqual([r.topology.containers.get('web2')?.endpoints[0]?.ipv4?.address, '10.0.9.9'].sort());
     expect(h.fdb.map((f) => `${f.mac} ${f.dst}`)).toContain('00:00:00:00:00:00 192.168.77.3');
     expect(w.kernel.namespaces.has('h1-guest')).toBe(false);
   });
 
   it('reserves published addresses: a dynamic container does not take one (its own node sees the same store)', async () => {
-    const taken = { ...guest, ipv4: '10.0.9.3/24', mac: '02:42:0a:00:09:03' };
+    const addr = (r: ReconcileResult, c: string) => r.topology.containers.get(c)?.endpoints[0]?.ipv4?.address;
+    const wanted = addr(await node('node-1', 'h1', []).apply(shared), 'web2');
+    const taken = { ...guest, ipv4: `${wanted}/24` };
     const r = await node('node-1', 'h1', [taken]).apply(shared);
-    expect(r.topology.containers.get('web2')?.endpoints[0]?.ipv4?.address).toBe('10.0.9.4');
-    expect(r.topology.containers.get('guest')?.endpoints[0]?.ipv4?.address).toBe('10.0.9.3');
+    expect(addr(r, 'guest')).toBe(wanted);
+    expect(addr(r, 'web2')).not.toBe(wanted);
     const r2 = await node('node-2', 'h2', [taken]).apply(shared);
-    expect(r2.topology.containers.get('web2')?.endpoints[0]?.ipv4?.address).toBe('10.0.9.4');
+    expect(addr(r2, 'web2')).toBe(addr(r, 'web2'));
   });
 
   it('a static address in the manifests wins over a published one', async () => {
