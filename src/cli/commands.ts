@@ -44,7 +44,7 @@ async function setup(cmd: Command, opts: FileOpts) {
   const g = globals(cmd);
   const log = makeLogger(g);
   const model = await loadModel(files(opts));
-  const store = openStore(g, log);
+  const store = await openStore(g, log);
   const ctx = await makeContext(g, model, log, store);
   return { g, log, model, ctx, store };
 }

@@ -1,11 +1,17 @@
 import type { Logger } from '../log.js';
 import type { ReconcileResult } from '../reconcile/index.js';
-import { EtcdStore, localEndpoints, parseStoreUrl } from '../store/index.js';
+import { localEndpoints } from '../store/endpoints.js';
+import type { EtcdStore } from '../store/etcd.js';
 import type { GlobalOptions } from './context.js';
 
-/** The membership store named by --store, or undefined. Throws UsageError for a bad URL. */
-export function openStore(g: GlobalOptions, log: Logger): EtcdStore | undefined {
-  return g.store !== undefined ? new EtcdStore(parseStoreUrl(g.store), log) : undefined;
+/**
+ * The membership store named by --store, or undefined. The etcd client (gRPC) is loaded only
+ * then: importing it costs more than the rest of weft's start-up. Throws UsageError for a bad URL.
+ */
+export async function openStore(g: GlobalOptions, log: Logger): Promise<EtcdStore | undefined> {
+  if (g.store === undefined) return undefined;
+  const { EtcdStore: Store, parseStoreUrl } = await import('../store/etcd.js');
+  return new Store(parseStoreUrl(g.store), log);
 }
 
 /**
