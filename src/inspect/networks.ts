@@ -80,6 +80,15 @@ export function inspectNetworks(src: InspectSources): DockerNetwork[] {
     const name = parseAlias(b.alias)?.['net'];
     if (!name) continue;
     const net = byName.get(name) ?? base(name);
+    // An overlay's bridge has a VXLAN port (and no address on the host).
+    const vxlan = links.find((l): l is Extract<LinkEntry, { kind: 'vxlan' }> => l.kind === 'vxlan' && l.master === b.name);
+    if (vxlan && !src.topology) {
+      net.Driver = 'overlay';
+      net.Scope = 'swarm';
+      net.Options = { 'com.docker.network.driver.overlay.vxlanid_list': String(vxlan.vni), 'com.docker.network.driver.mtu': String(b.mtu) };
+      byName.set(name, net);
+      continue;
+    }
     if (net.IPAM.Config.length === 0) {
       // Without manifests, the subnet is the gateway address's network.
       for (const a of Object.values(observed.addresses)) {
@@ -101,14 +110,22 @@ export function inspectNetworks(src: InspectSources): DockerNetwork[] {
     const net = byName.get(netName) ?? base(netName);
     byName.set(netName, net);
     const peer = observed.links[`${v.peer.ns}/${v.peer.name}`];
-    const addrs = Object.values(observed.addresses).filter((a) => a.ns === v.peer.ns && a.dev === v.peer.name);
-    net.Containers[containerId(ctr)] = {
-      Name: ctr,
-      EndpointID: endpointId(ctr, netName),
-      MacAddress: peer?.kind === 'veth-peer' ? peer.mac : '',
-      IPv4Address: addrs.find((a) => !a.cidr.includes(':'))?.cidr ?? '',
-      IPv6Address: addrs.find((a) => a.cidr.includes(':'))?.cidr ?? '',
-    };
+    net.Containers[containerId(ctr)] = endpointEntry(observed, ctr, netName, peer?.kind === 'veth-peer' ? peer.mac : '', v.peer.ns, v.peer.name);
+  }
+  // macvlan endpoints: the interface itself is tagged, inside the container's namespace.
+  for (const m of links) {
+    if (m.kind !== 'macvlan') continue;
+    const tag = parseAlias(m.alias);
+    const ctr = tag?.['ctr'];
+    const netName = tag?.['net'];
+    if (!ctr || !netName) continue;
+    const net = byName.get(netName) ?? base(netName);
+    if (!src.topology) {
+      net.Driver = 'macvlan';
+      net.Options = { parent: m.parent, macvlan_mode: m.mode };
+    }
+    byName.set(netName, net);
+    net.Containers[containerId(ctr)] = endpointEntry(observed, ctr, netName, m.mac, m.ns, m.name);
   }
   // Containers on "none" (a namespace with loopback only) show up there, as in Docker.
   if (src.topology) {
@@ -121,6 +138,18 @@ export function inspectNetworks(src: InspectSources): DockerNetwork[] {
     }
   }
   return [...byName.values()];
+}
+
+/** A `Containers` entry: the endpoint's interface (in its namespace) and the addresses on it. */
+function endpointEntry(observed: KernelState, ctr: string, network: string, mac: string, ns: string, dev: string): DockerNetwork['Containers'][string] {
+  const addrs = Object.values(observed.addresses).filter((a) => a.ns === ns && a.dev === dev);
+  return {
+    Name: ctr,
+    EndpointID: endpointId(ctr, network),
+    MacAddress: mac,
+    IPv4Address: addrs.find((a) => !a.cidr.includes(':'))?.cidr ?? '',
+    IPv6Address: addrs.find((a) => a.cidr.includes(':'))?.cidr ?? '',
+  };
 }
 
 function formatIp(family: 4 | 6, v: bigint): string {

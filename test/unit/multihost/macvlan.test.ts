@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { inspectNetworks } from '../../../src/inspect/networks.js';
+import { predefinedNetworks } from '../../../src/model/build.js';
 import { FakeWorld, yaml } from '../../support/world.js';
 
 const mv = (opts: string, ipam = '{config: [{subnet: 192.168.50.0/24, gateway: 192.168.50.1}]}') => yaml.network('mv', `{driver: macvlan, ipam: ${ipam}, options: ${opts}}`);
@@ -73,5 +75,13 @@ describe('macvlan networks (fake kernel)', () => {
     expect(() => w.model(mv('{parent: eth0}', '{config: [{subnet: 192.168.50.0/24}]}'))).toThrow(/subnet 192.168.50.0\/24 has no gateway.*\[MACVLAN_SUBNET\]/);
     expect(() => w.model(yaml.network('mv', '{driver: macvlan, options: {parent: eth0}}'))).toThrow(/declares no IPv4 subnet/);
     expect(() => w.model(mv('{parent: eth0}') + yaml.network('mv2', '{driver: macvlan, ipam: {config: [{subnet: 192.168.51.0/24, gateway: 192.168.51.1}]}, options: {parent: eth0}}'))).toThrow(/PARENT_IN_USE/);
+  });
+
+  it('network inspect lists macvlan containers', async () => {
+    const w = world();
+    const r = await w.apply(mv('{parent: eth0}') + yaml.container('m1', '{networks: [mv]}'));
+    const n = inspectNetworks({ observed: r.observed, predefined: predefinedNetworks(), created: {} }).find((x) => x.Name === 'mv');
+    expect(n).toMatchObject({ Driver: 'macvlan', Options: { parent: 'eth0', macvlan_mode: 'bridge' } });
+    expect(Object.values(n?.Containers ?? {})).toEqual([expect.objectContaining({ Name: 'm1', IPv4Address: '192.168.50.2/24', MacAddress: '02:42:c0:a8:32:02' })]);
   });
 });

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { networkId } from '../../../src/net/ids.js';
+import { inspectNetworks } from '../../../src/inspect/networks.js';
+import { predefinedNetworks } from '../../../src/model/build.js';
 import type { ReconcileResult } from '../../../src/reconcile/index.js';
 import { FakeWorld, yaml } from '../../support/world.js';
 
@@ -165,5 +167,15 @@ describe('overlay networks (fake kernel)', () => {
     const vni = b.kernel.ns('h1').links.get(vx)?.info?.['id'] as number;
     expect(vni).toBeGreaterThanOrEqual(4096);
     expect(vni).toBeLessThanOrEqual(16_777_215);
+  });
+
+  it('network inspect shows an overlay, from the kernel alone', async () => {
+    const a = node('node-1', 'h1');
+    const r = await a.apply(manifests());
+    const nets = inspectNetworks({ observed: r.observed, predefined: predefinedNetworks(), created: {} });
+    const n = nets.find((x) => x.Name === 'my-multi-host-network');
+    expect(n).toMatchObject({ Driver: 'overlay', Scope: 'swarm' });
+    expect(n?.Options['com.docker.network.driver.overlay.vxlanid_list']).toMatch(/^\d+$/);
+    expect(Object.values(n?.Containers ?? {})).toEqual([expect.objectContaining({ Name: 'web1', IPv4Address: `${ep(r, 'web1').ip}/24`, MacAddress: ep(r, 'web1').mac })]);
   });
 });
