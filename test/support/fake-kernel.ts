@@ -197,6 +197,12 @@ export class FakeKernel implements Kernel {
     }
   }
 
+  /** A new link, down, as `ip link add` leaves it. */
+  private addLink(n: FakeNs, name: string, kind: string, mtu: number, mac: string, extra: Partial<FakeLink>): void {
+    if (n.links.has(name)) throw new Error('RTNETLINK answers: File exists');
+    n.links.set(name, { ifindex: this.nextIndex++, name, kind, mtu, mac, up: false, addrgenmode: 'eui64', ...extra });
+  }
+
   private applyFdb(n: FakeNs, op: FdbOp): void {
     if (this.link(n, op.dev).kind !== 'vxlan') throw new Error('RTNETLINK answers: Operation not supported');
     const same = (f: KFdb) => f.dev === op.dev && f.mac === op.mac && f.dst === op.dst;
@@ -272,31 +278,21 @@ export class FakeKernel implements Kernel {
         return;
       }
       case 'link-add-vxlan':
-        if (n.links.has(op.name)) throw new Error('RTNETLINK answers: File exists');
-        n.links.set(op.name, {
-          ifindex: this.nextIndex++,
-          name: op.name,
-          kind: 'vxlan',
-          mtu: op.mtu,
-          mac: '02:00:00:00:00:03',
-          up: false,
-          addrgenmode: 'eui64',
+        this.addLink(n, op.name, 'vxlan', op.mtu, '02:00:00:00:00:03', {
           info: { id: op.vni, ...(op.local ? { local: op.local } : {}), port: op.dstport, learning: op.learning, proxy: op.proxy },
         });
         return;
       case 'link-add-vlan': {
-        if (n.links.has(op.name)) throw new Error('RTNETLINK answers: File exists');
         const parent = this.link(n, op.parent);
-        n.links.set(op.name, { ifindex: this.nextIndex++, name: op.name, kind: 'vlan', mtu: parent.mtu, mac: parent.mac, up: false, addrgenmode: 'eui64', info: { id: op.vlanId }, parentIndex: parent.ifindex });
+        this.addLink(n, op.name, 'vlan', parent.mtu, parent.mac, { info: { id: op.vlanId }, parentIndex: parent.ifindex });
         return;
       }
       case 'link-add-macvlan': {
         const parent = this.link(n, op.parent);
         const target = this.namespaces.get(op.netns);
         if (!target) throw new Error(`Invalid "netns" value "${op.netns}"`);
-        if (target.links.has(op.name)) throw new Error('RTNETLINK answers: File exists');
         if (op.mtu > parent.mtu) throw new Error('RTNETLINK answers: Invalid argument');
-        target.links.set(op.name, { ifindex: this.nextIndex++, name: op.name, kind: 'macvlan', mtu: op.mtu, mac: op.mac, up: false, addrgenmode: 'eui64', info: { mode: op.mode }, parentIndex: parent.ifindex });
+        this.addLink(target, op.name, 'macvlan', op.mtu, op.mac, { info: { mode: op.mode }, parentIndex: parent.ifindex });
         return;
       }
       case 'neigh-replace':

@@ -1,6 +1,7 @@
 import { macvlanMode } from '../../model/index.js';
 import { HOST } from '../../state/types.js';
 import { aliases } from '../alias.js';
+import { containerSide, endpointAddresses } from './bridge.js';
 import type { NetworkDriver } from './types.js';
 
 /**
@@ -35,19 +36,11 @@ export const macvlanDriver: NetworkDriver = {
     const owner = { kind: 'container' as const, name: ctr.container.name };
     out.link({
       kind: 'macvlan',
-      ns: ctr.ns,
-      name: ep.ifname,
+      ...containerSide(ep, ctr.ns, plan.mtu, owner),
       alias: aliases.endpoint(ep.container, ep.network),
       parent,
       mode: macvlanMode(plan.network),
-      mac: ep.mac,
-      mtu: plan.mtu,
-      up: true,
-      addrgenmode: ep.ipv6 ? 'eui64' : 'none',
-      owner,
     });
-    for (const a of [ep.ipv4, ep.ipv6]) {
-      if (a) out.address({ ns: ctr.ns, dev: ep.ifname, cidr: `${a.address}/${a.prefix}`, owner });
-    }
+    endpointAddresses(ep, ctr.ns, owner, out);
   },
 };
