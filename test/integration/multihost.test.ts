@@ -143,7 +143,8 @@ describe('multi-host overlay (three hosts on an underlay)', () => {
   });
 
   it('with the etcd store, a container outside git becomes reachable from the other hosts and disappears when its node stops', async () => {
-    const store = await ul.startEtcd(3);
+    // A lease long enough for node-1 to read the store on a busy machine, short enough to wait out.
+    const store = await ul.startEtcd(10);
     const shared = await h1.manifests({
       ...files,
       'hosts.yaml': `${files['hosts.yaml']}\n---\n${host3}`,
@@ -158,9 +159,9 @@ describe('multi-host overlay (three hosts on an underlay)', () => {
     expect(r3.stderr).toContain('applied and verified');
     expect(r3.code).toBe(0);
     await eventually(async () => watcher.output().includes('put /weft/v1/endpoints/node-3/my-multi-host-network/guest'), 5000);
-    const guest = await addrOf(h3, 'guest');
     const r1 = await weftOn(h1, ['--node', 'node-1', '--store', store, 'apply', '-f', shared]);
     expect(r1.code).toBe(0);
+    const guest = await addrOf(h3, 'guest');
     // node-1's manifests do not know guest: it learnt its address and MAC from the store.
     expect(r1.stdout.split('\n').sort()).toEqual(['', `+ fdb ${guest.mac} dst 192.168.77.3 on ${vx} network my-multi-host-network`, `+ neigh ${guest.ip} lladdr ${guest.mac} on ${vx} network my-multi-host-network`]);
     expect(await ping(h1, 'web1', guest.ip)).toBe(true);
@@ -168,7 +169,7 @@ describe('multi-host overlay (three hosts on an underlay)', () => {
     // node-3 stops (the machine leaves the underlay, its weft no longer renews the lease): its
     // endpoints expire in the store, and node-1's next apply removes what it programmed for them.
     await run(['ip', '-n', h3.name, 'link', 'set', 'ul0', 'down']);
-    await eventually(async () => watcher.output().includes('delete /weft/v1/endpoints/node-3/my-multi-host-network/guest'), 15_000, 250);
+    await eventually(async () => watcher.output().includes('delete /weft/v1/endpoints/node-3/my-multi-host-network/guest'), 30_000, 250);
     const again = await weftOn(h1, ['--node', 'node-1', '--store', store, 'apply', '-f', shared]);
     expect(again.code).toBe(0);
     expect(again.stdout.split('\n').sort()).toEqual(['', `- fdb ${guest.mac} dst 192.168.77.3 on ${vx} network my-multi-host-network`, `- neigh ${guest.ip} lladdr ${guest.mac} on ${vx} network my-multi-host-network`]);
@@ -178,5 +179,5 @@ describe('multi-host overlay (three hosts on an underlay)', () => {
     // The shared containers stay: they come from the manifests, not from the store.
     expect(await neigh(h1)).toContain(`${web2.ip} `);
     expect(await ping(h1, 'web1', web2.ip)).toBe(true);
-  });
+  }, 150_000);
 });
