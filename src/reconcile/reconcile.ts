@@ -93,13 +93,16 @@ function nsRefsOf(topology: Topology): Map<NsKey, NsRef> {
   return out;
 }
 
-/** Owners the manifests still declare locally: anything else weft owns is an orphan. */
+/**
+ * Owners the manifests still declare: anything else weft owns is an orphan (kept without --prune).
+ * A container placed on another node is declared too: what is left of it here is simply removed.
+ */
 function desiredOwners(model: Model, topology: Topology): Set<string> {
   const out = new Set<string>();
   for (const n of model.networks.keys()) out.add(ownerKey({ kind: 'network', name: n }));
   // Networks compile adds on demand (docker_gwbridge) while they are used.
   for (const n of topology.networks.values()) if (n.materialize) out.add(ownerKey({ kind: 'network', name: n.network.name }));
-  for (const c of topology.containers.values()) if (c.local) out.add(ownerKey({ kind: 'container', name: c.container.name }));
+  for (const c of model.containers.keys()) out.add(ownerKey({ kind: 'container', name: c }));
   return out;
 }
 

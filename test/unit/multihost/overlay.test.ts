@@ -178,4 +178,18 @@ describe('overlay networks (fake kernel)', () => {
     expect(n?.Options['com.docker.network.driver.overlay.vxlanid_list']).toMatch(/^\d+$/);
     expect(Object.values(n?.Containers ?? {})).toEqual([expect.objectContaining({ Name: 'web1', IPv4Address: `${ep(r, 'web1').ip}/24`, MacAddress: ep(r, 'web1').mac })]);
   });
+
+  it('a container moved to another host leaves this one without --prune', async () => {
+    const a = node('node-1', 'h1');
+    await a.apply(manifests());
+    expect(a.kernel.namespaces.has('h1-web1')).toBe(true);
+    const moved = manifests().replace('{host: node-1, networks', '{host: node-2, networks');
+    const r = await a.apply(moved);
+    // Only the on-demand docker_gwbridge stays, unused, as an orphan (as Docker leaves it).
+    expect(new Set(r.plan.orphans.map((o) => o.observed?.owner.name))).toEqual(new Set(['docker_gwbridge']));
+    expect(a.kernel.namespaces.has('h1-web1')).toBe(false);
+    // No local container left on the overlay: the network goes from this node, entries and all.
+    expect(a.kernel.ns('h1').links.has(ov)).toBe(false);
+    expect((await a.plan(moved)).filter((l) => !l.startsWith('! orphan'))).toEqual([]);
+  });
 });
