@@ -2,7 +2,7 @@ import type { Logger } from '../log.js';
 import { NotConvergedError, UsageError } from '../errors.js';
 import type { Model } from '../model/index.js';
 import type { CompileInputs, CompileResult, NetworkDriver, Topology } from '../compile/index.js';
-import { compile, emptyAllocations, extractAllocations } from '../compile/index.js';
+import { compile, emptyAllocations, extractAllocations, hostOwner } from '../compile/index.js';
 import type { Kernel, KernelStats, NsRef, NsSnapshot } from '../kernel/index.js';
 import type { Observation, Provider } from '../providers/index.js';
 import { observe } from '../providers/index.js';
@@ -88,6 +88,8 @@ function desiredOwners(model: Model, topology: Topology): Set<string> {
   const out = new Set<string>();
   for (const n of model.networks.keys()) out.add(ownerKey({ kind: 'network', name: n }));
   for (const c of topology.containers.values()) if (c.local) out.add(ownerKey({ kind: 'container', name: c.container.name }));
+  // The host's own objects (firewall table, host sysctls) follow the manifests without --prune.
+  out.add(ownerKey(hostOwner(topology.hostNetns)));
   return out;
 }
 
@@ -205,6 +207,13 @@ export async function destroy(model: Model, ctx: ReconcileContext, opts: { dryRu
       if (bridge) targets.delete(ownerKey(bridge.owner));
     }
   }
+  // The host's own objects (the firewall) go with the last network weft keeps on this host.
+  const host = ownerKey(hostOwner(ctx.hostNetns));
+  const networksLeft = Object.values(p.observed).some((entries: Record<string, AnyEntry>) =>
+    Object.values(entries).some((e) => e.owner.kind === 'network' && !targets.has(ownerKey(e.owner))),
+  );
+  if (networksLeft) targets.delete(host);
+  else targets.add(host);
   const desired = filterState(p.observed, (e) => !targets.has(ownerKey(e.owner)));
   const keep = new Set([...allOwners(p.observed)].filter((o) => !targets.has(o)));
   const planOpts: PlanOptions = { prune: true, desiredOwners: keep };
