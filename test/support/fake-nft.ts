@@ -50,8 +50,8 @@ function setRefs(expr: readonly NftStatement[]): string[] {
 }
 
 /**
- * How nft 1.0.6 lists a rule: counters with values, `x & f == 0` as `x ! f`, and in inet tables
- * an nfproto match before rules on IPv4 fields.
+ * How nft 1.0.6 lists a rule: counters with values, `x & f == 0` as `x ! f`; and, as nft does for
+ * some rules, an implied nfproto match in inet tables before matches on IPv4 fields.
  */
 function asListed(rule: NftRule): NftRule {
   const expr: NftStatement[] = rule.expr.map((s) => {
