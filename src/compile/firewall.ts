@@ -132,8 +132,18 @@ export const RULES: Record<string, Record<string, NftStatement[]>> = {
   },
 };
 
+/**
+ * The host needs a firewall while it has bridge networks. Without any (containers on none or
+ * host only) weft leaves the host's firewall and forwarding alone; a firewall left from earlier
+ * is then an orphan of the host, kept until --prune like the bridges it protected.
+ */
+export function firewallWanted(topology: Topology): boolean {
+  return firewalledNetworks(topology).length > 0;
+}
+
 /** The desired firewall of this host: its nftables table and sysctls. */
 export function firewallState(topology: Topology, out: StateBuilder): void {
+  if (!firewallWanted(topology)) return;
   const host = hostOwner(topology.hostNetns);
   const { family, name: table } = FIREWALL_TABLE;
   const base = { ns: HOST, family, table } as const;

@@ -2,7 +2,7 @@ import type { Logger } from '../log.js';
 import { NotConvergedError, UsageError } from '../errors.js';
 import type { Model } from '../model/index.js';
 import type { CompileInputs, CompileResult, NetworkDriver, Topology } from '../compile/index.js';
-import { compile, emptyAllocations, extractAllocations, hostOwner } from '../compile/index.js';
+import { compile, emptyAllocations, extractAllocations, firewallWanted, hostOwner } from '../compile/index.js';
 import type { Kernel, KernelStats, NsRef, NsSnapshot, ProgressFn } from '../kernel/index.js';
 import type { Observation, Provider } from '../providers/index.js';
 import { observe } from '../providers/index.js';
@@ -91,8 +91,9 @@ function desiredOwners(model: Model, topology: Topology): Set<string> {
   const out = new Set<string>();
   for (const n of model.networks.keys()) out.add(ownerKey({ kind: 'network', name: n }));
   for (const c of topology.containers.values()) if (c.local) out.add(ownerKey({ kind: 'container', name: c.container.name }));
-  // The host's own objects (firewall table, host sysctls) follow the manifests without --prune.
-  out.add(ownerKey(hostOwner(topology.hostNetns)));
+  // The host's own objects (firewall table, host sysctls) follow the manifests without --prune
+  // while the host has bridge networks; without any, a firewall left over is an orphan.
+  if (firewallWanted(topology)) out.add(ownerKey(hostOwner(topology.hostNetns)));
   return out;
 }
 

@@ -85,8 +85,7 @@ class Renderer {
       this.push(ORDER.deleteTable, { delete: { table: { family: e.family, name: e.name } } });
       return;
     }
-    // Everything in a table that goes goes with it.
-    if (!this.desired(tableId(e))) return;
+    // What is in a table that goes is not rendered (the plan marks it implied).
     switch (e.kind) {
       case 'chain':
         this.push(ORDER.flush, { flush: { chain: named(e, e.name) } });
@@ -100,7 +99,8 @@ class Renderer {
         this.push(ORDER.deleteSet, { delete: e.map ? { map: named(e, e.name) } : { set: named(e, e.name) } });
         return;
       case 'element':
-        if (this.desired(setId(e))) this.batch('delete', e).elem.push(e.key);
+        // Also when its set goes: the set may be an orphan that stays while the element's owner does not.
+        this.batch('delete', e).elem.push(e.key);
         return;
       case 'rule': {
         const handle = ruleHandles.get(e);

@@ -152,6 +152,23 @@ describe('reconcile: the host firewall against the fake kernel', () => {
     expect(await w.plan(base, true)).toEqual([]);
   });
 
+  it('leaves the firewall alone on a host without bridge networks, and keeps it for orphaned bridges until --prune', async () => {
+    const w = new FakeWorld();
+    const none = yaml.container('n', '{networks: [none]}');
+    await w.apply(none);
+    expect(w.kernel.ns('h1').nft.tables.size).toBe(0);
+    expect(w.kernel.ns('h1').sysctls.size).toBe(0);
+    await w.apply(none + withWeb);
+    // Every bridge network leaves the manifests: its containers, bridges and firewall are orphans.
+    const lines = await w.plan(none);
+    expect(lines).toContain('! orphan nft table inet weft host h1: no longer in the manifests; remove with --prune');
+    await w.apply(none);
+    expect(w.kernel.ns('h1').nft.tables.has(TABLE)).toBe(true);
+    await w.apply(none, { prune: true });
+    expect(w.kernel.ns('h1').nft.tables.size).toBe(0);
+    expect(await w.plan(none, true)).toEqual([]);
+  });
+
   it('destroy removes the table with the last network, and keeps it while others\' networks remain', async () => {
     const w = new FakeWorld();
     const other = yaml.network('other') + yaml.container('o', '{networks: [other]}');
