@@ -22,7 +22,9 @@ const RUNS = 15;
 /** The firewall's desired state with `ports` published ports (one container per 10 ports). */
 function desired(ports) {
   const out = new StateBuilder();
-  firewallState({ hostNetns: ns, networks: new Map(), containers: new Map() }, out);
+  // One bridge network (enough for the firewall to be wanted); the ports are added below.
+  const bridge = { network: { name: 'bench', internal: false, options: {} }, driver: { firewalled: true }, materialize: true, ifname: 'br-bench' };
+  firewallState({ hostNetns: ns, networks: new Map([['bench', bridge]]), containers: new Map() }, out);
   const base = { ns: HOST, family: 'inet', table: 'weft' };
   for (let i = 0; i < ports; i++) {
     const owner = { kind: 'container', name: `c${Math.floor(i / 10)}` };
@@ -41,13 +43,19 @@ function commands(observed, want) {
   return program.host.nft;
 }
 
+/** Runs nft in the namespace: wall-clock and CPU (user + system) milliseconds of the process. */
+function timed(args) {
+  const r = spawnSync('/usr/bin/time', ['-f', 'cpu %U %S', 'nsenter', `--net=/run/netns/${ns}`, 'nft', ...args], { maxBuffer: 64 << 20 });
+  if (r.status !== 0) throw new Error(`nft ${args.join(' ')} failed: ${r.stderr}`);
+  const m = /cpu ([\d.]+) ([\d.]+)/.exec(String(r.stderr));
+  return { cpu: m ? (Number(m[1]) + Number(m[2])) * 1000 : NaN };
+}
+
 function nft(cmds) {
   writeFileSync(file, JSON.stringify({ nftables: cmds }));
   const t0 = process.hrtime.bigint();
-  const r = spawnSync('nsenter', [`--net=/run/netns/${ns}`, 'nft', '-j', '-f', file]);
-  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-  if (r.status !== 0) throw new Error(`nft failed: ${r.stderr}`);
-  return ms;
+  const { cpu } = timed(['-j', '-f', file]);
+  return { wall: Number(process.hrtime.bigint() - t0) / 1e6, cpu };
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -55,7 +63,8 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 execFileSync('ip', ['netns', 'add', ns]);
 try {
   const sizes = process.argv.slice(2).map(Number);
-  console.log('ports | empty transaction ms | full load ms | +1 port (incremental) ms | -1 port (incremental) ms | +1 port (whole-table replace) ms | replace JSON KB');
+  console.log('ports | empty transaction | full load | +1 port, incremental | -1 port, incremental | +1 port, whole-table replace | replace JSON KB | nft -j list table');
+  console.log('(each: wall ms / CPU ms, medians)');
   for (const n of sizes.length > 0 ? sizes : [100, 1000, 5000]) {
     const empty = emptyState();
     const before = desired(n);
@@ -66,21 +75,21 @@ try {
     // Whole-table replace: one transaction that deletes the table and loads it again.
     const replace = [{ add: { table: { family: 'inet', name: 'weft' } } }, { delete: { table: { family: 'inet', name: 'weft' } } }, ...commands(empty, after)];
     const noop = [{ add: { table: { family: 'inet', name: 'weft' } } }];
-    const noops = [];
-    const loads = [];
-    const adds = [];
-    const dels = [];
-    const replaces = [];
+    const runs = { noop: [], full: [], add: [], del: [], replace: [], list: [] };
     for (let i = 0; i < RUNS; i++) {
       spawnSync('nsenter', [`--net=/run/netns/${ns}`, 'nft', 'flush', 'ruleset']);
-      loads.push(nft(full));
-      noops.push(nft(noop));
-      adds.push(nft(inc));
-      dels.push(nft(dec));
-      replaces.push(nft(replace));
+      runs.full.push(nft(full));
+      runs.noop.push(nft(noop));
+      runs.add.push(nft(inc));
+      runs.del.push(nft(dec));
+      const t0 = process.hrtime.bigint();
+      const { cpu } = timed(['-j', 'list', 'table', 'inet', 'weft']);
+      runs.list.push({ wall: Number(process.hrtime.bigint() - t0) / 1e6, cpu });
+      runs.replace.push(nft(replace));
     }
+    const cell = (xs) => `${median(xs.map((x) => x.wall)).toFixed(0)} / ${median(xs.map((x) => x.cpu)).toFixed(0)}`;
     const kb = (JSON.stringify(replace).length / 1024).toFixed(0);
-    console.log(`${n} | ${median(noops).toFixed(1)} | ${median(loads).toFixed(1)} | ${median(adds).toFixed(1)} | ${median(dels).toFixed(1)} | ${median(replaces).toFixed(1)} | ${kb}`);
+    console.log(`${n} | ${cell(runs.noop)} | ${cell(runs.full)} | ${cell(runs.add)} | ${cell(runs.del)} | ${cell(runs.replace)} | ${kb} | ${cell(runs.list)}`);
   }
 } finally {
   execFileSync('ip', ['netns', 'del', ns]);
