@@ -47,8 +47,9 @@ describe('firewall: masquerade, isolation, icc, internal networks, published por
     return r.code === 0 ? r.stdout.trim() : '';
   };
   const ctr = (name: string) => host.netns(name);
+  const servers: { pid: number; exited: Promise<number> }[] = [];
   const serve = async (ns: string, listen: string, reply: string, check: string[]) => {
-    host.spawn(['ip', 'netns', 'exec', ns, 'socat', listen, reply]);
+    servers.push(host.spawn(['ip', 'netns', 'exec', ns, 'socat', listen, reply]));
     await eventually(async () => (await run(['ip', 'netns', 'exec', ns, 'ss', '-Hln', ...check])).stdout.trim() !== '');
   };
 
@@ -200,5 +201,19 @@ describe('firewall: masquerade, isolation, icc, internal networks, published por
     } finally {
       client.kill('SIGKILL');
     }
+  });
+
+  it('destroy removes weft\'s table and leaves other tables alone', async () => {
+    // Containers' processes end with them (a namespace with processes in it outlives `ip netns del`).
+    for (const s of servers) process.kill(s.pid, 'SIGTERM');
+    await Promise.all(servers.map((s) => s.exited));
+    await must(['ip', 'netns', 'exec', host.name, 'nft', 'add', 'table', 'inet', 'operator']);
+    await must(['ip', 'netns', 'exec', host.name, 'nft', 'add', 'chain', 'inet', 'operator', 'input', '{ type filter hook input priority 0; }']);
+    const r = await host.weft(['destroy', '-f', await host.manifests({ 'networks.yaml': networks, 'containers.yaml': containers(`${PORTS}, "8090:80"`) }, 'manifests3')]);
+    expect(r.stderr).toContain('applied and verified');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`- nft table inet weft host ${host.name}`);
+    const tables = await must(['ip', 'netns', 'exec', host.name, 'nft', 'list', 'tables']);
+    expect(tables.trim()).toBe('table inet operator');
   });
 });
