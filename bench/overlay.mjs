@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-/* global process, console */
+/* global process, console, URL */
 // What programming remote overlay endpoints costs one host: an overlay with one local container and
 // N remote ones spread over 10 peer hosts. Measures the first apply (N FDB + N neighbour entries
 // + 10 broadcast entries), a converged re-apply, and removing one remote container.

@@ -10,6 +10,7 @@ import type { KernelState } from '../state/types.js';
 import { aliases } from './alias.js';
 import type { NetworkDriver } from './drivers/index.js';
 import { hostsFile, parseResolvConf, resolvConfFile } from './files.js';
+import { firewallState, markPublishEndpoints } from './firewall.js';
 import type { CompileInputs, PeerEndpoint } from './inputs.js';
 import { endpointKey } from './inputs.js';
 import { allocateAddresses, allocateSubnets } from './ipam.js';
@@ -50,6 +51,7 @@ export function compile(model: Model, inputs: CompileInputs, drivers: ReadonlyMa
   planAddresses(model, inputs, topology, problems);
   dropShadowedPeers(topology);
   planGateways(topology);
+  markPublishEndpoints(topology);
   if (problems.length > 0) throw new InvalidManifestError(problems);
   return { topology, desired: buildState(topology, inputs) };
 }
@@ -431,6 +433,7 @@ function buildState(topology: Topology, inputs: CompileInputs): KernelState {
       out.route({ ns: ctr.ns, dst: 'default', family: 6, via: ctr.defaultRoute6.ipv6.gateway, dev: ctr.defaultRoute6.ifname, owner });
     }
   }
+  firewallState(topology, out);
   return out.state;
 }
 

@@ -6,6 +6,7 @@ import type {
   LinkEntry,
   NeighEntry,
   NetnsEntry,
+  NftEntry,
   RouteEntry,
   SysctlEntry,
 } from '../state/types.js';
@@ -38,5 +39,8 @@ export class StateBuilder {
   }
   neigh(e: NeighEntry): void {
     this.state.neigh[ids.neigh(e.ns, e.dev, e.address)] = e;
+  }
+  nft(e: NftEntry): void {
+    this.state.nftables[ids.nft(e)] = e;
   }
 }

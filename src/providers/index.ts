@@ -5,6 +5,7 @@ import { neighProvider } from './neigh.js';
 import { filesProvider } from './files.js';
 import { linksProvider } from './links.js';
 import { netnsProvider } from './netns.js';
+import { nftablesProvider } from './nftables/index.js';
 import { routesProvider } from './routes.js';
 import { sysctlsProvider } from './sysctls.js';
 import type { Provider } from './types.js';
@@ -15,6 +16,7 @@ export { observe } from './observe.js';
 export { hostLinkOwner } from './ownership.js';
 export { WEFT_ROUTE_PROTO } from './routes.js';
 export { ETC_NETNS, WEFT_FILE_MARK } from './files.js';
+export { WEFT_TABLES } from './nftables/index.js';
 
 /** Every provider, one per domain, in dependency order. */
 export const providers: readonly Provider[] = [
@@ -22,6 +24,7 @@ export const providers: readonly Provider[] = [
   linksProvider,
   addressesProvider,
   routesProvider,
+  nftablesProvider,
   sysctlsProvider,
   neighProvider,
   fdbProvider,

@@ -2,7 +2,7 @@ import type { Logger } from '../log.js';
 import { NotConvergedError, UsageError } from '../errors.js';
 import type { Model } from '../model/index.js';
 import type { CompileInputs, CompileResult, NetworkDriver, PeerEndpoint, Topology } from '../compile/index.js';
-import { compile, emptyAllocations, extractAllocations } from '../compile/index.js';
+import { compile, emptyAllocations, extractAllocations, firewallWanted, hostOwner } from '../compile/index.js';
 import type { Kernel, KernelStats, NsRef, NsSnapshot, ProgressFn } from '../kernel/index.js';
 import type { Observation, Provider } from '../providers/index.js';
 import { hostLinkOwner, observe } from '../providers/index.js';
@@ -103,6 +103,9 @@ function desiredOwners(model: Model, topology: Topology): Set<string> {
   // Networks compile adds on demand (docker_gwbridge) while they are used.
   for (const n of topology.networks.values()) if (n.materialize) out.add(ownerKey({ kind: 'network', name: n.network.name }));
   for (const c of model.containers.keys()) out.add(ownerKey({ kind: 'container', name: c }));
+  // The host's own objects (firewall table, host sysctls) follow the manifests without --prune
+  // while the host has bridge networks; without any, a firewall left over is an orphan.
+  if (firewallWanted(topology)) out.add(ownerKey(hostOwner(topology.hostNetns)));
   return out;
 }
 
@@ -235,6 +238,13 @@ export async function destroy(model: Model, ctx: ReconcileContext, opts: { dryRu
       if (bridge) targets.delete(ownerKey(bridge.owner));
     }
   }
+  // The host's own objects (the firewall) go with the last network weft keeps on this host.
+  const host = ownerKey(hostOwner(ctx.hostNetns));
+  const networksLeft = Object.values(p.observed).some((entries: Record<string, AnyEntry>) =>
+    Object.values(entries).some((e) => e.owner.kind === 'network' && !targets.has(ownerKey(e.owner))),
+  );
+  if (networksLeft) targets.delete(host);
+  else targets.add(host);
   const desired = filterState(p.observed, (e) => !targets.has(ownerKey(e.owner)));
   const keep = new Set([...allOwners(p.observed)].filter((o) => !targets.has(o)));
   const planOpts: PlanOptions = { prune: true, desiredOwners: keep };

@@ -108,11 +108,15 @@ describe('multi-host overlay (three hosts on an underlay)', () => {
     expect(routes.stdout).toMatch(/^default via 172\.30\.0\.1 dev eth1/);
     const gw = await run(['ip', '-n', h1.name, '-j', 'addr', 'show', 'docker_gwbridge']);
     expect(gw.stdout).toContain('"local":"172.30.0.1","prefixlen":16');
-    // Until the firewall (masquerade, ip_forward) is part of weft, the host forwards by hand and
-    // the outside routes the answers back to node-1.
-    await run(['ip', 'netns', 'exec', h1.name, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']);
-    await run(['ip', '-n', ul.sw.name, 'route', 'replace', '172.30.0.0/16', 'via', '192.168.77.1']);
+    // The firewall masquerades docker_gwbridge like any bridge network: the outside has no route
+    // to 172.30.0.0/16 and sees node-1's underlay address.
+    const dump = ul.sw.spawn(['ip', 'netns', 'exec', ul.sw.name, 'tcpdump', '-nli', 'sw0', '-c', '1', 'icmp[icmptype] == icmp-echo']);
+    await eventually(async () => dump.output().includes('listening'), 5000);
     expect(await ping(h1, 'web1', ul.outside)).toBe(true);
+    await Promise.race([dump.exited, new Promise((r) => setTimeout(r, 3000))]);
+    expect(dump.output()).toContain(`IP 192.168.77.1 > ${ul.outside}: ICMP echo request`);
+    // enable_icc=false on the seed's docker_gwbridge: overlay containers cannot use it to meet.
+    expect((await run(['ip', 'netns', 'exec', h1.name, 'nft', 'list', 'set', 'inet', 'weft', 'no_icc_bridges'])).stdout).toContain('"docker_gwbridge"');
   });
 
   it('removing a container removes its FDB and neighbour entries on the other hosts', async () => {
