@@ -85,7 +85,7 @@ function planNetworks(model: Model, inputs: CompileInputs, drivers: ReadonlyMap<
       pools: pools.get(network.name) ?? { v4: [], v6: [] },
       mtu,
       // Declared networks exist like `docker network create`d ones; the default bridge appears when used.
-      materialize: driver.hasEndpoints && !network.predefined,
+      materialize: driver.hasEndpoints && (!network.predefined || (inputs.keepNetworks?.has(network.name) ?? false)),
     };
     const ifname = driver.hostIfname?.(network);
     if (ifname !== undefined) plan.ifname = ifname;

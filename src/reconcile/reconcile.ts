@@ -106,7 +106,7 @@ interface Prepared {
 }
 
 /** Observes the kernel and compiles the manifests against it (IPAM sticky on what was observed). */
-async function prepare(model: Model, ctx: ReconcileContext): Promise<Prepared> {
+async function prepare(model: Model, ctx: ReconcileContext, prune: boolean): Promise<Prepared> {
   const host = hostRef(ctx.hostNetns);
   const hostResolvConf = await readHostResolvConf(ctx.kernel, ctx.hostNetns);
   const baseInputs: CompileInputs = {
@@ -126,17 +126,31 @@ async function prepare(model: Model, ctx: ReconcileContext): Promise<Prepared> {
     providers: ctx.providers,
   });
   const node = detectNode(model, first.observation.hostSnapshot, ctx.node);
+  const allocations = extractAllocations(first.observed);
   const compiled = compile(
     model,
     {
       ...baseInputs,
       ...(node !== undefined ? { node } : {}),
-      allocations: extractAllocations(first.observed),
+      allocations,
+      // The default bridge stays while it exists, unless pruning: orphans may still use it.
+      ...(prune ? {} : { keepNetworks: new Set(allocations.subnets.keys()) }),
       hostRoutes: foreignRoutes(first.observation.hostSnapshot),
     },
     ctx.drivers,
   );
-  return { host, compiled, observed: first.observed, observation: first.observation, owners: desiredOwners(model, compiled.topology) };
+  // Providers sort snapshots by what is desired (sysctls read, rules matched): sort again against
+  // the final desired state. Snapshots are reused; a namespace is read again only where the final
+  // state asks for something the draft did not (a sysctl, a table).
+  const final = await observe(ctx.kernel, {
+    hostNetns: ctx.hostNetns,
+    host,
+    desired: compiled.desired,
+    nsRefs: nsRefsOf(compiled.topology),
+    providers: ctx.providers,
+    reuse: { observation: first.observation, fresh: new Set() },
+  });
+  return { host, compiled, observed: final.observed, observation: final.observation, owners: desiredOwners(model, compiled.topology) };
 }
 
 /** Applies a plan and verifies by observing again. Throws NotConvergedError if the kernel still differs. */
@@ -181,7 +195,7 @@ function finish(result: ReconcileResult, ctx: ReconcileContext, started: number,
 export async function reconcile(model: Model, ctx: ReconcileContext, opts: ReconcileOptions): Promise<ReconcileResult> {
   const started = performance.now();
   const before = { ...ctx.kernel.stats };
-  const p = await prepare(model, ctx);
+  const p = await prepare(model, ctx, opts.prune);
   const conflicts = findConflicts(p.observation, p.observed, p.compiled.desired);
   if (conflicts.length > 0) throw new ConflictError(conflicts);
   const planOpts: PlanOptions = { prune: opts.prune, desiredOwners: p.owners };
@@ -207,7 +221,7 @@ export async function reconcile(model: Model, ctx: ReconcileContext, opts: Recon
 export async function destroy(model: Model, ctx: ReconcileContext, opts: { dryRun: boolean }): Promise<ReconcileResult> {
   const started = performance.now();
   const before = { ...ctx.kernel.stats };
-  const p = await prepare(model, ctx);
+  const p = await prepare(model, ctx, true);
   const targets = new Set([...p.owners]);
   // Keep a shared predefined network while others' containers still hang off it.
   for (const e of Object.values(p.observed.links)) {
