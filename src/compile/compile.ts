@@ -59,8 +59,10 @@ export function compile(model: Model, inputs: CompileInputs, drivers: ReadonlyMa
 function planNetworks(model: Model, inputs: CompileInputs, drivers: ReadonlyMap<string, NetworkDriver>, topology: Topology, problems: Problem[]): void {
   // Predefined networks first (bridge keeps 172.17/16), then the rest by name: deterministic IPAM.
   const ordered = [...model.networks.values()].sort((a, b) => Number(b.predefined) - Number(a.predefined) || a.name.localeCompare(b.name));
-  // docker_gwbridge appears when a local container needs it, and last, so it shifts no other subnet.
-  if (!model.networks.has(GWBRIDGE) && [...model.containers.values()].some((c) => isLocal(c, inputs) && needsGateway(c, model, drivers))) {
+  // docker_gwbridge appears when a local container needs it (and stays, like the default bridge,
+  // while it exists unless pruning); last, so it shifts no other subnet.
+  const gwNeeded = [...model.containers.values()].some((c) => isLocal(c, inputs) && needsGateway(c, model, drivers));
+  if (!model.networks.has(GWBRIDGE) && (gwNeeded || inputs.keepNetworks?.has(GWBRIDGE))) {
     ordered.push(gwbridgeNetwork());
   }
   const withDrivers: { network: Network; driver: NetworkDriver }[] = [];
@@ -87,8 +89,9 @@ function planNetworks(model: Model, inputs: CompileInputs, drivers: ReadonlyMap<
       pools: pools.get(network.name) ?? { v4: [], v6: [] },
       mtu,
       // Declared networks exist like `docker network create`d ones; the default bridge appears when
-      // used, and so do global networks on a node (when a local container joins them).
-      materialize: driver.hasEndpoints && !network.predefined && driver.scope !== 'global',
+      // used (and stays while it exists, unless pruning); global networks exist on a node while a
+      // local container joins them.
+      materialize: driver.hasEndpoints && driver.scope !== 'global' && (!network.predefined || (inputs.keepNetworks?.has(network.name) ?? false)),
     };
     const ifname = driver.hostIfname?.(network);
     if (ifname !== undefined) plan.ifname = ifname;

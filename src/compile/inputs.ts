@@ -18,6 +18,11 @@ export interface CompileInputs {
   /** Subnets routed in the host namespace by others (not weft): default pools skip them. */
   hostRoutes: string[];
   /**
+   * Predefined networks to keep although no declared container uses them (the default bridge
+   * while orphaned containers still hang off it; dropped with --prune).
+   */
+  keepNetworks?: ReadonlySet<string>;
+  /**
    * Interfaces of the host namespace that are not weft's (macvlan parents), with their MTUs.
    * Undefined before the first observation: parents are then not checked.
    */

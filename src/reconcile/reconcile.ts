@@ -118,7 +118,7 @@ interface Prepared {
 }
 
 /** Observes the kernel and compiles the manifests against it (IPAM sticky on what was observed). */
-async function prepare(model: Model, ctx: ReconcileContext): Promise<Prepared> {
+async function prepare(model: Model, ctx: ReconcileContext, prune: boolean): Promise<Prepared> {
   const host = hostRef(ctx.hostNetns);
   const hostResolvConf = await readHostResolvConf(ctx.kernel, ctx.hostNetns);
   const baseInputs: CompileInputs = {
@@ -146,19 +146,33 @@ async function prepare(model: Model, ctx: ReconcileContext): Promise<Prepared> {
       `--store: this node must be a declared Host (its underlay address is what peers send to); declare a Host${node !== undefined ? ` named "${node}"` : ''} and pass --node NAME if its address is not on this host`,
     );
   }
+  const allocations = extractAllocations(first.observed);
   const compiled = compile(
     model,
     {
       ...baseInputs,
       ...(node !== undefined ? { node } : {}),
-      allocations: extractAllocations(first.observed),
+      allocations,
+      // The default bridge stays while it exists, unless pruning: orphans may still use it.
+      ...(prune ? {} : { keepNetworks: new Set(allocations.subnets.keys()) }),
       hostRoutes: foreignRoutes(first.observation.hostSnapshot),
       hostInterfaces: first.observation.hostSnapshot.links.filter((l) => !hostLinkOwner(l)).map((l) => ({ name: l.name, mtu: l.mtu })),
       ...(peers ? { peers } : {}),
     },
     ctx.drivers,
   );
-  return { host, compiled, observed: first.observed, observation: first.observation, owners: desiredOwners(model, compiled.topology) };
+  // Providers sort snapshots by what is desired (sysctls read, rules matched): sort again against
+  // the final desired state. Snapshots are reused; a namespace is read again only where the final
+  // state asks for something the draft did not (a sysctl, a table).
+  const final = await observe(ctx.kernel, {
+    hostNetns: ctx.hostNetns,
+    host,
+    desired: compiled.desired,
+    nsRefs: nsRefsOf(compiled.topology),
+    providers: ctx.providers,
+    reuse: { observation: first.observation, fresh: new Set() },
+  });
+  return { host, compiled, observed: final.observed, observation: final.observation, owners: desiredOwners(model, compiled.topology) };
 }
 
 /** Applies a plan and verifies by observing again. Throws NotConvergedError if the kernel still differs. */
@@ -203,7 +217,7 @@ function finish(result: ReconcileResult, ctx: ReconcileContext, started: number,
 export async function reconcile(model: Model, ctx: ReconcileContext, opts: ReconcileOptions): Promise<ReconcileResult> {
   const started = performance.now();
   const before = { ...ctx.kernel.stats };
-  const p = await prepare(model, ctx);
+  const p = await prepare(model, ctx, opts.prune);
   const conflicts = findConflicts(p.observation, p.observed, p.compiled.desired);
   if (conflicts.length > 0) throw new ConflictError(conflicts);
   const planOpts: PlanOptions = { prune: opts.prune, desiredOwners: p.owners };
@@ -229,7 +243,7 @@ export async function reconcile(model: Model, ctx: ReconcileContext, opts: Recon
 export async function destroy(model: Model, ctx: ReconcileContext, opts: { dryRun: boolean }): Promise<ReconcileResult> {
   const started = performance.now();
   const before = { ...ctx.kernel.stats };
-  const p = await prepare(model, ctx);
+  const p = await prepare(model, ctx, true);
   const targets = new Set([...p.owners]);
   // Keep a shared predefined network while others' containers still hang off it.
   for (const e of Object.values(p.observed.links)) {

@@ -51,11 +51,14 @@ describe('docker_gwbridge', () => {
     expect(after.topology.networks.get('docker_gwbridge')?.pools.v4[0]?.subnet.prefix).toBe(16);
   });
 
-  it('stays as an orphan when the last overlay container leaves, and goes with --prune', async () => {
+  it('stays when the last overlay container leaves (like the default bridge), and goes with --prune', async () => {
     const w = new FakeWorld();
     await w.apply(overlay + yaml.container('c1', '{networks: [ovl]}'));
-    const r = await w.apply(overlay, { prune: false });
-    expect(r.plan.orphans.some((o) => o.observed?.owner.name === 'docker_gwbridge')).toBe(true);
+    const r = await w.apply(overlay);
+    // c1 itself is an orphan (removed from the manifests); docker_gwbridge is not.
+    expect(r.plan.orphans.filter((o) => o.observed?.owner.name === 'docker_gwbridge')).toEqual([]);
+    expect(w.kernel.ns('h1').links.has('docker_gwbridge')).toBe(true);
+    expect((await w.plan(overlay)).filter((l) => !l.includes('container c1'))).toEqual([]);
     await w.apply(overlay, { prune: true });
     expect(w.kernel.ns('h1').links.has('docker_gwbridge')).toBe(false);
   });

@@ -185,8 +185,8 @@ describe('overlay networks (fake kernel)', () => {
     expect(a.kernel.namespaces.has('h1-web1')).toBe(true);
     const moved = manifests().replace('{host: node-1, networks', '{host: node-2, networks');
     const r = await a.apply(moved);
-    // Nothing of web1 or the overlay is kept as an orphan (the unused docker_gwbridge and the
-    // firewall of a host without bridge networks are, until --prune).
+    // Nothing of web1 or the overlay is kept as an orphan (the firewall of a host left without
+    // bridge networks would be, until --prune).
     expect(r.plan.orphans.filter((o) => ['web1', 'my-multi-host-network'].includes(o.observed?.owner.name ?? ''))).toEqual([]);
     expect(a.kernel.namespaces.has('h1-web1')).toBe(false);
     // No local container left on the overlay: the network goes from this node, entries and all.
