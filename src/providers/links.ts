@@ -41,6 +41,7 @@ export const linksProvider: Provider<'links'> = {
         alias: v.host.alias ?? '',
         mtu: v.host.mtu,
         up: v.host.up,
+        addrgenmode: v.host.addrgenmode === 'none' ? 'none' : 'eui64',
         peer: { ns: v.peerNs, name: v.peer?.name ?? '(missing)' },
         owner: v.owner,
       };
@@ -86,7 +87,7 @@ export const linksProvider: Provider<'links'> = {
           peer: { name: d.peer.name, netns: netnsArgument(d.peer.ns, peerRef.path), mac: peer?.mac ?? '', mtu: peer?.mtu ?? d.mtu },
           what: `creating veth ${d.name} (peer ${d.peer.name} in ${d.peer.ns})`,
         });
-        out.ip(ns, rank, { op: 'link-set', name: d.name, alias: d.alias, what: `tagging veth ${d.name}` });
+        out.ip(ns, rank, { op: 'link-set', name: d.name, addrgenmode: d.addrgenmode, alias: d.alias, up: true, what: `tagging veth ${d.name}` });
         if (d.hairpin) out.ip(ns, rank, { op: 'link-set', name: d.name, hairpin: true, what: `setting hairpin on bridge port ${d.name}` });
       } else if (d.kind === 'vxlan') {
         out.ip(ns, rank, {
@@ -131,7 +132,7 @@ export const linksProvider: Provider<'links'> = {
     if (change.fields.some((f) => f !== 'hairpin')) out.ip(ns, rank, {
       op: 'link-set',
       name: d.name,
-      ...(changed('addrgenmode') && (d.kind === 'veth-peer' || d.kind === 'macvlan') ? { addrgenmode: d.addrgenmode } : {}),
+      ...(changed('addrgenmode') && (d.kind === 'veth-peer' || d.kind === 'veth' || d.kind === 'macvlan') ? { addrgenmode: d.addrgenmode } : {}),
       ...(changed('mac') && (d.kind === 'veth-peer' || d.kind === 'macvlan') ? { mac: d.mac } : {}),
       ...(changed('mtu') && 'mtu' in d ? { mtu: d.mtu } : {}),
       ...(changed('master') && (d.kind === 'veth' || d.kind === 'vxlan') ? { master: d.master ?? null } : {}),
