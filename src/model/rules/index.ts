@@ -5,7 +5,7 @@ import { hostAddresses } from './hosts.js';
 import { macvlanNetworks } from './macvlan.js';
 import { validNames } from './names.js';
 import { optionValues } from './options.js';
-import { gwbridgeShape, overlayPlacement, overlayVnis } from './overlay.js';
+import { gwbridgeShape, overlayEncryption, overlayPlacement, overlayVnis } from './overlay.js';
 import { publishedPorts } from './ports.js';
 import { predefinedNetworks } from './predefined.js';
 import { references } from './references.js';
@@ -28,6 +28,7 @@ export const rules: readonly Rule[] = [
   hostAddresses,
   overlayVnis,
   overlayPlacement,
+  overlayEncryption,
   gwbridgeShape,
   macvlanNetworks,
 ];

@@ -53,3 +53,13 @@ export function gwbridgeShape(model: Model): Problem[] {
   }
   return [];
 }
+
+/** Docker encrypts an overlay with IPsec when asked to; weft does not, and says so instead of ignoring it. */
+export function overlayEncryption(model: Model): Problem[] {
+  const out: Problem[] = [];
+  for (const n of model.networks.values()) {
+    if (n.driver !== 'overlay' || !n.src || n.options['encrypted'] === undefined) continue;
+    out.push(problemAt(sub(n.src, 'spec', 'options', 'encrypted'), 'UNSUPPORTED_OPTION', `network "${n.name}": weft does not encrypt overlay traffic (Docker's "encrypted" uses IPsec)`, 'remove the option, or carry the underlay over an encrypted link'));
+  }
+  return out;
+}
