@@ -145,7 +145,9 @@ export class EtcdStore {
     try {
       return await fn();
     } catch (err) {
-      throw new WeftError('STORE', `membership store ${this.config.url}: ${what} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      // grpc appends an empty "Resolution note:" to connection errors.
+      const message = (err instanceof Error ? err.message : String(err)).replace(/\s*Resolution note:\s*$/, '');
+      throw new WeftError('STORE', `membership store ${this.config.url}: ${what} failed: ${message}`, { cause: err });
     }
   }
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { PeerEndpoint } from '../../../src/compile/index.js';
-import { UsageError } from '../../../src/errors.js';
+import { UsageError, WeftError } from '../../../src/errors.js';
 import type { ReconcileResult } from '../../../src/reconcile/index.js';
 import { localEndpoints, parseEndpoint, parseStoreUrl } from '../../../src/store/index.js';
 import { FakeWorld, yaml } from '../../support/world.js';
@@ -87,5 +87,11 @@ describe('membership store', () => {
   it('needs this node to be a declared Host', async () => {
     const w = new FakeWorld('h1', { node: 'node-9', peers: { endpoints: async () => [] } });
     await expect(w.apply(yaml.network('ovl', '{driver: overlay}'))).rejects.toThrow(/--store: this node must be a declared Host/);
+  });
+
+  it('an unreachable store fails the apply before anything is written', async () => {
+    const w = new FakeWorld('h1', { node: 'node-1', peers: { endpoints: async () => Promise.reject(new WeftError('STORE', 'membership store etcd://x:1: reading endpoints failed: 14 UNAVAILABLE')) } });
+    await expect(w.apply(shared)).rejects.toThrow(/membership store etcd:\/\/x:1: reading endpoints failed/);
+    expect(w.takeWrites()).toEqual([]);
   });
 });
