@@ -76,11 +76,15 @@ export function detectNode(model: Model, host: NsSnapshot, node: string | undefi
   }
   if (model.hosts.size === 0) return undefined;
   const local = new Set(host.addresses.map((a) => a.local));
-  const match = [...model.hosts.values()].find((h) => local.has(h.address));
+  const matches = [...model.hosts.values()].filter((h) => local.has(h.address));
+  const [match, other] = matches;
   if (!match) {
     throw new UsageError(
       `this machine has none of the declared Host addresses (${[...model.hosts.values()].map((h) => `${h.name}=${h.address}`).join(', ')}); pass --node NAME`,
     );
+  }
+  if (other) {
+    throw new UsageError(`several declared Hosts have their address on this machine (${matches.map((h) => `${h.name}=${h.address}`).join(', ')}); pass --node NAME`);
   }
   return match.name;
 }

@@ -143,6 +143,18 @@ describe('overlay networks (fake kernel)', () => {
     expect(w.kernel.namespaces.has('h2-web1')).toBe(false);
   });
 
+  it('refuses to guess when no Host, or several, have their address here', async () => {
+    const none = new FakeWorld('h9');
+    await expect(none.apply(manifests())).rejects.toThrow(/none of the declared Host addresses \(node-1=192\.168\.77\.1, node-2=192\.168\.77\.2\); pass --node NAME/);
+    const both = new FakeWorld('h1');
+    both.kernel.tamper((k) => {
+      k.ns('h1').links.set('ul0', { ifindex: 2, name: 'ul0', mtu: 1500, mac: '02:00:00:00:77:01', up: true, addrgenmode: 'eui64' });
+      for (const local of ['192.168.77.1', '192.168.77.2']) k.ns('h1').addrs.push({ dev: 'ul0', family: 4, local, prefixlen: 24, scope: 'global' });
+    });
+    await expect(both.apply(manifests())).rejects.toThrow(/several declared Hosts have their address on this machine/);
+    await expect(new FakeWorld('h1', { node: 'node-7' }).apply(manifests())).rejects.toThrow(/--node node-7: no Host of that name/);
+  });
+
   it('recreates a VXLAN device whose flags drifted, with its entries', async () => {
     const a = node('node-1', 'h1');
     const r = await a.apply(manifests());
