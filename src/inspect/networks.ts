@@ -23,6 +23,8 @@ export interface DockerNetwork {
   Containers: Record<string, { Name: string; EndpointID: string; MacAddress: string; IPv4Address: string; IPv6Address: string }>;
   Options: Record<string, string>;
   Labels: Record<string, string>;
+  /** Overlay networks (with manifests): the hosts that run the network's containers, as swarm shows them. */
+  Peers?: { Name: string; IP: string }[];
 }
 
 export interface InspectSources {
@@ -137,7 +139,24 @@ export function inspectNetworks(src: InspectSources): DockerNetwork[] {
       }
     }
   }
+  if (src.topology) addPeers(byName, src.topology);
   return [...byName.values()];
+}
+
+/** Docker's Peers of an overlay network: every host (this one included) with a container on it. */
+function addPeers(byName: Map<string, DockerNetwork>, topology: Topology): void {
+  for (const plan of topology.networks.values()) {
+    const net = byName.get(plan.network.name);
+    if (!net || plan.driver.scope !== 'global') continue;
+    const peers = new Map<string, string>();
+    if (plan.materialize && topology.node !== undefined && topology.nodeAddress !== undefined) peers.set(topology.node, topology.nodeAddress);
+    for (const c of topology.containers.values()) {
+      if (!c.local && c.hostAddress !== undefined && c.container.host !== undefined && c.endpoints.some((e) => e.network === plan.network.name)) {
+        peers.set(c.container.host, c.hostAddress);
+      }
+    }
+    net.Peers = [...peers].sort(([a], [b]) => a.localeCompare(b)).map(([Name, IP]) => ({ Name, IP }));
+  }
 }
 
 /** A `Containers` entry: the endpoint's interface (in its namespace) and the addresses on it. */

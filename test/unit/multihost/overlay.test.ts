@@ -189,6 +189,12 @@ describe('overlay networks (fake kernel)', () => {
     expect(n).toMatchObject({ Driver: 'overlay', Scope: 'swarm' });
     expect(n?.Options['com.docker.network.driver.overlay.vxlanid_list']).toMatch(/^\d+$/);
     expect(Object.values(n?.Containers ?? {})).toEqual([expect.objectContaining({ Name: 'web1', IPv4Address: `${ep(r, 'web1').ip}/24`, MacAddress: ep(r, 'web1').mac })]);
+    // With the manifests: Docker's Peers, the hosts that run the network's containers.
+    const withManifests = inspectNetworks({ observed: r.observed, topology: r.topology, predefined: predefinedNetworks(), created: {} });
+    expect(withManifests.find((x) => x.Name === 'my-multi-host-network')?.Peers).toEqual([
+      { Name: 'node-1', IP: '192.168.77.1' },
+      { Name: 'node-2', IP: '192.168.77.2' },
+    ]);
   });
 
   it('a container moved to another host leaves this one without --prune', async () => {
