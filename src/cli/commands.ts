@@ -12,6 +12,7 @@ import { makeContext, makeLogger } from './context.js';
 import { planJson, printLines, summary } from './output.js';
 import { readCreated, recordCreated } from './records.js';
 import { runExec } from './exec.js';
+import { runDns } from './dns.js';
 
 interface FileOpts {
   file?: string[];
@@ -87,6 +88,14 @@ export function registerCommands(program: Command): void {
       const result = opts.dryRun ? await run() : await withLock(g, 'destroy', run);
       printLines(planLines(result.plan, providers));
       console.error(summary(result, opts.dryRun ?? false));
+    });
+
+  program
+    .command('dns')
+    .description('the embedded DNS server alone (follows manifest edits); runs until stopped')
+    .addOption(fileOption())
+    .action(async (opts: FileOpts, cmd: Command) => {
+      process.exitCode = await runDns(globals(cmd), files(opts));
     });
 
   program

@@ -8,3 +8,5 @@ export type * from './topology.js';
 export { StateBuilder } from './state-builder.js';
 export { parseAlias, formatAlias, aliases } from './alias.js';
 export { hostnameOf, parseResolvConf, usableUpstreams, usesEmbeddedDns } from './files.js';
+export { buildDnsConfig, dnsRedirectTable, DNS_REDIRECT_TABLE, DNS_TTL, EMBEDDED_DNS_ADDRESS } from './dns.js';
+export type { DnsConfig, DnsClient, DnsNetwork, DnsNameEntry, DnsLinkAlias } from './dns.js';

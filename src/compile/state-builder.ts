@@ -1,5 +1,6 @@
 import type {
   AddressEntry,
+  DnsRedirectEntry,
   FileEntry,
   KernelState,
   LinkEntry,
@@ -30,5 +31,8 @@ export class StateBuilder {
   }
   file(e: FileEntry): void {
     this.state.files[ids.file(e.path)] = e;
+  }
+  dnsRedirect(e: DnsRedirectEntry): void {
+    this.state.dnsRedirects[ids.dnsRedirect(e.ns)] = e;
   }
 }

@@ -1,5 +1,6 @@
 import type { Domain } from '../state/types.js';
 import { addressesProvider } from './addresses.js';
+import { dnsRedirectsProvider } from './dns-redirects.js';
 import { filesProvider } from './files.js';
 import { linksProvider } from './links.js';
 import { netnsProvider } from './netns.js';
@@ -20,6 +21,7 @@ export const providers: readonly Provider[] = [
   addressesProvider,
   routesProvider,
   sysctlsProvider,
+  dnsRedirectsProvider,
   filesProvider,
 ] as unknown as readonly Provider[];
 

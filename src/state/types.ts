@@ -95,6 +95,20 @@ export interface FileEntry {
   owner: Owner;
 }
 
+/**
+ * The nftables table in a container namespace that sends DNS for 127.0.0.11 to the embedded
+ * server on a gateway address (DNAT, masquerade of the loopback source). Chains and rules are
+ * nft JSON as `nft -j list table` shows them, without handles.
+ */
+export interface DnsRedirectEntry {
+  ns: NsKey;
+  /** Where queries go: the gateway address the DNS server listens on. */
+  gateway: string;
+  chains: Record<string, unknown>[];
+  rules: Record<string, unknown>[];
+  owner: Owner;
+}
+
 export interface KernelState {
   netns: Record<string, NetnsEntry>;
   links: Record<string, LinkEntry>;
@@ -102,6 +116,7 @@ export interface KernelState {
   routes: Record<string, RouteEntry>;
   sysctls: Record<string, SysctlEntry>;
   files: Record<string, FileEntry>;
+  dnsRedirects: Record<string, DnsRedirectEntry>;
 }
 
 export type Domain = keyof KernelState;
@@ -109,7 +124,7 @@ export type EntryOf<D extends Domain> = KernelState[D][string];
 export type AnyEntry = EntryOf<Domain>;
 
 export function emptyState(): KernelState {
-  return { netns: {}, links: {}, addresses: {}, routes: {}, sysctls: {}, files: {} };
+  return { netns: {}, links: {}, addresses: {}, routes: {}, sysctls: {}, files: {}, dnsRedirects: {} };
 }
 
 /** Stable ids: the keys of each domain's record. */
@@ -120,6 +135,7 @@ export const ids = {
   route: (ns: NsKey, family: 4 | 6, dst: string) => `${ns}/${family === 6 && dst === 'default' ? 'default6' : dst}`,
   sysctl: (ns: NsKey, path: string) => `${ns}/${path}`,
   file: (path: string) => path,
+  dnsRedirect: (ns: NsKey) => ns,
 };
 
 export function ownerKey(o: Owner): string {

@@ -1,0 +1,87 @@
+import { watch } from 'node:fs';
+import type { FSWatcher } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import { startDnsServer } from '../dns/index.js';
+import { inHostNetns, reexecInNetns } from '../kernel/index.js';
+import { loadModel } from '../model/index.js';
+import { readHostResolvConf, reconcile } from '../reconcile/index.js';
+import type { GlobalOptions } from './context.js';
+import { makeContext, makeLogger } from './context.js';
+
+/** Resync even without file events: kernel-side changes (IPAM after an apply) and resolv.conf edits. */
+const RESYNC_MS = 30_000;
+const DEBOUNCE_MS = 150;
+
+/**
+ * `weft dns -f PATH...`: the embedded DNS server alone, in the host namespace (re-executed there
+ * under --host-netns). Records come from the manifests compiled against the kernel (a dry run, so
+ * addresses are the ones apply gave); manifest edits reload them. Invalid manifests keep the last
+ * good records. Runs until SIGINT or SIGTERM; SIGHUP reloads. Returns the exit status.
+ */
+export async function runDns(g: GlobalOptions, paths: readonly string[]): Promise<number> {
+  const hostNetns = g.hostNetns ?? '';
+  if (!inHostNetns(hostNetns)) return reexecInNetns(hostNetns);
+  const log = makeLogger(g);
+  const server = startDnsServer({ hostNetns, log });
+  let running = false;
+  let again = false;
+  const refresh = async (why: string): Promise<void> => {
+    if (running) {
+      again = true;
+      return;
+    }
+    running = true;
+    try {
+      const model = await loadModel(paths);
+      const ctx = await makeContext(g, model, log);
+      const result = await reconcile(model, ctx, { prune: false, dryRun: true });
+      server.update(result.topology, await readHostResolvConf(ctx.kernel, hostNetns));
+      const s = server.stats();
+      log.info({ why, clients: s.clients, listening: s.listening, pending: s.pending }, 'dns: records loaded');
+    } catch (err) {
+      log.error({ why, error: err instanceof Error ? err.message : String(err) }, 'dns: cannot load the manifests; keeping the last good records');
+    } finally {
+      running = false;
+      if (again) {
+        again = false;
+        void refresh('changed while loading');
+      }
+    }
+  };
+  await refresh('start');
+
+  let timer: NodeJS.Timeout | undefined;
+  const changed = () => {
+    if (timer) clearTimeout(timer);
+    timer = setTimeout(() => void refresh('manifests changed'), DEBOUNCE_MS);
+  };
+  const watchers = await watchPaths(paths, changed);
+  const resync = setInterval(() => void refresh('resync'), RESYNC_MS);
+
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+    process.on('SIGHUP', () => void refresh('SIGHUP'));
+  });
+  clearInterval(resync);
+  if (timer) clearTimeout(timer);
+  for (const w of watchers) w.close();
+  await server.close();
+  return 0;
+}
+
+/** Watches files (through their folder: editors replace files) and folders (recursively). */
+async function watchPaths(paths: readonly string[], onChange: () => void): Promise<FSWatcher[]> {
+  const out: FSWatcher[] = [];
+  for (const p of paths) {
+    const abs = path.resolve(p);
+    const isDir = await stat(abs).then((s) => s.isDirectory(), () => false);
+    if (isDir) out.push(watch(abs, { recursive: true }, onChange));
+    else {
+      const base = path.basename(abs);
+      out.push(watch(path.dirname(abs), (_event, name) => (name === null || name === base ? onChange() : undefined)));
+    }
+  }
+  return out;
+}
