@@ -3,7 +3,7 @@ import type { FSWatcher } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { startDnsServer } from '../dns/index.js';
-import { inHostNetns, reexecInNetns } from '../kernel/index.js';
+import { inHostNetns, onParentGone, reexecInNetns } from '../kernel/index.js';
 import { loadModel } from '../model/index.js';
 import { readHostResolvConf, reconcile } from '../reconcile/index.js';
 import type { GlobalOptions } from './context.js';
@@ -62,6 +62,7 @@ export async function runDns(g: GlobalOptions, paths: readonly string[]): Promis
   await new Promise<void>((resolve) => {
     process.once('SIGINT', () => resolve());
     process.once('SIGTERM', () => resolve());
+    onParentGone(() => resolve());
     process.on('SIGHUP', () => void refresh('SIGHUP'));
   });
   clearInterval(resync);

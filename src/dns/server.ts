@@ -41,6 +41,9 @@ const TCP_IDLE_MS = 10_000;
 interface Listener {
   udp?: dgram.Socket;
   tcp?: net.Server;
+  /** Bound and serving (the sockets above exist from the bind attempt on). */
+  udpUp?: boolean;
+  tcpUp?: boolean;
   /** The last bind error, logged once per kind. */
   lastError?: string;
 }
@@ -91,7 +94,7 @@ export class DnsServer {
     responses.OTHER = this.counts.reduce((a, n, i) => a + (RCODE_NAMES.some((name) => RCODE[name] === i) ? 0 : n), 0);
     const listening: string[] = [];
     const pending: string[] = [];
-    for (const [addr, l] of this.listeners) (l.udp && l.tcp ? listening : pending).push(addr);
+    for (const [addr, l] of this.listeners) (l.udpUp && l.tcpUp ? listening : pending).push(addr);
     return { responses, forwarded: this.forwarded, truncated: this.truncated, listening: listening.sort(), pending: pending.sort(), clients: this.store.clientCount };
   }
 
@@ -107,6 +110,8 @@ export class DnsServer {
     const tcp = l.tcp;
     delete l.udp;
     delete l.tcp;
+    l.udpUp = false;
+    l.tcpUp = false;
     return new Promise((resolve) => {
       let n = 0;
       const one = () => ++n === 2 && resolve();
@@ -160,6 +165,7 @@ export class DnsServer {
       // After binding, errors are per datagram (a client gone): nothing to do about them.
       sock.on('error', (err) => this.log.debug({ address: addr, error: err.message }, 'dns: udp error'));
       sock.on('message', (msg, rinfo) => this.onUdp(sock, msg, rinfo));
+      l.udpUp = true;
       this.log.info({ address: addr, port: this.port, proto: 'udp' }, 'dns: listening');
       if (this.closed || this.listeners.get(addr) !== l) {
         if (l.udp === sock) delete l.udp;
@@ -178,6 +184,7 @@ export class DnsServer {
     server.listen({ host: addr, port: this.port, exclusive: true }, () => {
       server.removeAllListeners('error');
       server.on('error', (err) => this.log.debug({ address: addr, error: err.message }, 'dns: tcp error'));
+      l.tcpUp = true;
       this.log.info({ address: addr, port: this.port, proto: 'tcp' }, 'dns: listening');
       if (this.closed || this.listeners.get(addr) !== l) {
         if (l.tcp === server) delete l.tcp;

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { createReadStream, existsSync } from 'node:fs';
 import { UsageError } from '../errors.js';
 
 /**
@@ -10,6 +10,9 @@ import { UsageError } from '../errors.js';
  */
 
 export const NETNS_ENV = 'WEFT_IN_NETNS';
+/** The child's file descriptor of a pipe from the parent: end of file means the parent is gone. */
+const PARENT_FD_ENV = 'WEFT_PARENT_FD';
+const PARENT_FD = 3;
 
 /** Whether this process already runs in the namespace ("" is the machine's own). */
 export function inHostNetns(hostNetns: string): boolean {
@@ -24,7 +27,10 @@ export function reexecInNetns(hostNetns: string): Promise<number> {
   const path = `/run/netns/${hostNetns}`;
   if (!existsSync(path)) throw new UsageError(`--host-netns ${hostNetns}: no such namespace (${path}); create it with ip netns add ${hostNetns}`);
   const argv = [`--net=${path}`, '--', process.execPath, ...process.execArgv, ...process.argv.slice(1)];
-  const child = spawn('nsenter', argv, { stdio: 'inherit', env: { ...process.env, [NETNS_ENV]: hostNetns } });
+  const child = spawn('nsenter', argv, {
+    stdio: ['inherit', 'inherit', 'inherit', 'pipe'],
+    env: { ...process.env, [NETNS_ENV]: hostNetns, [PARENT_FD_ENV]: String(PARENT_FD) },
+  });
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
   const relay = (sig: NodeJS.Signals) => child.kill(sig);
   for (const s of signals) process.on(s, relay);
@@ -35,4 +41,17 @@ export function reexecInNetns(hostNetns: string): Promise<number> {
       resolve(code ?? (signal ? 128 + 15 : 1));
     });
   });
+}
+
+/**
+ * In a re-executed child: calls `onGone` when the parent dies (even by SIGKILL, which it cannot
+ * relay), so no server outlives the command that started it. Does nothing in other processes.
+ */
+export function onParentGone(onGone: () => void): void {
+  const fd = Number(process.env[PARENT_FD_ENV]);
+  if (!Number.isInteger(fd) || fd < 3) return;
+  const pipe = createReadStream('', { fd, autoClose: true });
+  pipe.on('data', () => undefined);
+  pipe.on('end', onGone);
+  pipe.on('error', onGone);
 }

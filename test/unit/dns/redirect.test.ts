@@ -19,7 +19,7 @@ describe('DNS redirect (127.0.0.11 -> gateway) as desired state', () => {
     expect(lines).not.toContain('dnsRedirects h1-container1');
     // container2's DNS goes to isolated_nw's gateway (eth1), not the default bridge's.
     const c2 = w.kernel.ns('h1-container2');
-    const rules = (c2.nft.get('ip weft_dns') ?? []).filter((o): o is Rule => 'rule' in o);
+    const rules = (c2.nft.get('ip weft_dns') ?? []).filter((o): o is Rule => 'rule' in (o as object));
     expect(rules.map((x) => x.rule.comment)).toEqual(['weft:dns-udp', 'weft:dns-tcp', 'weft:dns-masq']);
     expect(rules[0]?.rule.expr[2]).toEqual({ dnat: { addr: '172.21.0.1', port: 53 } });
     expect(c2.sysctls.get('net/ipv4/conf/eth1/route_localnet')).toBe('1');
@@ -46,7 +46,7 @@ describe('DNS redirect (127.0.0.11 -> gateway) as desired state', () => {
     await w.apply(walkthrough);
     w.kernel.tamper((k) => {
       const objs = k.ns('h1-container2').nft.get('ip weft_dns')!;
-      k.ns('h1-container2').nft.set('ip weft_dns', objs.filter((o) => !('rule' in o && (o as Rule).rule.comment === 'weft:dns-masq')));
+      k.ns('h1-container2').nft.set('ip weft_dns', objs.filter((o) => (o as Partial<Rule>).rule?.comment !== 'weft:dns-masq'));
     });
     expect(await w.plan(walkthrough)).toEqual(['~ dns redirect 127.0.0.11:53 -> 172.21.0.1:53 in h1-container2 container container2 (rules)']);
     await w.apply(walkthrough);

@@ -134,7 +134,7 @@ describe('DNS server on loopback', () => {
     // A silent upstream (a bound socket that never answers): SERVFAIL after the timeout.
     const silent = dgram.createSocket('udp4');
     await new Promise<void>((r) => silent.bind(PORT + 3, '127.0.0.1', r));
-    cleanups.push(() => silent.close());
+    cleanups.push(() => void silent.close());
     const s2 = new DnsServer({ log: silentLogger, port: PORT + 4, upstreamTimeoutMs: 300 });
     s2.setConfig(config([`127.0.0.1#${PORT + 3}`]));
     cleanups.push(() => s2.close());
