@@ -62,6 +62,7 @@ export class DnsServer {
   private inFlight = 0;
   private retryTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  private configText = '';
   private readonly port: number;
   private readonly timeoutMs: number;
   private readonly retryMs: number;
@@ -77,6 +78,10 @@ export class DnsServer {
   /** Replaces the records and the listen addresses; queries in flight finish with the old store. */
   setConfig(config: DnsConfig): void {
     if (this.closed) return;
+    // The same records again (a periodic resync): keep the store and its warm answer cache.
+    const text = JSON.stringify(config);
+    if (text === this.configText) return;
+    this.configText = text;
     this.store = new RecordStore(config);
     const want = new Set(config.listen);
     for (const [addr, l] of this.listeners) {
@@ -149,7 +154,8 @@ export class DnsServer {
   }
 
   private bindUdp(addr: string, l: Listener): void {
-    const sock = dgram.createSocket({ type: addr.includes(':') ? 'udp6' : 'udp4' });
+    // Replies go to IP literals: a synchronous lookup spares every send a dns.lookup and a tick.
+    const sock = dgram.createSocket({ type: addr.includes(':') ? 'udp6' : 'udp4', lookup: literalLookup });
     l.udp = sock;
     sock.once('error', (err) => {
       if (l.udp === sock) delete l.udp;
@@ -193,35 +199,37 @@ export class DnsServer {
     });
   }
 
-  /** Handles one message; `reply` is called at most once (now, or after forwarding). */
-  private handle(msg: Buffer, source: string, tcp: boolean, reply: (res: Buffer) => void): void {
+  /**
+   * Handles one message: returns the response, or null for none (dropped, or forwarded: then
+   * `later` gets the response). The hot path allocates no closure.
+   */
+  private handle(msg: Buffer, source: string, tcp: boolean, later: () => (res: Buffer) => void): Buffer | null {
     const q = parseQuery(msg);
     if (!isQuery(q)) {
-      if (q.drop) return;
+      if (q.drop) return null;
       this.count(q.rcode);
-      reply(errorResponse(msg, q, q.rcode));
-      return;
+      return errorResponse(msg, q, q.rcode);
     }
     const d: Decision = this.store.decide(source, q);
     if (d.kind === 'answer') {
       const res = buildResponse(msg, q, d.rcode, d.records, d.count, sizeLimit(q, tcp));
       if (res[2]! & 0x02) this.truncated++;
       this.count(d.rcode);
-      reply(res);
-    } else if (d.kind === 'refuse') {
-      this.count(RCODE.REFUSED);
-      reply(errorResponse(msg, q, RCODE.REFUSED, q));
-    } else {
-      this.forward(msg, q, d.upstreams, tcp, reply);
+      return res;
     }
+    if (d.kind === 'refuse') {
+      this.count(RCODE.REFUSED);
+      return errorResponse(msg, q, RCODE.REFUSED, q);
+    }
+    if (d.upstreams.length === 0 || this.inFlight >= MAX_IN_FLIGHT) {
+      this.count(RCODE.SERVFAIL);
+      return errorResponse(msg, q, RCODE.SERVFAIL, q);
+    }
+    this.forward(msg, q, d.upstreams, tcp, later());
+    return null;
   }
 
   private forward(msg: Buffer, q: Query, upstreams: readonly string[], tcp: boolean, reply: (res: Buffer) => void): void {
-    if (upstreams.length === 0 || this.inFlight >= MAX_IN_FLIGHT) {
-      this.count(RCODE.SERVFAIL);
-      reply(errorResponse(msg, q, RCODE.SERVFAIL, q));
-      return;
-    }
     this.forwarded++;
     this.inFlight++;
     const opts = { timeoutMs: this.timeoutMs };
@@ -238,7 +246,8 @@ export class DnsServer {
   }
 
   private onUdp(sock: dgram.Socket, msg: Buffer, rinfo: dgram.RemoteInfo): void {
-    this.handle(msg, rinfo.address, false, (res) => sock.send(res, rinfo.port, rinfo.address));
+    const res = this.handle(msg, rinfo.address, false, () => (out) => sock.send(out, rinfo.port, rinfo.address));
+    if (res) sock.send(res, rinfo.port, rinfo.address);
   }
 
   private onTcp(conn: net.Socket): void {
@@ -253,16 +262,22 @@ export class DnsServer {
         if (buf.length < 2 + len) break;
         const msg = buf.subarray(2, 2 + len);
         buf = buf.subarray(2 + len);
-        this.handle(Buffer.from(msg), source, true, (res) => {
+        const send = (res: Buffer) => {
           if (conn.destroyed) return;
           const frame = Buffer.allocUnsafe(2 + res.length);
           frame.writeUInt16BE(res.length, 0);
           res.copy(frame, 2);
           conn.write(frame);
-        });
+        };
+        const res = this.handle(Buffer.from(msg), source, true, () => send);
+        if (res) send(res);
       }
     });
   }
+}
+
+function literalLookup(address: string, _options: unknown, callback: (err: Error | null, address: string, family: number) => void): void {
+  callback(null, address, address.includes(':') ? 6 : 4);
 }
 
 function isQuery(q: ReturnType<typeof parseQuery>): q is Query {

@@ -1,6 +1,6 @@
 import type { DnsClient, DnsConfig } from '../compile/index.js';
 import type { Query, RecordData } from './wire.js';
-import { CLASS_IN, RCODE, TYPE, encodeRecord, reverseName } from './wire.js';
+import { CLASS_IN, RCODE, TYPE, encodeRecord, queryName, reverseName } from './wire.js';
 
 /**
  * The record store: what each client may resolve, answered from precomputed wire bytes.
@@ -9,11 +9,16 @@ import { CLASS_IN, RCODE, TYPE, encodeRecord, reverseName } from './wire.js';
  * use with dns2-encoded records. A new DnsConfig means a new store (the old one is dropped whole).
  */
 
+/** Records to send (an Answer fills them in place: the caller copies them at once). */
+export interface AnswerDecision {
+  readonly kind: 'answer';
+  rcode: number;
+  records: Buffer;
+  count: number;
+}
+
 /** What to do with a query. */
-export type Decision =
-  | { kind: 'answer'; rcode: number; records: Buffer; count: number }
-  | { kind: 'forward'; upstreams: readonly string[] }
-  | { kind: 'refuse' };
+export type Decision = AnswerDecision | { kind: 'forward'; upstreams: readonly string[] } | { kind: 'refuse' };
 
 interface Addresses {
   v4: string[];
@@ -26,25 +31,29 @@ const CACHE_LIMIT = 50_000;
 const PRECOMPUTED_ROTATIONS = 16;
 const EMPTY = Buffer.alloc(0);
 
-class Answer {
+/** A cached answer; the hot path allocates nothing but the response buffer. */
+class Answer implements AnswerDecision {
+  readonly kind = 'answer';
+  records: Buffer = EMPTY;
+  readonly count: number;
   private next = 0;
   private readonly rotations: Buffer[];
-  readonly count: number;
 
   constructor(
     readonly rcode: number,
-    private readonly records: Buffer[],
+    private readonly list: Buffer[],
   ) {
-    this.count = records.length;
-    this.rotations = records.length <= PRECOMPUTED_ROTATIONS ? records.map((_, i) => rotate(records, i)) : [];
+    this.count = list.length;
+    this.rotations = list.length <= PRECOMPUTED_ROTATIONS ? list.map((_, i) => rotate(list, i)) : [];
   }
 
-  /** The records, rotated by one more on every call: an alias on several containers spreads the load. */
-  take(): Decision {
-    if (this.count === 0) return { kind: 'answer', rcode: this.rcode, records: EMPTY, count: 0 };
+  /** Sets `records` to the next rotation: an alias on several containers spreads the load. */
+  take(): this {
+    if (this.count === 0) return this;
     const i = this.next;
-    this.next = (i + 1) % this.count;
-    return { kind: 'answer', rcode: this.rcode, records: this.rotations[i] ?? rotate(this.records, i), count: this.count };
+    this.next = i + 1 === this.count ? 0 : i + 1;
+    this.records = this.rotations[i] ?? rotate(this.list, i);
+    return this;
   }
 }
 
@@ -84,19 +93,20 @@ class View {
 
   private resolve(q: Query): Answer | 'forward' {
     if (q.qclass !== CLASS_IN && q.qclass !== TYPE.ANY) return 'forward';
+    const name = queryName(q);
     if (q.qtype === TYPE.PTR) {
-      const found = this.store.reverse.get(q.name)?.filter((r) => this.networks.includes(r.network)) ?? [];
+      const found = this.store.reverse.get(name)?.filter((r) => this.networks.includes(r.network)) ?? [];
       if (found.length === 0) return 'forward';
-      return new Answer(RCODE.NOERROR, found.map((r) => encodeRecord(q.name, q.qtype, { type: TYPE.PTR, domain: r.target })));
+      return new Answer(RCODE.NOERROR, found.map((r) => encodeRecord(name, q.qtype, { type: TYPE.PTR, domain: r.target })));
     }
-    const found = this.lookup(q.name);
+    const found = this.lookup(name);
     if (found === 'forward') return found;
     if (found === 'nxdomain') return new Answer(RCODE.NXDOMAIN, []);
     const data: RecordData[] = [];
     if (q.qtype === TYPE.A || q.qtype === TYPE.ANY) data.push(...found.v4.map((address) => ({ type: TYPE.A, address }) as const));
     if (q.qtype === TYPE.AAAA || q.qtype === TYPE.ANY) data.push(...found.v6.map((address) => ({ type: TYPE.AAAA, address }) as const));
     // A name weft owns without records of this type: NODATA (NOERROR, no answer), not NXDOMAIN.
-    return new Answer(RCODE.NOERROR, data.map((rr) => encodeRecord(q.name, q.qtype, rr)));
+    return new Answer(RCODE.NOERROR, data.map((rr) => encodeRecord(name, q.qtype, rr)));
   }
 
   /**

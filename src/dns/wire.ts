@@ -30,8 +30,8 @@ export interface Query {
   qclass: number;
   /** The question name as lower-case wire bytes (latin1) plus the type: the answer cache key. */
   key: string;
-  /** The question name in lower-case dotted form, without the final dot ("" for the root). */
-  name: string;
+  /** The question name as lower-case wire bytes (latin1); queryName() makes it dotted (cold path). */
+  wireName: string;
   /** EDNS UDP payload size the client accepts; 0 when the query has no OPT record. */
   edns: number;
 }
@@ -64,7 +64,12 @@ export function parseQuery(msg: Buffer): Query | ParseFailure {
   const qclass = msg.readUInt16BE(nameEnd + 2);
   const questionEnd = nameEnd + 4;
   const wireName = msg.toString('latin1', HEADER, nameEnd).toLowerCase();
-  return { id, opcode, rd, questionEnd, qtype, qclass, key: `${wireName}${String.fromCharCode(qtype >> 8, qtype & 0xff)}`, name: dottedName(wireName), edns: ednsSize(msg, questionEnd) };
+  return { id, opcode, rd, questionEnd, qtype, qclass, key: wireName + String.fromCharCode(qtype >> 8, qtype & 0xff), wireName, edns: ednsSize(msg, questionEnd) };
+}
+
+/** The question name in lower-case dotted form, without the final dot ("" for the root). */
+export function queryName(q: Query): string {
+  return dottedName(q.wireName);
 }
 
 function dottedName(wire: string): string {
