@@ -23,6 +23,13 @@ export async function runDns(g: GlobalOptions, paths: readonly string[]): Promis
   const hostNetns = g.hostNetns ?? '';
   if (!inHostNetns(hostNetns)) return reexecInNetns(hostNetns);
   const log = makeLogger(g);
+  // Signals first: a stop request during the first load must not kill the process mid-way.
+  let unwatchParent = () => undefined as void;
+  const stopped = new Promise<void>((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+    unwatchParent = onParentGone(() => resolve());
+  });
   const server = startDnsServer({ hostNetns, log });
   let running = false;
   let again = false;
@@ -59,16 +66,16 @@ export async function runDns(g: GlobalOptions, paths: readonly string[]): Promis
   const watchers = await watchPaths(paths, changed);
   const resync = setInterval(() => void refresh('resync'), RESYNC_MS);
 
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', () => resolve());
-    process.once('SIGTERM', () => resolve());
-    onParentGone(() => resolve());
-    process.on('SIGHUP', () => void refresh('SIGHUP'));
-  });
+  process.on('SIGHUP', () => void refresh('SIGHUP'));
+  await stopped;
+  log.debug('dns: stopping');
+  unwatchParent();
   clearInterval(resync);
   if (timer) clearTimeout(timer);
   for (const w of watchers) w.close();
+  log.debug('dns: closing sockets');
   await server.close();
+  log.debug('dns: stopped');
   return 0;
 }
 
