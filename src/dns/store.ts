@@ -69,7 +69,9 @@ interface ReverseEntry {
 
 /** What one group of clients may resolve. */
 class View {
-  private readonly cache = new Map<string, Answer | 'forward'>();
+  /** qtype -> question name (wire bytes as sent) -> answer. */
+  private readonly cache = new Map<number, Map<string, Answer | 'forward'>>();
+  private cached = 0;
   private readonly forward: Decision;
 
   constructor(
@@ -82,11 +84,18 @@ class View {
   }
 
   decide(q: Query): Decision {
-    let hit = this.cache.get(q.key);
+    let byName = this.cache.get(q.qtype);
+    let hit = byName?.get(q.wireName);
     if (hit === undefined) {
       hit = this.resolve(q);
-      if (this.cache.size >= CACHE_LIMIT) this.cache.clear();
-      this.cache.set(q.key, hit);
+      if (this.cached >= CACHE_LIMIT) {
+        this.cache.clear();
+        this.cached = 0;
+        byName = undefined;
+      }
+      if (!byName) this.cache.set(q.qtype, (byName = new Map()));
+      byName.set(q.wireName, hit);
+      this.cached++;
     }
     return hit === 'forward' ? this.forward : hit.take();
   }

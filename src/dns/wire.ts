@@ -28,9 +28,11 @@ export interface Query {
   questionEnd: number;
   qtype: number;
   qclass: number;
-  /** The question name as lower-case wire bytes (latin1) plus the type: the answer cache key. */
-  key: string;
-  /** The question name as lower-case wire bytes (latin1); queryName() makes it dotted (cold path). */
+  /**
+   * The question name as wire bytes (latin1), case as sent: with qtype, the answer cache key
+   * (a case variant is one more cache entry, which spares every query a lower-casing).
+   * queryName() makes it dotted and lower-case (cold path).
+   */
   wireName: string;
   /** EDNS UDP payload size the client accepts; 0 when the query has no OPT record. */
   edns: number;
@@ -63,13 +65,13 @@ export function parseQuery(msg: Buffer): Query | ParseFailure {
   const qtype = msg.readUInt16BE(nameEnd);
   const qclass = msg.readUInt16BE(nameEnd + 2);
   const questionEnd = nameEnd + 4;
-  const wireName = msg.toString('latin1', HEADER, nameEnd).toLowerCase();
-  return { id, opcode, rd, questionEnd, qtype, qclass, key: wireName + String.fromCharCode(qtype >> 8, qtype & 0xff), wireName, edns: ednsSize(msg, questionEnd) };
+  const wireName = msg.toString('latin1', HEADER, nameEnd);
+  return { id, opcode, rd, questionEnd, qtype, qclass, wireName, edns: ednsSize(msg, questionEnd) };
 }
 
 /** The question name in lower-case dotted form, without the final dot ("" for the root). */
 export function queryName(q: Query): string {
-  return dottedName(q.wireName);
+  return dottedName(q.wireName.toLowerCase());
 }
 
 function dottedName(wire: string): string {
