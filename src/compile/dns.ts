@@ -1,4 +1,5 @@
-import type { DnsRedirectEntry } from '../state/types.js';
+import type { NftStatement } from '../nft/index.js';
+import { masquerade, match, payload, prefix } from '../nft/index.js';
 import { parseResolvConf, usesEmbeddedDns } from './files.js';
 import type { StateBuilder } from './state-builder.js';
 import type { ContainerPlan, EndpointPlan, Topology } from './topology.js';
@@ -119,48 +120,41 @@ function unique<T>(xs: T[]): T[] {
   return xs.filter((v, i, a) => a.indexOf(v) === i);
 }
 
-/** The redirect table's chains and rules, as `nft -j list table` shows them (no handles). */
-export function dnsRedirectTable(gateway: string): Pick<DnsRedirectEntry, 'chains' | 'rules'> {
-  const t = { family: DNS_REDIRECT_TABLE.family, table: DNS_REDIRECT_TABLE.name };
-  const daddr = (right: unknown) => ({ match: { op: '==', left: { payload: { protocol: 'ip', field: 'daddr' } }, right } });
-  const dport = (protocol: string) => ({ match: { op: '==', left: { payload: { protocol, field: 'dport' } }, right: 53 } });
-  const dnat = (protocol: string) => ({
-    rule: { ...t, chain: 'output', comment: `weft:dns-${protocol}`, expr: [daddr(EMBEDDED_DNS_ADDRESS), dport(protocol), { dnat: { addr: gateway, port: 53 } }] },
-  });
+/** The redirect table's rules by chain and name (statements as weft loads them). */
+export function dnsRedirectRules(gateway: string): Record<'output' | 'postrouting', Record<string, NftStatement[]>> {
+  const toGateway = (protocol: 'udp' | 'tcp'): NftStatement[] => [
+    match(payload('ip', 'daddr'), '==', EMBEDDED_DNS_ADDRESS),
+    match(payload(protocol, 'dport'), '==', 53),
+    { dnat: { addr: gateway, port: 53 } },
+  ];
   return {
-    chains: [
-      { chain: { ...t, name: 'output', type: 'nat', hook: 'output', prio: -100, policy: 'accept' } },
-      { chain: { ...t, name: 'postrouting', type: 'nat', hook: 'postrouting', prio: 100, policy: 'accept' } },
-    ],
-    rules: [
-      dnat('udp'),
-      dnat('tcp'),
-      {
-        rule: {
-          ...t,
-          chain: 'postrouting',
-          comment: 'weft:dns-masq',
-          expr: [
-            { match: { op: '==', left: { payload: { protocol: 'ip', field: 'saddr' } }, right: { prefix: { addr: '127.0.0.0', len: 8 } } } },
-            daddr(gateway),
-            { masquerade: null },
-          ],
-        },
-      },
-    ],
+    output: { 'dns-udp': toGateway('udp'), 'dns-tcp': toGateway('tcp') },
+    postrouting: { 'dns-masq': [match(payload('ip', 'saddr'), '==', prefix('127.0.0.0', 8)), match(payload('ip', 'daddr'), '==', gateway), masquerade] },
   };
 }
 
+const REDIRECT_CHAINS = {
+  output: { type: 'nat', hook: 'output', prio: -100, policy: 'accept' },
+  postrouting: { type: 'nat', hook: 'postrouting', prio: 100, policy: 'accept' },
+} as const;
+
 /**
- * Desired state for a local container on a user-defined network: the redirect table and
- * route_localnet on the interface towards the gateway (without it the kernel drops the packet
- * that still carries a 127.x source; it is per interface, so a recreated interface needs it again).
+ * Desired state for a local container on a user-defined network: the `ip weft_dns` table (DNAT of
+ * 127.0.0.11:53 to the gateway, masquerade of the 127.x source) and route_localnet on the
+ * interface towards the gateway (without it the kernel drops the packet that still carries a 127.x
+ * source; it is per interface, so a recreated interface needs it again).
  */
 export function dnsRedirectState(ctr: ContainerPlan, topology: Topology, out: StateBuilder): void {
   if (!ctr.local || ctr.mode !== 'netns' || !ctr.ns || !usesEmbeddedDns(ctr, topology)) return;
   const gw = dnsGatewayEndpoint(ctr, topology);
   if (!gw?.ipv4) return;
   const owner = { kind: 'container' as const, name: ctr.container.name };
-  out.dnsRedirect({ ns: ctr.ns, gateway: gw.ipv4.gateway, ...dnsRedirectTable(gw.ipv4.gateway), owner });
+  const { family, name: table } = DNS_REDIRECT_TABLE;
+  const base = { ns: ctr.ns, family, table, owner } as const;
+  out.nft({ kind: 'table', ns: ctr.ns, family, name: table, owner });
+  for (const [name, b] of Object.entries(REDIRECT_CHAINS)) out.nft({ kind: 'chain', ...base, name, base: { ...b } });
+  for (const [chain, rules] of Object.entries(dnsRedirectRules(gw.ipv4.gateway))) {
+    for (const [name, expr] of Object.entries(rules)) out.nft({ kind: 'rule', ...base, chain, name, expr });
+  }
   out.sysctl({ ns: ctr.ns, path: `net/ipv4/conf/${gw.ifname}/route_localnet`, dev: gw.ifname, value: '1', owner });
 }

@@ -1,10 +1,10 @@
 import type {
   AddressEntry,
-  DnsRedirectEntry,
   FileEntry,
   KernelState,
   LinkEntry,
   NetnsEntry,
+  NftEntry,
   RouteEntry,
   SysctlEntry,
 } from '../state/types.js';
@@ -32,7 +32,7 @@ export class StateBuilder {
   file(e: FileEntry): void {
     this.state.files[ids.file(e.path)] = e;
   }
-  dnsRedirect(e: DnsRedirectEntry): void {
-    this.state.dnsRedirects[ids.dnsRedirect(e.ns)] = e;
+  nft(e: NftEntry): void {
+    this.state.nftables[ids.nft(e)] = e;
   }
 }

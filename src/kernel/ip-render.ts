@@ -11,7 +11,8 @@ export function renderIpOp(op: IpOp): string {
     case 'link-add-veth': {
       const master = op.master ? ` master ${op.master}` : '';
       // Created straight into the peer's namespace: moving a link later costs ~20 ms (RCU wait).
-      return `link add ${op.name} mtu ${op.mtu}${master} up type veth peer name ${op.peer.name} netns ${op.peer.netns} address ${op.peer.mac} mtu ${op.peer.mtu}`;
+      // Not up yet: address generation mode must be set first (link add does not take it).
+      return `link add ${op.name} mtu ${op.mtu}${master} type veth peer name ${op.peer.name} netns ${op.peer.netns} address ${op.peer.mac} mtu ${op.peer.mtu}`;
     }
     case 'link-set': {
       const parts = [`link set dev ${op.name}`];
@@ -21,6 +22,8 @@ export function renderIpOp(op: IpOp): string {
       if (op.master !== undefined) parts.push(op.master === null ? 'nomaster' : `master ${op.master}`);
       if (op.alias !== undefined) parts.push(`alias ${quote(op.alias)}`);
       if (op.up !== undefined) parts.push(op.up ? 'up' : 'down');
+      // Port options follow "type bridge_slave", which takes the rest of the line: keep it last.
+      if (op.hairpin !== undefined) parts.push(`type bridge_slave hairpin ${op.hairpin ? 'on' : 'off'}`);
       return parts.join(' ');
     }
     case 'link-del':

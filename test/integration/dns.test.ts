@@ -154,7 +154,8 @@ spec: {networks: {bridge: {links: ["container1:db1"]}}}
     await run(['ip', 'netns', 'exec', host.netns('container3'), 'nft', 'delete', 'table', 'ip', 'weft_dns']);
     expect(await status('container3', ['container2'])).toBeUndefined();
     const plan = await host.weft(['plan', '-f', dir]);
-    expect(plan.stdout).toContain(`+ dns redirect 127.0.0.11:53 -> 172.21.0.1:53 in ${host.netns('container3')}`);
+    expect(plan.stdout).toContain(`+ nft table ip weft_dns in ${host.netns('container3')}`);
+    expect(plan.stdout).toContain(`+ nft rule dns-udp in ip weft_dns output in ${host.netns('container3')}`);
     await host.weft(['apply', '-f', dir]);
     expect(await short('container3', ['container2'])).toEqual(['172.21.0.2']);
     expect((await host.weft(['plan', '-f', dir])).stdout).toBe('');

@@ -14,6 +14,7 @@ export const bridgeDriver: NetworkDriver = {
   defaultPools: dockerDefaultPools,
   hasEndpoints: true,
   gatewayOnHost: true,
+  firewalled: true,
   defaultMtu: 1500,
   hostIfname: (n: Network) => n.options[Opt.bridgeName] ?? bridgeName(n.id),
   networkState(plan, _topology, out) {
@@ -38,6 +39,8 @@ export const bridgeDriver: NetworkDriver = {
       up: true,
       master: plan.ifname,
       peer: { ns: ctr.ns, name: ep.ifname },
+      addrgenmode: ep.ipv6 ? 'eui64' : 'none',
+      ...(ep.hairpin ? { hairpin: true } : {}),
       owner,
     });
     out.link({

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { NftRule } from '../../../src/nft/index.js';
 import { FakeWorld, yaml } from '../../support/world.js';
 
 const walkthrough =
@@ -7,26 +8,27 @@ const walkthrough =
   yaml.container('container2', '{networks: [bridge, isolated_nw]}') +
   yaml.container('container3', '{networks: [isolated_nw]}');
 
-type Rule = { rule: { chain: string; comment: string; expr: Record<string, unknown>[] } };
+const TABLE = 'ip weft_dns';
+
+function rules(w: FakeWorld, ns: string): NftRule[] {
+  return (w.kernel.ns(ns).nft.list(TABLE) ?? []).flatMap((o) => ('rule' in o ? [o.rule] : []));
+}
 
 describe('DNS redirect (127.0.0.11 -> gateway) as desired state', () => {
   it('user-defined networks get the redirect table and route_localnet; the default bridge does not', async () => {
     const w = new FakeWorld();
     const r = await w.apply(walkthrough);
-    const lines = r.plan.changes.map((c) => `${c.domain} ${c.id}`);
-    expect(lines).toContain('dnsRedirects h1-container2');
-    expect(lines).toContain('dnsRedirects h1-container3');
-    expect(lines).not.toContain('dnsRedirects h1-container1');
+    const lines = (await import('../../../src/reconcile/index.js')).planLines(r.plan, w.ctx.providers);
+    expect(lines).toContain('+ nft table ip weft_dns in h1-container3 container container3');
+    expect(lines).toContain('+ nft rule dns-udp in ip weft_dns output in h1-container2 container container2');
+    expect(lines.filter((l) => l.includes('h1-container1') && l.includes('weft_dns'))).toEqual([]);
     // container2's DNS goes to isolated_nw's gateway (eth1), not the default bridge's.
-    const c2 = w.kernel.ns('h1-container2');
-    const rules = (c2.nft.get('ip weft_dns') ?? []).filter((o): o is Rule => 'rule' in (o as object));
-    expect(rules.map((x) => x.rule.comment)).toEqual(['weft:dns-udp', 'weft:dns-tcp', 'weft:dns-masq']);
-    expect(rules[0]?.rule.expr[2]).toEqual({ dnat: { addr: '172.21.0.1', port: 53 } });
-    expect(c2.sysctls.get('net/ipv4/conf/eth1/route_localnet')).toBe('1');
+    const c2 = rules(w, 'h1-container2');
+    expect(c2.map((x) => x.comment?.split('#')[0])).toEqual(['weft:dns-udp', 'weft:dns-tcp', 'weft:dns-masq']);
+    expect(c2[0]?.expr[2]).toEqual({ dnat: { addr: '172.21.0.1', port: 53 } });
+    expect(w.kernel.ns('h1-container2').sysctls.get('net/ipv4/conf/eth1/route_localnet')).toBe('1');
     expect(w.kernel.ns('h1-container3').sysctls.get('net/ipv4/conf/eth0/route_localnet')).toBe('1');
-    expect(w.kernel.ns('h1-container1').nft.size).toBe(0);
-    // One write process per namespace still: the table loads with the interfaces and sysctls.
-    expect(r.stats.processes).toBe(1 + 1 + 4 + 4);
+    expect(w.kernel.ns('h1-container1').nft.list(TABLE)).toBeNull();
   });
 
   it('converges: a second apply plans and writes nothing', async () => {
@@ -38,22 +40,22 @@ describe('DNS redirect (127.0.0.11 -> gateway) as desired state', () => {
     expect(w.takeWrites()).toEqual([]);
   });
 
-  it('repairs drift: a deleted table comes back, an edited rule is replaced', async () => {
+  it('repairs drift: a deleted table comes back, a deleted rule is put back', async () => {
     const w = new FakeWorld();
     await w.apply(walkthrough);
-    w.kernel.tamper((k) => k.ns('h1-container3').nft.delete('ip weft_dns'));
-    expect(await w.plan(walkthrough)).toEqual(['+ dns redirect 127.0.0.11:53 -> 172.21.0.1:53 in h1-container3 container container3']);
+    w.kernel.tamper((k) => k.ns('h1-container3').nft.tables.delete(TABLE));
+    const plan = await w.plan(walkthrough);
+    expect(plan).toContain('+ nft table ip weft_dns in h1-container3 container container3');
+    expect(plan).toContain('+ nft rule dns-masq in ip weft_dns postrouting in h1-container3 container container3');
     await w.apply(walkthrough);
-    w.kernel.tamper((k) => {
-      const objs = k.ns('h1-container2').nft.get('ip weft_dns')!;
-      k.ns('h1-container2').nft.set('ip weft_dns', objs.filter((o) => (o as Partial<Rule>).rule?.comment !== 'weft:dns-masq'));
-    });
-    expect(await w.plan(walkthrough)).toEqual(['~ dns redirect 127.0.0.11:53 -> 172.21.0.1:53 in h1-container2 container container2 (rules)']);
+    w.kernel.tamper((k) => k.ns('h1-container2').nft.deleteRule(TABLE, 'postrouting', 'weft:dns-masq'));
+    expect(await w.plan(walkthrough)).toEqual(['+ nft rule dns-masq in ip weft_dns postrouting in h1-container2 container container2']);
     await w.apply(walkthrough);
     expect(await w.plan(walkthrough)).toEqual([]);
+    expect(rules(w, 'h1-container2')).toHaveLength(3);
   });
 
-  it('a container that leaves its user-defined networks loses the table; one whose gateway changes gets the new one', async () => {
+  it('a container that leaves its user-defined networks loses the table; one whose gateway changes gets new rules', async () => {
     const w = new FakeWorld();
     await w.apply(walkthrough);
     const moved =
@@ -63,10 +65,12 @@ describe('DNS redirect (127.0.0.11 -> gateway) as desired state', () => {
       yaml.container('container2', '{networks: [bridge]}') +
       yaml.container('container3', '{networks: [other]}');
     const lines = await w.plan(moved);
-    expect(lines).toContain('- dns redirect 127.0.0.11:53 -> 172.21.0.1:53 in h1-container2 container container2');
-    expect(lines).toContain('~ dns redirect 127.0.0.11:53 -> 172.22.0.1:53 in h1-container3 container container3 (gateway: 172.21.0.1 -> 172.22.0.1, rules)');
+    expect(lines).toContain('- nft table ip weft_dns in h1-container2 container container2');
+    expect(lines).toContain('- nft rule dns-udp in ip weft_dns output in h1-container3 container container3');
+    expect(lines).toContain('+ nft rule dns-udp in ip weft_dns output in h1-container3 container container3');
     await w.apply(moved);
-    expect(w.kernel.ns('h1-container2').nft.has('ip weft_dns')).toBe(false);
+    expect(w.kernel.ns('h1-container2').nft.list(TABLE)).toBeNull();
+    expect(rules(w, 'h1-container3')[0]?.expr[2]).toEqual({ dnat: { addr: '172.22.0.1', port: 53 } });
     expect(await w.plan(moved)).toEqual([]);
   });
 });
