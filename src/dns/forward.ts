@@ -45,21 +45,33 @@ function withId(msg: Buffer, id: number): Buffer {
   return out;
 }
 
-function udpOnce(query: Buffer, upstream: string, timeoutMs: number): Promise<Buffer | null> {
+/**
+ * One try against one upstream: `start` opens a socket and returns how to close it; the result is
+ * the first value passed to `finish`, or null after the timeout. The socket is closed exactly once.
+ */
+function attempt(timeoutMs: number, start: (finish: (res: Buffer | null) => void) => () => void): Promise<Buffer | null> {
   return new Promise((resolve) => {
-    const clientId = query.readUInt16BE(0);
-    const id = randomInt(0x10000);
-    const { host, port } = parseUpstream(upstream);
-    const socket = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
     let done = false;
+    let close: (() => void) | undefined;
     const finish = (res: Buffer | null) => {
       if (done) return;
       done = true;
       clearTimeout(timer);
-      socket.close();
+      close?.();
       resolve(res);
     };
     const timer = setTimeout(() => finish(null), timeoutMs);
+    close = start(finish);
+    if (done) close();
+  });
+}
+
+function udpOnce(query: Buffer, upstream: string, timeoutMs: number): Promise<Buffer | null> {
+  return attempt(timeoutMs, (finish) => {
+    const clientId = query.readUInt16BE(0);
+    const id = randomInt(0x10000);
+    const { host, port } = parseUpstream(upstream);
+    const socket = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
     socket.on('error', () => finish(null));
     socket.on('message', (msg) => {
       // Only the answer to our question: same id, and a response.
@@ -71,22 +83,14 @@ function udpOnce(query: Buffer, upstream: string, timeoutMs: number): Promise<Bu
         if (sendErr) finish(null);
       });
     });
+    return () => socket.close();
   });
 }
 
 function tcpOnce(query: Buffer, upstream: string, timeoutMs: number): Promise<Buffer | null> {
-  return new Promise((resolve) => {
+  return attempt(timeoutMs, (finish) => {
     const socket = net.connect(parseUpstream(upstream));
-    let done = false;
     let buf = Buffer.alloc(0);
-    const finish = (res: Buffer | null) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(res);
-    };
-    const timer = setTimeout(() => finish(null), timeoutMs);
     socket.on('error', () => finish(null));
     socket.on('close', () => finish(null));
     socket.on('connect', () => {
@@ -99,5 +103,6 @@ function tcpOnce(query: Buffer, upstream: string, timeoutMs: number): Promise<Bu
       buf = Buffer.concat([buf, chunk]);
       if (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) finish(buf.subarray(2, 2 + buf.readUInt16BE(0)));
     });
+    return () => socket.destroy();
   });
 }

@@ -76,19 +76,33 @@ function tcp(msg: Buffer, port = PORT): Promise<Buffer> {
   });
 }
 
-/** A stand-in upstream resolver: answers every A query with 192.0.2.77. */
+/** The stand-in upstream's answer to any query: one A record, 192.0.2.77. */
+function upstreamAnswer(m: Buffer): Buffer {
+  const out = Buffer.from(m);
+  out[2] = 0x81;
+  out[3] = 0x80;
+  out.writeUInt16BE(1, 6);
+  return Buffer.concat([out, Buffer.from([0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 77])]);
+}
+
+/** A stand-in upstream resolver on UDP and TCP. */
 async function upstream(port: number): Promise<() => void> {
   const s = dgram.createSocket('udp4');
-  s.on('message', (m, r) => {
-    const out = Buffer.from(m);
-    out[2] = 0x81;
-    out[3] = 0x80;
-    out.writeUInt16BE(1, 6);
-    const rr = Buffer.from([0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 77]);
-    s.send(Buffer.concat([out, rr]), r.port, r.address);
-  });
+  s.on('message', (m, r) => s.send(upstreamAnswer(m), r.port, r.address));
   await new Promise<void>((r) => s.bind(port, '127.0.0.1', r));
-  return () => s.close();
+  const t = net.createServer((c) => {
+    c.on('data', (d: Buffer) => {
+      const res = upstreamAnswer(d.subarray(2, 2 + d.readUInt16BE(0)));
+      const len = Buffer.alloc(2);
+      len.writeUInt16BE(res.length);
+      c.end(Buffer.concat([len, res]));
+    });
+  });
+  await new Promise<void>((r) => t.listen(port, '127.0.0.1', r));
+  return () => {
+    s.close();
+    t.close();
+  };
 }
 
 describe('DNS server on loopback', () => {
@@ -121,7 +135,10 @@ describe('DNS server on loopback', () => {
     const s = await start(config([`127.0.0.1#${upPort}`]));
     const r = decode((await udp(query('example.org', TYPE.A, { id: 777 })))!);
     expect(r).toMatchObject({ id: 777, rcode: 0, answers: [{ name: 'example.org', value: '192.0.2.77' }] });
-    expect(s.stats().forwarded).toBe(1);
+    // A client that asks over TCP is forwarded over TCP.
+    const t = decode(await tcp(query('example.net', TYPE.A, { id: 778 })));
+    expect(t).toMatchObject({ id: 778, rcode: 0, answers: [{ name: 'example.net', value: '192.0.2.77' }] });
+    expect(s.stats().forwarded).toBe(2);
   });
 
   it('answers SERVFAIL quickly when the upstream is gone or silent, and without upstreams', async () => {
