@@ -86,7 +86,12 @@ nsenter --net="/run/netns/$NS" taskset -c 1 "$AARDVARK" --config "$WORK/aardvark
 nsenter --net="/run/netns/$NS" env WEFT_IN_NETNS="$NS" taskset -c 1 node dist/cli/main.js --host-netns "$NS" --state-dir "$WORK/state" dns -f "$WORK/m" 2>"$WORK/weft.log" &
 PIDS+=($!); WEFT=$!
 
+# The Node floor: a bare node:dgram responder with one fixed answer (bench/node-floor.mjs).
+nsenter --net="/run/netns/$NS" taskset -c 1 node bench/node-floor.mjs 127.0.0.4 53 &
+PIDS+=($!); FLOOR=$!
+
 wait_answer 127.0.0.2 127.0.0.1
+wait_answer 127.0.0.4 127.0.0.1
 wait_answer 127.0.0.3 127.0.0.1
 wait_answer 10.77.0.1 10.77.0.2
 AARDPID=$(cat "$WORK/aardvark/aardvark.pid")
@@ -121,11 +126,12 @@ measure() {
   echo "$name|$median|$lo|$hi|$cpumed|$usmed|$lat|$cpu_rate"
 }
 
-echo "bench:dns: $RUNS x ${DURATION}s saturated + ${DURATION}s at $RATE qps per server; this takes about $(( 3 * (RUNS + 1) * DURATION + 10 )) s" >&2
+echo "bench:dns: $RUNS x ${DURATION}s saturated + ${DURATION}s at $RATE qps per server; this takes about $(( 4 * (RUNS + 1) * DURATION + 10 )) s" >&2
 rows=()
 rows+=("$(measure 'dnsmasq' 127.0.0.2 127.0.0.1 "$DNSMASQ")")
 rows+=("$(measure 'aardvark-dns' 127.0.0.3 127.0.0.1 "$AARDPID")")
 rows+=("$(measure 'weft dns' 10.77.0.1 10.77.0.2 "$WEFT")")
+rows+=("$(measure 'Node dgram floor (fixed answer)' 127.0.0.4 127.0.0.1 "$FLOOR")")
 
 base=$(cut -d'|' -f2 <<<"${rows[0]}")
 cpuinfo=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
