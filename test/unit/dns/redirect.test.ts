@@ -73,4 +73,15 @@ describe('DNS redirect (127.0.0.11 -> gateway) as desired state', () => {
     expect(rules(w, 'h1-container3')[0]?.expr[2]).toEqual({ dnat: { addr: '172.22.0.1', port: 53 } });
     expect(await w.plan(moved)).toEqual([]);
   });
+
+  it('a removed container\'s table goes with its namespace (no nft command of its own)', async () => {
+    const w = new FakeWorld();
+    await w.apply(walkthrough);
+    w.takeWrites();
+    const without3 = walkthrough.slice(0, walkthrough.lastIndexOf('---\napiVersion: weft/v1\nkind: Container\nmetadata: {name: container3}'));
+    const r = await w.apply(without3, { prune: true });
+    expect(r.plan.changes.some((c) => c.domain === 'nftables' && c.id.startsWith('h1-container3/') && c.implied)).toBe(true);
+    expect(w.takeWrites().filter((l) => l.includes('h1-container3') && l.includes('nft'))).toEqual([]);
+    expect(w.kernel.namespaces.has('h1-container3')).toBe(false);
+  });
 });
