@@ -233,7 +233,8 @@ export class DnsServer {
     this.forwarded++;
     this.inFlight++;
     const opts = { timeoutMs: this.timeoutMs };
-    void (tcp ? forwardTcp(msg, upstreams, opts) : forwardUdp(msg, upstreams, opts)).then((res) => {
+    const asked = tcp ? forwardTcp(msg, upstreams, opts) : forwardUdp(msg, upstreams, opts);
+    void asked.catch(() => null).then((res) => {
       this.inFlight--;
       const out = res ?? errorResponse(msg, q, RCODE.SERVFAIL, q);
       this.count(rcodeOf(out));
@@ -246,7 +247,7 @@ export class DnsServer {
   }
 
   private onUdp(sock: dgram.Socket, msg: Buffer, rinfo: dgram.RemoteInfo): void {
-    const res = this.handle(msg, rinfo.address, false, () => (out) => sock.send(out, rinfo.port, rinfo.address));
+    const res = this.handle(msg, rinfo.address, false, () => (out) => sendLate(sock, out, rinfo));
     if (res) sock.send(res, rinfo.port, rinfo.address);
   }
 
@@ -273,6 +274,15 @@ export class DnsServer {
         if (res) send(res);
       }
     });
+  }
+}
+
+/** A forwarded answer: the socket may have closed meanwhile (its address left the config). */
+function sendLate(sock: dgram.Socket, res: Buffer, rinfo: dgram.RemoteInfo): void {
+  try {
+    sock.send(res, rinfo.port, rinfo.address);
+  } catch {
+    /* the listener is gone; the client will retry */
   }
 }
 
