@@ -17,10 +17,8 @@ export function describeChange(c: PlannedChange, providers: readonly Provider[])
   if (c.action === 'update') {
     const o = c.observed as unknown as Record<string, unknown>;
     const n = c.desired as unknown as Record<string, unknown>;
-    // Long values (file content, nftables objects) are named, not printed.
-    const long = (f: string) => f === 'content' || typeof o[f] === 'object' || typeof n[f] === 'object';
-    const shown = c.fields.filter((f) => !long(f)).map((f) => `${f}: ${fmt(o[f])} -> ${fmt(n[f])}`);
-    shown.push(...c.fields.filter(long));
+    const shown = c.fields.filter((f) => f !== 'content').map((f) => `${f}: ${fmt(o[f])} -> ${fmt(n[f])}`);
+    if (c.fields.includes('content')) shown.push('content');
     line += ` (${shown.join(', ')})`;
   }
   return line;
