@@ -1,15 +1,20 @@
 import { watch } from 'node:fs';
 import type { FSWatcher } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { startDnsServer } from '../dns/index.js';
 import { inHostNetns, onParentGone, reexecInNetns } from '../kernel/index.js';
+import type { Kernel } from '../kernel/index.js';
 import { loadModel } from '../model/index.js';
-import { readHostResolvConf, reconcile } from '../reconcile/index.js';
+import { compileAgainstKernel, readHostResolvConf } from '../reconcile/index.js';
 import type { GlobalOptions } from './context.js';
-import { makeContext, makeLogger } from './context.js';
+import { makeContext, makeKernel, makeLogger } from './context.js';
 
-/** Resync even without file events: kernel-side changes (IPAM after an apply) and resolv.conf edits. */
+/**
+ * A resync looks for what file events miss (namespaces created or removed by an apply, a
+ * resolv.conf edit, a lost event) and reloads only when one of those changed: a reload compiles
+ * every container on the server's one thread, which would stall answers for nothing.
+ */
 const RESYNC_MS = 30_000;
 const DEBOUNCE_MS = 150;
 
@@ -31,21 +36,27 @@ export async function runDns(g: GlobalOptions, paths: readonly string[]): Promis
     unwatchParent = onParentGone(() => resolve());
   });
   const server = startDnsServer({ hostNetns, log });
+  const kernel = makeKernel(log);
   let running = false;
   let again = false;
-  const refresh = async (why: string): Promise<void> => {
+  let loaded = '';
+  const refresh = async (why: string, force = true): Promise<void> => {
     if (running) {
       again = true;
       return;
     }
     running = true;
     try {
+      const now = await fingerprint(paths, kernel, hostNetns);
+      if (!force && now === loaded) return;
+      loaded = now;
+      const started = performance.now();
       const model = await loadModel(paths);
       const ctx = await makeContext(g, model, log);
-      const result = await reconcile(model, ctx, { prune: false, dryRun: true });
-      server.update(result.topology, await readHostResolvConf(ctx.kernel, hostNetns));
+      const compiled = await compileAgainstKernel(model, ctx);
+      server.update(compiled.topology, await readHostResolvConf(ctx.kernel, hostNetns));
       const s = server.stats();
-      log.info({ why, clients: s.clients, listening: s.listening, pending: s.pending }, 'dns: records loaded');
+      log.info({ why, ms: Math.round(performance.now() - started), clients: s.clients, listening: s.listening, pending: s.pending }, 'dns: records loaded');
     } catch (err) {
       log.error({ why, error: err instanceof Error ? err.message : String(err) }, 'dns: cannot load the manifests; keeping the last good records');
     } finally {
@@ -64,7 +75,7 @@ export async function runDns(g: GlobalOptions, paths: readonly string[]): Promis
     timer = setTimeout(() => void refresh('manifests changed'), DEBOUNCE_MS);
   };
   const watchers = await watchPaths(paths, changed);
-  const resync = setInterval(() => void refresh('resync'), RESYNC_MS);
+  const resync = setInterval(() => void refresh('resync', false), RESYNC_MS);
 
   process.on('SIGHUP', () => void refresh('SIGHUP'));
   await stopped;
@@ -77,6 +88,30 @@ export async function runDns(g: GlobalOptions, paths: readonly string[]): Promis
   await server.close();
   log.debug('dns: stopped');
   return 0;
+}
+
+/**
+ * What a reload depends on besides file events: the manifest files' sizes and times, this host's
+ * namespaces (an apply or destroy changes addresses), and the host's resolv.conf (upstreams).
+ */
+async function fingerprint(paths: readonly string[], kernel: Kernel, hostNetns: string): Promise<string> {
+  const parts: string[] = [];
+  for (const p of paths) {
+    const abs = path.resolve(p);
+    const s = await stat(abs).catch(() => undefined);
+    if (!s?.isDirectory()) {
+      parts.push(`${abs}:${s?.mtimeMs ?? '-'}:${s?.size ?? '-'}`);
+      continue;
+    }
+    for (const f of (await readdir(abs, { recursive: true })).sort()) {
+      const fs = await stat(path.join(abs, f)).catch(() => undefined);
+      if (fs?.isFile()) parts.push(`${f}:${fs.mtimeMs}:${fs.size}`);
+    }
+  }
+  const prefix = hostNetns ? `${hostNetns}-` : '';
+  parts.push(...(await kernel.listNetns()).filter((n) => n.startsWith(prefix)));
+  parts.push(await readHostResolvConf(kernel, hostNetns));
+  return parts.join('\n');
 }
 
 /** Watches files (through their folder: editors replace files) and folders (recursively). */

@@ -146,9 +146,10 @@ spec: {networks: {bridge: {links: ["container1:db1"]}}}
     await writeFile(file, 'apiVersion: weft/v1\nkind: Container\nmetadata: {name: late}\nspec: {networks: {isolated_nw: {aliases: [newcomer]}}}\n');
     const applied = await host.weft(['apply', '-f', dir]);
     expect(applied.code).toBe(0);
-    await eventually(async () => (await short('container3', ['newcomer'])).length === 1, 10_000, 200);
+    // The file event reloads at once; the resync (30 s) catches a missed one.
+    await eventually(async () => (await short('container3', ['newcomer'])).length === 1, 40_000, 250);
     expect(await short('late', ['container3'])).toEqual(['172.21.0.3']);
-  });
+  }, 90_000);
 
   it('repairs the redirect table when it is deleted by hand', async () => {
     await run(['ip', 'netns', 'exec', host.netns('container3'), 'nft', 'delete', 'table', 'ip', 'weft_dns']);
