@@ -3,6 +3,7 @@ import type { FSWatcher } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { startDnsServer } from '../dns/index.js';
+import { InvalidManifestError } from '../errors.js';
 import { inHostNetns, onParentGone, reexecInNetns } from '../kernel/index.js';
 import type { Kernel } from '../kernel/index.js';
 import { loadModel } from '../model/index.js';
@@ -58,6 +59,9 @@ export async function runDns(g: GlobalOptions, paths: readonly string[]): Promis
       const s = server.stats();
       log.info({ why, ms: Math.round(performance.now() - started), clients: s.clients, listening: s.listening, pending: s.pending }, 'dns: records loaded');
     } catch (err) {
+      // Invalid manifests wait for an edit; anything else (a namespace read while an apply runs)
+      // is tried again at the next resync.
+      if (!(err instanceof InvalidManifestError)) loaded = '';
       log.error({ why, error: err instanceof Error ? err.message : String(err) }, 'dns: cannot load the manifests; keeping the last good records');
     } finally {
       running = false;
