@@ -34,6 +34,12 @@ export interface DnsStats {
   clients: number;
 }
 
+/** A query for the upstreams. */
+interface Forward {
+  q: Query;
+  upstreams: readonly string[];
+}
+
 /** At most this many forwarded queries wait for upstreams at once; more get SERVFAIL. */
 const MAX_IN_FLIGHT = 2048;
 const TCP_IDLE_MS = 10_000;
@@ -200,10 +206,10 @@ export class DnsServer {
   }
 
   /**
-   * Handles one message: returns the response, or null for none (dropped, or forwarded: then
-   * `later` gets the response). The hot path allocates no closure.
+   * Handles one message: returns the response, null for none (dropped), or what to forward (the
+   * caller calls forward() with a way to reply later). The hot path allocates no closure.
    */
-  private handle(msg: Buffer, source: string, tcp: boolean, later: () => (res: Buffer) => void): Buffer | null {
+  private handle(msg: Buffer, source: string, tcp: boolean): Buffer | null | Forward {
     const q = parseQuery(msg);
     if (!isQuery(q)) {
       if (q.drop) return null;
@@ -225,8 +231,7 @@ export class DnsServer {
       this.count(RCODE.SERVFAIL);
       return errorResponse(msg, q, RCODE.SERVFAIL, q);
     }
-    this.forward(msg, q, d.upstreams, tcp, later());
-    return null;
+    return { q, upstreams: d.upstreams };
   }
 
   private forward(msg: Buffer, q: Query, upstreams: readonly string[], tcp: boolean, reply: (res: Buffer) => void): void {
@@ -247,8 +252,10 @@ export class DnsServer {
   }
 
   private onUdp(sock: dgram.Socket, msg: Buffer, rinfo: dgram.RemoteInfo): void {
-    const res = this.handle(msg, rinfo.address, false, () => (out) => sendLate(sock, out, rinfo));
-    if (res) sock.send(res, rinfo.port, rinfo.address);
+    const res = this.handle(msg, rinfo.address, false);
+    if (res === null) return;
+    if (Buffer.isBuffer(res)) sock.send(res, rinfo.port, rinfo.address);
+    else this.forward(msg, res.q, res.upstreams, false, (out) => sendLate(sock, out, rinfo));
   }
 
   private onTcp(conn: net.Socket): void {
@@ -270,8 +277,11 @@ export class DnsServer {
           res.copy(frame, 2);
           conn.write(frame);
         };
-        const res = this.handle(Buffer.from(msg), source, true, () => send);
-        if (res) send(res);
+        const query = Buffer.from(msg);
+        const res = this.handle(query, source, true);
+        if (res === null) continue;
+        if (Buffer.isBuffer(res)) send(res);
+        else this.forward(query, res.q, res.upstreams, true, send);
       }
     });
   }
