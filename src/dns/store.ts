@@ -1,6 +1,6 @@
 import type { DnsClient, DnsConfig } from '../compile/index.js';
 import type { Query, RecordData } from './wire.js';
-import { CLASS_IN, RCODE, TYPE, encodeRecord, queryName, reverseName } from './wire.js';
+import { CLASS_IN, RCODE, TYPE, encodeRecord, nameBytes, queryName, reverseName, sameName } from './wire.js';
 
 /**
  * The record store: what each client may resolve, answered from precomputed wire bytes.
@@ -61,6 +61,14 @@ function rotate(records: Buffer[], i: number): Buffer {
   return Buffer.concat([...records.slice(i), ...records.slice(0, i)]);
 }
 
+interface CacheEntry {
+  /** The question name's wire bytes, case as asked. */
+  name: Buffer;
+  qtype: number;
+  hit: Answer | 'forward';
+  next: CacheEntry | undefined;
+}
+
 interface ReverseEntry {
   network: string;
   /** "<container>.<network>", as Docker answers PTR queries. */
@@ -69,8 +77,8 @@ interface ReverseEntry {
 
 /** What one group of clients may resolve. */
 class View {
-  /** qtype -> question name (wire bytes as sent) -> answer. */
-  private readonly cache = new Map<number, Map<string, Answer | 'forward'>>();
+  /** Query hash -> entries (a chain for the rare collision), matched on the name bytes and qtype. */
+  private readonly cache = new Map<number, CacheEntry>();
   private cached = 0;
   private readonly forward: Decision;
 
@@ -84,17 +92,16 @@ class View {
   }
 
   decide(q: Query): Decision {
-    let byName = this.cache.get(q.qtype);
-    let hit = byName?.get(q.wireName);
+    let e = this.cache.get(q.hash);
+    while (e !== undefined && (e.qtype !== q.qtype || !sameName(q, e.name))) e = e.next;
+    let hit = e?.hit;
     if (hit === undefined) {
       hit = this.resolve(q);
       if (this.cached >= CACHE_LIMIT) {
         this.cache.clear();
         this.cached = 0;
-        byName = undefined;
       }
-      if (!byName) this.cache.set(q.qtype, (byName = new Map()));
-      byName.set(q.wireName, hit);
+      this.cache.set(q.hash, { name: nameBytes(q), qtype: q.qtype, hit, next: this.cache.get(q.hash) });
       this.cached++;
     }
     return hit === 'forward' ? this.forward : hit.take();

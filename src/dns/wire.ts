@@ -28,12 +28,14 @@ export interface Query {
   questionEnd: number;
   qtype: number;
   qclass: number;
+  /** The message: the question name is its bytes 12..nameEnd (queryName() makes it text). */
+  msg: Buffer;
+  nameEnd: number;
   /**
-   * The question name as wire bytes (latin1), case as sent: with qtype, the answer cache key
-   * (a case variant is one more cache entry, which spares every query a lower-casing).
-   * queryName() makes it dotted and lower-case (cold path).
+   * FNV-1a of the name's wire bytes as sent, and of qtype: with the bytes themselves, the answer
+   * cache key, computed without building a string (a case variant is one more cache entry).
    */
-  wireName: string;
+  hash: number;
   /** EDNS UDP payload size the client accepts; 0 when the query has no OPT record. */
   edns: number;
 }
@@ -52,26 +54,43 @@ export function parseQuery(msg: Buffer): Query | ParseFailure {
   if (opcode !== 0) return { drop: false, rcode: RCODE.NOTIMP, id, opcode, rd };
   if (msg.readUInt16BE(4) !== 1) return { drop: false, rcode: RCODE.FORMERR, id, opcode, rd };
   let off = HEADER;
+  let hash = 0x811c9dc5;
   for (;;) {
     if (off >= msg.length) return { drop: false, rcode: RCODE.FORMERR, id, opcode, rd };
     const len = msg[off]!;
     if (len === 0) break;
     // Compression pointers (and the reserved label types) have no place in a question.
-    if (len & 0xc0 || off + 1 + len - HEADER > MAX_NAME) return { drop: false, rcode: RCODE.FORMERR, id, opcode, rd };
-    off += 1 + len;
+    if (len & 0xc0 || off + 1 + len - HEADER > MAX_NAME || off + 1 + len >= msg.length) return { drop: false, rcode: RCODE.FORMERR, id, opcode, rd };
+    const end = off + 1 + len;
+    for (let i = off; i < end; i++) hash = Math.imul(hash ^ msg[i]!, 0x01000193);
+    off = end;
   }
   const nameEnd = off + 1;
   if (nameEnd + 4 > msg.length) return { drop: false, rcode: RCODE.FORMERR, id, opcode, rd };
   const qtype = msg.readUInt16BE(nameEnd);
   const qclass = msg.readUInt16BE(nameEnd + 2);
   const questionEnd = nameEnd + 4;
-  const wireName = msg.toString('latin1', HEADER, nameEnd);
-  return { id, opcode, rd, questionEnd, qtype, qclass, wireName, edns: ednsSize(msg, questionEnd) };
+  hash = Math.imul(hash ^ qtype, 0x01000193);
+  return { id, opcode, rd, questionEnd, qtype, qclass, msg, nameEnd, hash, edns: ednsSize(msg, questionEnd) };
+}
+
+/** Whether the query's name has exactly these wire bytes (case as sent). No allocation. */
+export function sameName(q: Query, wire: Buffer): boolean {
+  const len = q.nameEnd - HEADER;
+  if (wire.length !== len) return false;
+  const msg = q.msg;
+  for (let i = 0; i < len; i++) if (msg[HEADER + i] !== wire[i]) return false;
+  return true;
+}
+
+/** The question name's wire bytes (a copy, for a cache entry). */
+export function nameBytes(q: Query): Buffer {
+  return Buffer.from(q.msg.subarray(HEADER, q.nameEnd));
 }
 
 /** The question name in lower-case dotted form, without the final dot ("" for the root). */
 export function queryName(q: Query): string {
-  return dottedName(q.wireName.toLowerCase());
+  return dottedName(q.msg.toString('latin1', HEADER, q.nameEnd).toLowerCase());
 }
 
 function dottedName(wire: string): string {

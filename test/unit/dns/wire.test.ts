@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EDNS_UDP_SIZE, RCODE, TYPE, buildResponse, encodeRecord, errorResponse, parseQuery, queryName, reverseName, sizeLimit } from '../../../src/dns/wire.js';
+import { EDNS_UDP_SIZE, RCODE, TYPE, buildResponse, encodeRecord, errorResponse, parseQuery, queryName, reverseName, sameName, sizeLimit } from '../../../src/dns/wire.js';
 import type { Query } from '../../../src/dns/wire.js';
 import { decode, query } from '../../support/dns.js';
 
@@ -10,7 +10,12 @@ describe('DNS wire format', () => {
     expect(queryName(q)).toBe('web.example');
     const same = parseQuery(query('WEB.example', TYPE.AAAA)) as Query;
     expect(queryName(same)).toBe('web.example');
-    expect(same.wireName).toBe('\u0003WEB\u0007example\u0000');
+    // The cache key is the name as sent: another case is another entry, the same bytes the same one.
+    expect(same.hash).not.toBe(q.hash);
+    expect((parseQuery(query('Web.Example', TYPE.AAAA, { id: 1 })) as Query).hash).toBe(q.hash);
+    expect((parseQuery(query('Web.Example', TYPE.A)) as Query).hash).not.toBe(q.hash);
+    expect(sameName(same, Buffer.from('\u0003WEB\u0007example\u0000', 'latin1'))).toBe(true);
+    expect(sameName(same, Buffer.from('\u0003web\u0007example\u0000', 'latin1'))).toBe(false);
     expect(same.edns).toBe(0);
   });
 
