@@ -52,17 +52,18 @@ function withId(msg: Buffer, id: number): Buffer {
 function attempt(timeoutMs: number, start: (finish: (res: Buffer | null) => void) => () => void): Promise<Buffer | null> {
   return new Promise((resolve) => {
     let done = false;
-    let close: (() => void) | undefined;
+    // start() may finish synchronously, before it has returned its closer.
+    const socket: { close?: () => void } = {};
     const finish = (res: Buffer | null) => {
       if (done) return;
       done = true;
       clearTimeout(timer);
-      close?.();
+      socket.close?.();
       resolve(res);
     };
     const timer = setTimeout(() => finish(null), timeoutMs);
-    close = start(finish);
-    if (done) close();
+    socket.close = start(finish);
+    if (done) socket.close();
   });
 }
 
