@@ -13,6 +13,7 @@ import { compile, emptyAllocations } from '../compile/index.js';
 import { planJson, printLines, summary } from './output.js';
 import { readCreated, recordCreated } from './records.js';
 import { runExec } from './exec.js';
+import { runDns } from './dns.js';
 import { closing, openStore, publishResult } from './store.js';
 
 interface FileOpts {
@@ -99,6 +100,14 @@ export function registerCommands(program: Command): void {
       });
       printLines(planLines(result.plan, providers));
       console.error(summary(result, opts.dryRun ?? false));
+    });
+
+  program
+    .command('dns')
+    .description('the embedded DNS server alone (follows manifest edits); runs until stopped')
+    .addOption(fileOption())
+    .action(async (opts: FileOpts, cmd: Command) => {
+      process.exitCode = await runDns(globals(cmd), files(opts));
     });
 
   program

@@ -19,6 +19,8 @@ export interface NetworkDriver {
    * networks give it none is attached to docker_gwbridge too. Default true.
    */
   readonly providesGateway?: boolean;
+  /** The network's gateway address sits on a host interface (the bridge): the embedded DNS server listens there. */
+  readonly gatewayOnHost?: boolean;
   /** Name of the host-side interface the network uses (e.g. the bridge), if any. */
   hostIfname?(network: Network): string | undefined;
   /**
