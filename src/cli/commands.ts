@@ -12,6 +12,8 @@ import { makeContext, makeLogger } from './context.js';
 import { planJson, printLines, summary } from './output.js';
 import { readCreated, recordCreated } from './records.js';
 import { runExec } from './exec.js';
+import { registerStatusCommand } from './status.js';
+import { registerWatchCommand } from './watch.js';
 
 interface FileOpts {
   file?: string[];
@@ -136,6 +138,9 @@ export function registerCommands(program: Command): void {
       const passthrough = (cmd.parent?.getOptionValue('passthrough') as string[] | undefined) ?? [];
       process.exitCode = await runExec(g, container, passthrough);
     });
+
+  registerWatchCommand(program);
+  registerStatusCommand(program);
 }
 
 /** Networks as the kernel has them, with manifest details when -f is given. Read-only. */
