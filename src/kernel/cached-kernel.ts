@@ -3,9 +3,9 @@ import type { Kernel, KernelProgram, KernelStats, NsReadRequest, NsSnapshot } fr
 
 /** Called around every write, so the daemon can tell its own kernel events from drift. */
 export interface WriteHooks {
-  beforeRun?(): void;
+  beforeRun?(program: KernelProgram): void;
   /** Awaited before run() returns (the daemon waits out its own events' delivery here). */
-  afterRun?(): Promise<void>;
+  afterRun?(program: KernelProgram): Promise<void>;
 }
 
 interface CachedRead {
@@ -96,12 +96,12 @@ export class CachingKernel implements Kernel {
   async run(program: KernelProgram): Promise<void> {
     const touched = touchedNamespaces(program);
     this.invalidate(touched);
-    this.hooks.beforeRun?.();
+    this.hooks.beforeRun?.(program);
     try {
       await this.inner.run(program);
     } finally {
       this.invalidate(touched);
-      await this.hooks.afterRun?.();
+      await this.hooks.afterRun?.(program);
     }
   }
 }

@@ -199,9 +199,10 @@ export class Daemon {
       beforeRun: () => {
         this.writing++;
       },
-      afterRun: async () => {
+      afterRun: async (program) => {
         // Wait out the delivery of our own events, and learn the nsids of new namespaces.
-        await Promise.all([new Promise((r) => setTimeout(r, this.opts.writeGraceMs)), this.refreshNsIds()]);
+        const grace = new Promise((r) => setTimeout(r, this.opts.writeGraceMs));
+        await Promise.all([grace, program.netnsAdd.length > 0 ? this.refreshNsIds() : undefined]);
         this.writing--;
       },
     });
