@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+/* global process, console, setTimeout */
 // Measures the watch daemon's reaction times in a throwaway host namespace (root needed):
 //   drift repair   a host veth, or a container address, deleted by hand -> repaired and verified
 //   edit           a manifest edit (add or remove a container) -> converged and verified

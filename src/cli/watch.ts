@@ -5,7 +5,7 @@ import { UsageError } from '../errors.js';
 import { insideNetns, isWeftProcess, listNsIds, runSelfInNetns, watchKernel } from '../kernel/index.js';
 import type { Logger } from '../log.js';
 import { Daemon, FileSource, GitSource, DEFAULT_LISTEN, acquireLock, hostRef, parseListen, startStatusServer } from '../reconcile/index.js';
-import type { DaemonDns, ManifestSource, ReconcileContext } from '../reconcile/index.js';
+import type { DaemonDns, ManifestSource, ReconcileContext, StatusServer } from '../reconcile/index.js';
 import type { GlobalOptions } from './context.js';
 import { loadDrivers, makeContext, makeLogger } from './context.js';
 import { parseDuration } from './duration.js';
@@ -106,7 +106,13 @@ async function runDaemon(
     ...(dns ? { dns } : {}),
     options: { prune: opts.prune ?? false, resyncMs: s.resyncMs },
   });
-  const server = await startStatusServer(s.listen, daemon);
+  let server: StatusServer;
+  try {
+    server = await startStatusServer(s.listen, daemon);
+  } catch (err) {
+    await dns?.close();
+    throw err;
+  }
   let stop!: () => void;
   const stopped = new Promise<void>((resolve) => (stop = resolve));
   const onStop = (sig: NodeJS.Signals) => {

@@ -1,7 +1,7 @@
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { UsageError } from '../errors.js';
+import { UsageError, WeftError } from '../errors.js';
 import type { DaemonStatus } from './daemon.js';
 import { METRICS_CONTENT_TYPE } from './metrics.js';
 
@@ -73,7 +73,7 @@ export async function startStatusServer(listen: ListenAddress, daemon: StatusPro
   server.keepAliveTimeout = 5_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) =>
-      reject(err.code === 'EADDRINUSE' ? new UsageError(`--listen ${listen.host}:${listen.port}: address in use; is another weft watch running here? pass another --listen`) : err),
+      reject(err.code === 'EADDRINUSE' ? new WeftError('LISTEN', `--listen ${listen.host}:${listen.port}: address in use; is another weft watch running here? pass another --listen`) : err),
     );
     server.listen(listen.port, listen.host, () => resolve());
   });
