@@ -8,7 +8,8 @@ import type { ReconcileResult } from '../reconcile/index.js';
 import { providers } from '../providers/index.js';
 import { inspectNetworks } from '../inspect/networks.js';
 import type { GlobalOptions } from './context.js';
-import { makeContext, makeLogger } from './context.js';
+import { loadDrivers, makeContext, makeLogger } from './context.js';
+import { compile, emptyAllocations } from '../compile/index.js';
 import { planJson, printLines, summary } from './output.js';
 import { readCreated, recordCreated } from './records.js';
 import { runExec } from './exec.js';
@@ -39,6 +40,15 @@ async function withLock<T>(g: GlobalOptions, command: string, fn: () => Promise<
   }
 }
 
+/** Global options, logger, validated model and reconcile context: what every writer/planner needs. */
+async function setup(cmd: Command, opts: FileOpts) {
+  const g = globals(cmd);
+  const log = makeLogger(g);
+  const model = await loadModel(files(opts));
+  const ctx = await makeContext(g, model, log);
+  return { g, log, model, ctx };
+}
+
 export function registerCommands(program: Command): void {
   program
     .command('apply')
@@ -47,10 +57,7 @@ export function registerCommands(program: Command): void {
     .option('--dry-run', 'show what would change, write nothing')
     .option('--prune', 'also remove containers and networks no longer in the manifests')
     .action(async (opts: FileOpts & { dryRun?: boolean; prune?: boolean }, cmd: Command) => {
-      const g = globals(cmd);
-      const log = makeLogger(g);
-      const model = await loadModel(files(opts));
-      const ctx = await makeContext(g, model, log);
+      const { g, log, model, ctx } = await setup(cmd, opts);
       const run = () => reconcile(model, ctx, { prune: opts.prune ?? false, dryRun: opts.dryRun ?? false });
       const result: ReconcileResult = opts.dryRun ? await run() : await withLock(g, 'apply', run);
       printLines(planLines(result.plan, providers));
@@ -66,10 +73,7 @@ export function registerCommands(program: Command): void {
     .option('--json', 'machine-readable output')
     .option('--prune', 'plan the removal of orphans too')
     .action(async (opts: FileOpts & { json?: boolean; prune?: boolean }, cmd: Command) => {
-      const g = globals(cmd);
-      const log = makeLogger(g);
-      const model = await loadModel(files(opts));
-      const ctx = await makeContext(g, model, log);
+      const { model, ctx } = await setup(cmd, opts);
       const result = await reconcile(model, ctx, { prune: opts.prune ?? false, dryRun: true });
       if (opts.json) console.log(JSON.stringify(planJson(result.plan, providers), null, 2));
       else printLines(planLines(result.plan, providers));
@@ -81,10 +85,7 @@ export function registerCommands(program: Command): void {
     .addOption(fileOption())
     .option('--dry-run', 'show what would be removed')
     .action(async (opts: FileOpts & { dryRun?: boolean }, cmd: Command) => {
-      const g = globals(cmd);
-      const log = makeLogger(g);
-      const model = await loadModel(files(opts));
-      const ctx = await makeContext(g, model, log);
+      const { g, model, ctx } = await setup(cmd, opts);
       const run = () => destroy(model, ctx, { dryRun: opts.dryRun ?? false });
       const result = opts.dryRun ? await run() : await withLock(g, 'destroy', run);
       printLines(planLines(result.plan, providers));
@@ -95,8 +96,11 @@ export function registerCommands(program: Command): void {
     .command('validate')
     .description('check manifests only; exit 0 valid, 2 invalid')
     .addOption(fileOption())
-    .action(async (opts: FileOpts) => {
+    .action(async (opts: FileOpts, cmd: Command) => {
       const model = await loadModel(files(opts));
+      // Some problems only show when compiling (an unknown driver, exhausted address pools).
+      const drivers = await loadDrivers(model, makeLogger(globals(cmd)));
+      compile(model, { hostNetns: '', allocations: emptyAllocations(), hostResolvConf: '', hostRoutes: [] }, drivers);
       console.log(`valid: ${model.networks.size} networks (3 predefined), ${model.containers.size} containers, ${model.hosts.size} hosts`);
     });
 

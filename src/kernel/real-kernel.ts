@@ -6,7 +6,7 @@ import type { Logger } from '../log.js';
 import { exec, inNamespace, mapLimit } from './exec.js';
 import { failedBatchLine, parseAddresses, parseLinks, parseRoutes, splitJsonLines } from './ip-parse.js';
 import { renderIpOp } from './ip-render.js';
-import type { Kernel, KernelProgram, KernelStats, NsReadRequest, NsRef, NsSnapshot, NsWork } from './types.js';
+import type { Kernel, KernelProgram, KernelStats, NsReadRequest, NsRef, NsSnapshot, NsWork, ProgressFn } from './types.js';
 
 export interface RealKernelOptions {
   log: Logger;
@@ -109,11 +109,16 @@ export class RealKernel implements Kernel {
     }
   }
 
-  async run(program: KernelProgram): Promise<void> {
+  async run(program: KernelProgram, progress?: ProgressFn): Promise<void> {
     if (program.netnsDelete.length > 0) await this.netnsBatch('del', program.netnsDelete);
     if (program.netnsAdd.length > 0) await this.netnsBatch('add', program.netnsAdd);
     await this.runWork(program.host);
-    await mapLimit(program.containers, this.concurrency, (w) => this.runWork(w));
+    let done = 0;
+    const total = program.containers.length;
+    await mapLimit(program.containers, this.concurrency, async (w) => {
+      await this.runWork(w);
+      progress?.(++done, total);
+    });
     await this.runFiles(program);
     for (const g of program.awaitGone) await this.awaitGone(g.ns, g.links);
   }

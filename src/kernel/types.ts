@@ -174,6 +174,8 @@ export function nftTableKey(t: NftTableRef): string {
   return `${t.family} ${t.name}`;
 }
 
+export type ProgressFn = (done: number, total: number) => void;
+
 /** Counters for benchmarks and tests: what a reconcile cost the kernel. */
 export interface KernelStats {
   processes: number;
@@ -191,6 +193,9 @@ export interface Kernel {
   readFiles(paths: readonly string[]): Promise<Map<string, string | null>>;
   /** Lists the entries of a folder (empty if missing). */
   listDir(path: string): Promise<string[]>;
-  /** Runs a program. Throws KernelError naming the object and the command that failed. */
-  run(program: KernelProgram): Promise<void>;
+  /**
+   * Runs a program. Throws KernelError naming the object and the command that failed.
+   * `progress` is called as namespaces are done (for a progress line on large applies).
+   */
+  run(program: KernelProgram, progress?: ProgressFn): Promise<void>;
 }

@@ -7,7 +7,8 @@ import { kinds } from './schema.js';
 import type { KindName } from './schema.js';
 import type { Manifest } from './types.js';
 
-const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
+// verbose: errors carry their schema, so "unknown field" can list the allowed ones.
+const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true, verbose: true });
 const validators = Object.fromEntries(
   Object.entries(kinds).map(([kind, schema]) => [kind, ajv.compile(schema)]),
 ) as Record<KindName, ValidateFunction>;

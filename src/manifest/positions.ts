@@ -91,6 +91,8 @@ export function escapePointer(segment: string): string {
 /** Walks a document's frame tree next to its loaded value, filling `out` with pointer -> position. */
 export function mapPositions(frame: Frame, value: unknown, src: SourceText, out: PositionMap, pointer = ''): void {
   out.set(pointer, src.lineColAt(frame.start));
+  // A flow collection inside a block sequence item is composed twice (item, then collection).
+  frame = innermost(frame);
   if (Array.isArray(value)) {
     // Empty sequence items produce no events, so match children to items by value.
     let c = 0;
@@ -117,6 +119,16 @@ export function mapPositions(frame: Frame, value: unknown, src: SourceText, out:
       out.set(`${childPointer}#key`, src.lineColAt(keyFrame.start));
       mapPositions(valueFrame, obj[key], src, out, childPointer);
     }
+  }
+}
+
+/** A flow collection inside a block sequence item is composed twice (item, then collection): skip the wrapper. */
+function innermost(frame: Frame): Frame {
+  let f = frame;
+  for (;;) {
+    const only = f.children.length === 1 ? f.children[0] : undefined;
+    if (!only || only.result !== f.result || typeof f.result !== 'object' || f.result === null) return f;
+    f = only;
   }
 }
 

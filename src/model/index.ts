@@ -37,8 +37,9 @@ function modelFromDocuments(documents: SourceDocument[], loadProblems: Problem[]
   const parsed = parseManifests(documents);
   const built = buildModel(parsed.manifests);
   const problems = [...loadProblems, ...parsed.problems, ...built.problems];
-  // Cross-object rules would report follow-on noise while documents are broken.
-  if (problems.length === 0) problems.push(...checkRules(built.model, extraRules));
+  // While whole documents are unreadable, cross-object rules would report follow-on noise
+  // ("network not declared" for a network whose document has a typo); otherwise run them all.
+  if (loadProblems.length === 0 && parsed.problems.length === 0) problems.push(...checkRules(built.model, extraRules));
   if (problems.length > 0) throw new InvalidManifestError(problems);
   return built.model;
 }

@@ -1,5 +1,6 @@
 import type { SourceDocument } from '../manifest/index.js';
 import type { ParsedCidr } from '../net/cidr.js';
+import type { ParsedPort } from './ports.js';
 
 /** Where a model object came from, for error positions: a document and a JSON pointer in it. */
 export interface SourceRef {
@@ -55,14 +56,8 @@ export interface Endpoint {
 
 export type Protocol = 'tcp' | 'udp' | 'sctp';
 
-export interface PortMapping {
-  /** Host address to bind, or undefined for the network's default (host_binding_ipv4). */
-  hostIp?: string;
-  hostPort: number;
-  hostPortEnd: number;
-  containerPort: number;
-  containerPortEnd: number;
-  protocol: Protocol;
+/** A published port; hostIp undefined means the network's default (host_binding_ipv4). */
+export interface PortMapping extends ParsedPort {
   text: string;
   src: SourceRef;
 }

@@ -1,4 +1,5 @@
-import type { Kernel, NsReadRequest, NsRef } from '../kernel/index.js';
+import type { Kernel, NsReadRequest, NsRef, NsSnapshot } from '../kernel/index.js';
+import { nftTableKey } from '../kernel/index.js';
 import type { KernelState, NsKey } from '../state/types.js';
 import { HOST, emptyState } from '../state/types.js';
 import { ETC_NETNS, fileNames } from './files.js';
@@ -11,6 +12,12 @@ export interface ObserveRequest {
   /** How to enter the namespaces the desired state names (created or attached). */
   nsRefs: Map<NsKey, NsRef>;
   providers: readonly Provider[];
+  /**
+   * Reuse an earlier observation: only the namespaces in `fresh` (HOST for the host) are read
+   * again; the others keep their earlier snapshot if it covers what is asked now. Used to verify
+   * an apply (only written namespaces can have changed) and by the daemon (only what events name).
+   */
+  reuse?: { observation: Observation; fresh: ReadonlySet<NsKey> };
 }
 
 /**
@@ -34,11 +41,18 @@ export async function observe(kernel: Kernel, req: ObserveRequest): Promise<{ ob
   for (const s of Object.values(req.desired.sysctls)) sysctls.set(s.ns, [...(sysctls.get(s.ns) ?? []), s.path]);
 
   const tablesFor = (key: NsKey) => req.providers.flatMap((p) => p.nftTables?.(key) ?? []);
-  const reads: NsReadRequest[] = [
+  const wanted: NsReadRequest[] = [
     { ns: req.host, sysctls: sysctls.get(HOST) ?? [], nftTables: tablesFor(HOST) },
     ...[...candidates.values()].map((ns) => ({ ns, sysctls: sysctls.get(ns.key) ?? [], nftTables: tablesFor(ns.key) })),
   ];
-  const snapshots = await kernel.readNamespaces(reads);
+  const snapshots = new Map<NsKey, NsSnapshot | null>();
+  const reads: NsReadRequest[] = [];
+  for (const r of wanted) {
+    const cached = reusable(req, r);
+    if (cached) snapshots.set(r.ns.key, cached);
+    else reads.push(r);
+  }
+  for (const [k, v] of await kernel.readNamespaces(reads)) snapshots.set(k, v);
   const hostSnapshot = snapshots.get(HOST);
   if (!hostSnapshot) throw new Error(`the host namespace ${req.hostNetns || '(root)'} cannot be read; does it exist?`);
 
@@ -47,7 +61,7 @@ export async function observe(kernel: Kernel, req: ObserveRequest): Promise<{ ob
   for (const d of etcNetnsDirs) for (const f of fileNames) filePaths.add(`${ETC_NETNS}/${d}/${f}`);
   const files = await kernel.readFiles([...filePaths]);
 
-  const namespaces = new Map<NsKey, NonNullable<typeof hostSnapshot>>();
+  const namespaces = new Map<NsKey, NsSnapshot>();
   const nsRefs = new Map<NsKey, NsRef>();
   for (const [key, ref] of candidates) {
     const snap = snapshots.get(key);
@@ -70,4 +84,14 @@ export async function observe(kernel: Kernel, req: ObserveRequest): Promise<{ ob
   const ctx = { desired: req.desired };
   for (const p of req.providers) (observed as unknown as Record<string, unknown>)[p.domain] = p.observe(observation, ctx);
   return { observation, observed };
+}
+
+/** An earlier snapshot of a namespace that was not touched since and holds everything asked now. */
+function reusable(req: ObserveRequest, r: NsReadRequest): NsSnapshot | undefined {
+  if (!req.reuse || req.reuse.fresh.has(r.ns.key)) return undefined;
+  const prev = r.ns.key === HOST ? req.reuse.observation.hostSnapshot : req.reuse.observation.namespaces.get(r.ns.key);
+  if (!prev) return undefined;
+  if (!r.sysctls.every((p) => p in prev.sysctls)) return undefined;
+  if (!(r.nftTables ?? []).every((t) => nftTableKey(t) in prev.nft)) return undefined;
+  return prev;
 }

@@ -3,12 +3,13 @@ import { NotConvergedError, UsageError } from '../errors.js';
 import type { Model } from '../model/index.js';
 import type { CompileInputs, CompileResult, NetworkDriver, Topology } from '../compile/index.js';
 import { compile, emptyAllocations, extractAllocations } from '../compile/index.js';
-import type { Kernel, KernelStats, NsRef, NsSnapshot } from '../kernel/index.js';
+import type { Kernel, KernelStats, NsRef, NsSnapshot, ProgressFn } from '../kernel/index.js';
 import type { Observation, Provider } from '../providers/index.js';
 import { observe } from '../providers/index.js';
 import type { AnyEntry, KernelState, NsKey } from '../state/types.js';
 import { HOST, ownerKey } from '../state/types.js';
 import { buildProgram } from './apply.js';
+import { ConflictError, findConflicts } from './conflicts.js';
 import { planChanges } from './plan.js';
 import type { Plan, PlanOptions } from './plan.js';
 
@@ -21,6 +22,8 @@ export interface ReconcileContext {
   node?: string;
   drivers: ReadonlyMap<string, NetworkDriver>;
   providers: readonly Provider[];
+  /** Called as container namespaces are written (large applies show a progress line). */
+  progress?: ProgressFn;
 }
 
 export interface ReconcileOptions {
@@ -142,14 +145,17 @@ async function applyAndVerify(ctx: ReconcileContext, p: Prepared, desired: Kerne
     nsRef: (key) => (key === HOST ? p.host : (refs.get(key) ?? { key, path: `/run/netns/${key}` })),
   });
   ctx.log.debug({ changes: plan.changes.length }, 'applying');
-  await ctx.kernel.run(program);
+  await ctx.kernel.run(program, ctx.progress);
   result.applied = true;
+  // Only what the program wrote can have changed: read those namespaces again, reuse the rest.
+  const fresh = new Set<NsKey>([HOST, ...program.containers.map((w) => w.ns.key), ...program.netnsAdd]);
   const after = await observe(ctx.kernel, {
     hostNetns: ctx.hostNetns,
     host: p.host,
     desired,
     nsRefs: nsRefsOf(p.compiled.topology),
     providers: ctx.providers,
+    reuse: { observation: p.observation, fresh },
   });
   const again = planChanges(after.observed, desired, ctx.providers, planOpts);
   result.observed = after.observed;
@@ -173,6 +179,8 @@ export async function reconcile(model: Model, ctx: ReconcileContext, opts: Recon
   const started = performance.now();
   const before = { ...ctx.kernel.stats };
   const p = await prepare(model, ctx);
+  const conflicts = findConflicts(p.observation, p.observed, p.compiled.desired);
+  if (conflicts.length > 0) throw new ConflictError(conflicts);
   const planOpts: PlanOptions = { prune: opts.prune, desiredOwners: p.owners };
   const plan = planChanges(p.observed, p.compiled.desired, ctx.providers, planOpts);
   const result: ReconcileResult = {

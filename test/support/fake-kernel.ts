@@ -135,7 +135,7 @@ export class FakeKernel implements Kernel {
     return [...names].filter(Boolean).sort();
   }
 
-  async run(program: KernelProgram): Promise<void> {
+  async run(program: KernelProgram, progress?: (done: number, total: number) => void): Promise<void> {
     // As the real kernel: one `ip -batch` process for all namespace deletions, one for additions.
     if (program.netnsDelete.length > 0) this.stats.processes++;
     if (program.netnsAdd.length > 0) this.stats.processes++;
@@ -147,7 +147,10 @@ export class FakeKernel implements Kernel {
       });
     }
     this.runWork(program.host);
-    for (const w of program.containers) this.runWork(w);
+    program.containers.forEach((w, i) => {
+      this.runWork(w);
+      progress?.(i + 1, program.containers.length);
+    });
     for (const f of program.files.write) this.write(`write ${f.path}`, () => this.files.set(f.path, f.content));
     for (const p of program.files.remove) this.write(`rm ${p}`, () => this.files.delete(p));
   }

@@ -42,8 +42,10 @@ export function staticAddresses(model: Model): Problem[] {
           out.push(problemAt(src, 'ADDRESS_OUTSIDE', `container "${c.name}": ${text} is outside the subnets of network "${n.name}" (${pools.map((p) => formatCidr(p.subnet)).join(', ')})`, 'choose an address inside the subnet'));
           continue;
         }
-        if (isReserved(pool.subnet, ip.value) || pool.gateway?.value === ip.value) {
-          out.push(problemAt(src, 'ADDRESS_RESERVED', `container "${c.name}": ${text} is the ${pool.gateway?.value === ip.value ? 'gateway' : 'network or broadcast address'} of network "${n.name}"`, 'choose another address'));
+        // Without a declared gateway, the first address is the gateway (as in Docker).
+        const gateway = pool.gateway?.value ?? pool.subnet.base + 1n;
+        if (isReserved(pool.subnet, ip.value) || gateway === ip.value) {
+          out.push(problemAt(src, 'ADDRESS_RESERVED', `container "${c.name}": ${text} is the ${gateway === ip.value ? 'gateway' : 'network or broadcast address'} of network "${n.name}"`, 'choose another address'));
           continue;
         }
         const key = `${n.name}|${family}|${ip.value}`;

@@ -30,6 +30,17 @@ describe('reconcile against the fake kernel', () => {
     expect(r.stats.processes).toBe(1 + 1 + 4 + 4);
   });
 
+  it('adding one container writes and verifies only what changed', async () => {
+    const w = new FakeWorld();
+    const three = yaml.container('a') + yaml.container('b') + yaml.container('c');
+    await w.apply(three);
+    w.takeWrites();
+    const r = await w.apply(three + yaml.container('d'));
+    // observe: host + a, b, c; write: netns add, host, d; verify: host + d only
+    expect(r.stats.processes).toBe(4 + 3 + 2);
+    expect(w.takeWrites().filter((l) => /h1-[abc]\]/.test(l))).toEqual([]);
+  });
+
   it('gives Docker addresses, MACs and default routes', async () => {
     const w = new FakeWorld();
     await w.apply(walkthrough);
@@ -71,6 +82,16 @@ describe('reconcile against the fake kernel', () => {
     await w.apply(walkthrough, { prune: true });
     expect(w.kernel.ns('h1').links.has('br-foreign')).toBe(true);
     expect(w.kernel.namespaces.has('h1-other')).toBe(true);
+  });
+
+  it('refuses to create over a foreign object of the same name, before writing anything', async () => {
+    const w = new FakeWorld();
+    w.kernel.tamper((k) => {
+      k.ns('h1').links.set('docker0', { ifindex: 7, name: 'docker0', kind: 'bridge', mtu: 1500, mac: '', up: true, addrgenmode: 'eui64' });
+      k.ensureNs('h1-container1').links.get('lo')!.up = true;
+    });
+    await expect(w.apply(walkthrough)).rejects.toThrow(/namespace h1-container1 .* exists and is not weft's[\s\S]*bridge docker0 \(for network bridge\) exists and is not weft's; set com.docker.network.bridge.name/);
+    expect(w.takeWrites()).toEqual([]);
   });
 
   it('reports removed containers as orphans and removes them only with --prune', async () => {
