@@ -93,7 +93,8 @@ async function runDaemon(
   s: { log: Logger; listen: ReturnType<typeof parseListen>; resyncMs: number; source: ManifestSource },
 ): Promise<void> {
   const { log } = s;
-  const ctx = await makeContext(g, undefined, log);
+  // No progress line: the daemon's stderr is its log.
+  const { progress: _progress, ...ctx } = await makeContext(g, undefined, log);
   const host = hostRef(ctx.hostNetns);
   const dns = await startDns(ctx, log);
   const daemon = new Daemon({

@@ -1,5 +1,5 @@
 import type { NsKey } from '../state/types.js';
-import type { Kernel, KernelProgram, KernelStats, NsReadRequest, NsSnapshot } from './types.js';
+import type { Kernel, KernelProgram, KernelStats, NsReadRequest, NsSnapshot, ProgressFn } from './types.js';
 
 /** Called around every write, so the daemon can tell its own kernel events from drift. */
 export interface WriteHooks {
@@ -93,12 +93,12 @@ export class CachingKernel implements Kernel {
     return out;
   }
 
-  async run(program: KernelProgram): Promise<void> {
+  async run(program: KernelProgram, progress?: ProgressFn): Promise<void> {
     const touched = touchedNamespaces(program);
     this.invalidate(touched);
     this.hooks.beforeRun?.(program);
     try {
-      await this.inner.run(program);
+      await this.inner.run(program, progress);
     } finally {
       this.invalidate(touched);
       await this.hooks.afterRun?.(program);
