@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { UsageError } from '../errors.js';
-import { insideNetns, isWeftProcess, listNsIds, runSelfInNetns, watchKernel } from '../kernel/index.js';
+import { inHostNetns, isWeftProcess, listNsIds, onParentGone, reexecInNetns, watchKernel } from '../kernel/index.js';
 import type { Logger } from '../log.js';
 import { Daemon, FileSource, GitSource, DEFAULT_LISTEN, acquireLock, hostRef, parseListen, startStatusServer } from '../reconcile/index.js';
 import type { DaemonDns, ManifestSource, ReconcileContext, StatusServer } from '../reconcile/index.js';
@@ -26,8 +26,8 @@ interface WatchOpts {
  * enter a namespace. Returns true when this process handed over (the exit code is set).
  */
 export async function reexecInHostNetns(g: GlobalOptions): Promise<boolean> {
-  if (!g.hostNetns || insideNetns(g.hostNetns)) return false;
-  process.exitCode = await runSelfInNetns(g.hostNetns, process.argv.slice(2));
+  if (inHostNetns(g.hostNetns ?? '')) return false;
+  process.exitCode = await reexecInNetns(g.hostNetns ?? '');
   return true;
 }
 
@@ -127,6 +127,8 @@ async function runDaemon(
   process.on('SIGTERM', onStop);
   process.on('SIGINT', onStop);
   process.on('SIGHUP', onHup);
+  // Re-executed inside --host-netns: the parent's death (even SIGKILL) stops this daemon too.
+  onParentGone(() => onStop('SIGTERM'));
   try {
     log.info({ pid: process.pid, source: s.source.info, listen: `${server.address.host}:${server.address.port}`, hostNetns: ctx.hostNetns || '(root)' }, 'watching');
     await Promise.race([daemon.start(), stopped]);

@@ -1,49 +1,61 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { Socket } from 'node:net';
 import { UsageError } from '../errors.js';
 
 /**
- * Running weft itself inside the host namespace. Node cannot call setns(), so a command that must
- * own sockets there (the daemon's HTTP listener, `weft status` reaching it) starts itself again
- * under `nsenter --net=/run/netns/NS`, marked with an environment variable so it does not loop.
- * The kernel layer's own `nsenter` calls keep working from inside.
+ * Long-running weft processes (the DNS server, the daemon) keep sockets in the host namespace
+ * that --host-netns names. Node cannot setns(2), so such a process runs itself again under
+ * `nsenter --net=/run/netns/NS` with a marker in the environment (no loop), and the parent only
+ * relays signals and the exit status.
  */
 
-export const NETNS_MARKER = 'WEFT_INSIDE_NETNS';
+export const NETNS_ENV = 'WEFT_IN_NETNS';
+/** The child's file descriptor of a pipe from the parent: end of file means the parent is gone. */
+const PARENT_FD_ENV = 'WEFT_PARENT_FD';
+const PARENT_FD = 3;
 
-/** Whether this process already runs inside the named host namespace (started by runSelfInNetns). */
-export function insideNetns(name: string): boolean {
-  return process.env[NETNS_MARKER] === name;
+/** Whether this process already runs in the namespace ("" is the machine's own). */
+export function inHostNetns(hostNetns: string): boolean {
+  return hostNetns === '' || process.env[NETNS_ENV] === hostNetns;
 }
 
 /**
- * Runs this same program with the given arguments inside /run/netns/NAME and resolves with its
- * exit code. SIGTERM, SIGINT and SIGHUP are passed on; the child gets SIGTERM if this process dies
- * (setpriv --pdeathsig), so it never outlives its parent. Throws UsageError if the namespace does
- * not exist.
+ * Runs this same command line again inside the namespace and resolves with its exit status.
+ * SIGINT, SIGTERM and SIGHUP are passed on. Throws UsageError when the namespace does not exist.
  */
-export function runSelfInNetns(name: string, args: readonly string[]): Promise<number> {
-  const nsPath = `/run/netns/${name}`;
-  if (!existsSync(nsPath)) throw new UsageError(`--host-netns ${name}: no such network namespace (${nsPath}); create it with ip netns add ${name}`);
-  const script = process.argv[1];
-  if (!script) throw new UsageError('cannot tell which script to run again inside the namespace');
-  const argv = ['nsenter', `--net=${nsPath}`, 'setpriv', '--pdeathsig', 'TERM', process.execPath, ...process.execArgv, script, ...args];
-  const child = spawn(argv[0]!, argv.slice(1), { stdio: 'inherit', env: { ...process.env, [NETNS_MARKER]: name } });
-  const forward = (sig: NodeJS.Signals) => () => {
-    try {
-      child.kill(sig);
-    } catch {
-      /* already gone */
-    }
-  };
-  const signals: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP'];
-  const handlers = signals.map((s) => [s, forward(s)] as const);
-  for (const [s, h] of handlers) process.on(s, h);
+export function reexecInNetns(hostNetns: string): Promise<number> {
+  const path = `/run/netns/${hostNetns}`;
+  if (!existsSync(path)) throw new UsageError(`--host-netns ${hostNetns}: no such namespace (${path}); create it with ip netns add ${hostNetns}`);
+  const argv = [`--net=${path}`, '--', process.execPath, ...process.execArgv, ...process.argv.slice(1)];
+  const child = spawn('nsenter', argv, {
+    stdio: ['inherit', 'inherit', 'inherit', 'pipe'],
+    env: { ...process.env, [NETNS_ENV]: hostNetns, [PARENT_FD_ENV]: String(PARENT_FD) },
+  });
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  const relay = (sig: NodeJS.Signals) => child.kill(sig);
+  for (const s of signals) process.on(s, relay);
   return new Promise((resolve, reject) => {
     child.on('error', reject);
     child.on('close', (code, signal) => {
-      for (const [s, h] of handlers) process.off(s, h);
-      resolve(code ?? (signal ? 128 + (signal === 'SIGKILL' ? 9 : 15) : 1));
+      for (const s of signals) process.off(s, relay);
+      resolve(code ?? (signal ? 128 + 15 : 1));
     });
   });
+}
+
+/**
+ * In a re-executed child: calls `onGone` when the parent dies (even by SIGKILL, which it cannot
+ * relay), so no server outlives the command that started it. Does nothing in other processes.
+ */
+export function onParentGone(onGone: () => void): void {
+  const fd = Number(process.env[PARENT_FD_ENV]);
+  if (!Number.isInteger(fd) || fd < 3) return;
+  // A socket on the pipe (libuv's stdio pipes are socket pairs), unref'd: it notices the parent's
+  // end without keeping this process alive once its work is done.
+  const pipe = new Socket({ fd, readable: true, writable: false });
+  pipe.unref();
+  pipe.on('data', () => undefined);
+  pipe.on('end', onGone);
+  pipe.on('error', onGone);
 }

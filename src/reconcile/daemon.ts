@@ -225,6 +225,7 @@ export class Daemon {
       });
     }
     await this.refreshNsIds();
+    if (this.stopping) return; // stopped while starting: watch nothing
     this.deps.source.watch((e) => this.onSourceEvent(e));
     if (this.opts.resyncMs > 0) this.scheduleResync();
     this.trigger.poke('start', 'all');

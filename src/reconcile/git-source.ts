@@ -60,6 +60,7 @@ export class GitSource implements ManifestSource {
   }
 
   watch(onEvent: (e: SourceEvent) => void): void {
+    if (this.closed) return;
     this.onEvent = onEvent;
     const tick = () => {
       this.timer = setTimeout(() => {

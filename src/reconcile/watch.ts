@@ -84,6 +84,7 @@ export function loadFromText(revision: string, sources: readonly { file: string;
 export class FileSource implements ManifestSource {
   readonly info: SourceInfo;
   private watcher: FSWatcher | undefined;
+  private closed = false;
 
   constructor(private readonly paths: readonly string[]) {
     this.info = { kind: 'files', paths: [...paths] };
@@ -104,6 +105,7 @@ export class FileSource implements ManifestSource {
   }
 
   watch(onEvent: (e: SourceEvent) => void): void {
+    if (this.closed) return;
     const roots = new Set(this.paths.map((p) => path.resolve(p)));
     this.watcher = chokidarWatch([...this.paths], {
       ignoreInitial: true,
@@ -124,6 +126,7 @@ export class FileSource implements ManifestSource {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     await this.watcher?.close();
   }
 }

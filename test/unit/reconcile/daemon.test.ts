@@ -18,7 +18,9 @@ class MemorySource implements ManifestSource {
     const sources = [{ file: 'net.yaml', text: this.text }];
     return loadFromText(contentRevision(sources), sources);
   }
+  watching = 0;
   watch(onEvent: (e: SourceEvent) => void): void {
+    this.watching++;
     this.onEvent = onEvent;
   }
   set(text: string): void {
@@ -217,6 +219,15 @@ describe('watch daemon on the fake kernel', () => {
     // host + two containers read again, nothing written
     expect(w.kernel.stats.processes - before).toBe(3);
     expect(w.daemon.status().lastReconcile?.trigger).toEqual(['signal']);
+  });
+
+  it('stopped while starting: watches nothing and applies nothing', async () => {
+    const w = world();
+    const starting = w.daemon.start();
+    await w.daemon.stop();
+    await starting;
+    expect(w.source.watching).toBe(0);
+    expect(w.kernel.namespaces.size).toBe(1);
   });
 
   it('stop() waits for the reconcile under way and leaves the network in place', async () => {
