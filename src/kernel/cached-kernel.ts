@@ -110,8 +110,8 @@ function signature(r: NsReadRequest): string {
   return JSON.stringify([r.ns.path, [...r.sysctls].sort(), (r.nftTables ?? []).map((t) => `${t.family} ${t.name}`).sort()]);
 }
 
-/** Every namespace a program writes to (or creates, deletes, waits in). */
-function touchedNamespaces(p: KernelProgram): NsKey[] {
+/** Every namespace a program writes to (or creates, deletes, waits in). Pure. */
+export function touchedNamespaces(p: KernelProgram): NsKey[] {
   const out = new Set<NsKey>([...p.netnsAdd, ...p.netnsDelete]);
   for (const w of [p.host, ...p.containers]) if (w.ip.length + w.sysctls.length + w.nft.length > 0) out.add(w.ns.key);
   for (const g of p.awaitGone) out.add(g.ns.key);

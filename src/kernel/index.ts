@@ -1,6 +1,6 @@
 export type * from './types.js';
 export { emptyProgram, programIsEmpty, nftTableKey } from './types.js';
-export { CachingKernel } from './cached-kernel.js';
+export { CachingKernel, touchedNamespaces } from './cached-kernel.js';
 export type { WriteHooks } from './cached-kernel.js';
 export { watchKernel, parseIpMonitorLine, isNoise, NftMonitorParser, isWeftProcess, listNsIds } from './monitor.js';
 export type { KernelEvent, KernelWatch, KernelWatchHandlers, EventObject } from './monitor.js';

@@ -2,7 +2,7 @@ import { formatProblem } from '../errors.js';
 import type { WeftError } from '../errors.js';
 import { CachingKernel } from '../kernel/index.js';
 import type { KernelEvent, KernelWatch, KernelWatchHandlers } from '../kernel/index.js';
-import { isNoise } from '../kernel/index.js';
+import { isNoise, touchedNamespaces } from '../kernel/index.js';
 import type { NetworkDriver } from '../compile/index.js';
 import type { Model } from '../model/index.js';
 import type { Provider } from '../providers/index.js';
@@ -178,8 +178,8 @@ export class Daemon {
   private readonly counts: Record<ReconcileOutcome, number> = { converged: 0, applied: 0, failed: 0 };
   private readonly drift = { events: 0, ownEventsIgnored: 0, repairs: 0, repairedObjects: 0, lastEventAt: undefined as string | undefined };
 
-  /** > 0 while weft writes, and for the grace time after. */
-  private writing = 0;
+  /** While weft writes (and for the grace time after): the namespaces the write touches. */
+  private writing: Set<NsKey> | undefined;
   private nsIds = new Map<number, string>();
   private nsIdRefresh: Promise<void> | undefined;
   /** Namespaces weft reads or wants on this host: events elsewhere are someone else's. */
@@ -196,14 +196,16 @@ export class Daemon {
     this.timers = deps.timers ?? realTimers;
     this.retryDelay = this.opts.retryMs.min;
     this.kernel = new CachingKernel(deps.ctx.kernel, {
-      beforeRun: () => {
-        this.writing++;
+      beforeRun: (program) => {
+        this.writing = new Set([HOST, ...touchedNamespaces(program)]);
       },
       afterRun: async (program) => {
-        // Wait out the delivery of our own events, and learn the nsids of new namespaces.
+        // Wait out the delivery of our own events, and learn the nsids of new namespaces. The
+        // reconcile's verify pass reads the written namespaces after this, so drift in them
+        // during the window is still seen.
         const grace = new Promise((r) => setTimeout(r, this.opts.writeGraceMs));
         await Promise.all([grace, program.netnsAdd.length > 0 ? this.refreshNsIds() : undefined]);
-        this.writing--;
+        this.writing = undefined;
       },
     });
     this.ctx = { ...deps.ctx, kernel: this.kernel };
@@ -330,12 +332,14 @@ export class Daemon {
 
   private onKernelEvent(e: KernelEvent): void {
     if (this.stopping || isNoise(e)) return;
-    const own = this.writing > 0 || (e.source === 'nft' && e.pid !== undefined && (this.deps.isOwnProcess?.(e.pid) ?? false));
-    if (e.nsid === null) return this.handleEvent(e, own, HOST);
+    const ownProcess = e.source === 'nft' && e.pid !== undefined && (this.deps.isOwnProcess?.(e.pid) ?? false);
+    // During a write, only events in the namespaces it touches are taken as weft's own.
+    const own = (ns: NsKey) => ownProcess || (this.writing?.has(ns) ?? false);
+    if (e.nsid === null) return this.handleEvent(e, own(HOST), HOST);
     const name = this.nsIds.get(e.nsid);
-    if (name !== undefined) return this.handleEvent(e, own, name);
-    // A namespace weft just created is numbered by its first event; refresh after the write.
-    if (own) return this.noteOwn(e);
+    if (name !== undefined) return this.handleEvent(e, own(name), name);
+    // A namespace weft is creating right now is numbered by its first event: weft's own.
+    if (this.writing !== undefined) return this.noteOwn(e);
     void this.refreshNsIds().then(() => this.handleEvent(e, false, this.nsIds.get(e.nsid!) ?? 'unknown'));
   }
 

@@ -157,6 +157,23 @@ describe('watch daemon on the fake kernel', () => {
     await eventually(() => w.daemon.status().drift.events === 1);
   });
 
+  it('during a write, an event in a namespace the write does not touch is still drift', async () => {
+    const w = await started(world());
+    await w.daemon.idle();
+    w.kernel.ns('h1-c1').addrs = [];
+    let injected = false;
+    w.kernel.duringRun = () => {
+      if (injected) return;
+      injected = true;
+      w.kernel.ns('h1-c2').addrs = []; // someone else, while weft repairs h1-c1
+      w.event({ nsid: 2 });
+    };
+    w.event({ nsid: 1 });
+    await eventually(() => w.kernel.ns('h1-c1').addrs.length === 1 && w.kernel.ns('h1-c2').addrs.length === 1);
+    await w.daemon.idle();
+    expect(w.daemon.status().drift).toMatchObject({ events: 2, repairs: 2 });
+  });
+
   it('ignores events in namespaces that are not weft\'s, and kernel noise', async () => {
     const w = await started(world());
     w.event({ nsid: 7 });
