@@ -76,20 +76,25 @@ const withEdit = `${baseContainers}\n---\napiVersion: weft/v1\nkind: Container\n
 const reconciles = [];
 const daemon = spawn('node', [path.join(root, 'dist/cli/main.js'), '--host-netns', host, '--state-dir', path.join(dir, 'state'), '--log-format', 'json', 'watch', '-f', manifests, '--resync', '10m', '--prune'], { stdio: ['ignore', 'ignore', 'pipe'] });
 children.push(daemon);
-let buf = '';
-daemon.stderr.setEncoding('utf8');
-daemon.stderr.on('data', (chunk) => {
-  buf += chunk;
-  let nl;
-  while ((nl = buf.indexOf('\n')) >= 0) {
-    const line = buf.slice(0, nl);
-    buf = buf.slice(nl + 1);
-    try {
-      const rec = JSON.parse(line);
-      if (typeof rec.msg === 'string' && rec.msg.startsWith('reconcile')) reconciles.push(rec);
-    } catch {
-      /* not JSON */
+/** Calls fn with each complete line of a stream. */
+function onLines(stream, fn) {
+  let buf = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk) => {
+    buf += chunk;
+    let nl;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      fn(buf.slice(0, nl));
+      buf = buf.slice(nl + 1);
     }
+  });
+}
+onLines(daemon.stderr, (line) => {
+  try {
+    const rec = JSON.parse(line);
+    if (typeof rec.msg === 'string' && rec.msg.startsWith('reconcile')) reconciles.push(rec);
+  } catch {
+    /* not JSON */
   }
 });
 
@@ -97,17 +102,10 @@ daemon.stderr.on('data', (chunk) => {
 const kernelEvents = [];
 const monitor = spawn('ip', ['-n', host, '-o', '-ts', 'monitor', 'label', 'all-nsid', 'link', 'address'], { stdio: ['ignore', 'pipe', 'ignore'] });
 children.push(monitor);
-let mbuf = '';
-monitor.stdout.setEncoding('utf8');
-monitor.stdout.on('data', (chunk) => {
-  mbuf += chunk;
-  let nl;
-  while ((nl = mbuf.indexOf('\n')) >= 0) {
-    const line = mbuf.slice(0, nl);
-    mbuf = mbuf.slice(nl + 1);
-    const m = /^\[([^\]]+)\]/.exec(line);
-    if (m) kernelEvents.push({ at: new Date(m[1]).getTime() + Number(`0.${m[1].split('.')[1]?.slice(3) ?? '0'}`), line });
-  }
+onLines(monitor.stdout, (line) => {
+  const m = /^\[([^\]]+)\]/.exec(line);
+  // ip prints local time with microseconds; Date keeps milliseconds, add the rest
+  if (m) kernelEvents.push({ at: new Date(m[1]).getTime() + Number(`0.${m[1].split('.')[1]?.slice(3) ?? '0'}`), line });
 });
 
 async function waitFor(pred, timeoutMs, what) {
