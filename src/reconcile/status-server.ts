@@ -72,9 +72,12 @@ export async function startStatusServer(listen: ListenAddress, daemon: StatusPro
   });
   server.keepAliveTimeout = 5_000;
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (err: NodeJS.ErrnoException) =>
-      reject(err.code === 'EADDRINUSE' ? new WeftError('LISTEN', `--listen ${listen.host}:${listen.port}: address in use; is another weft watch running here? pass another --listen`) : err),
-    );
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      const where = `--listen ${listen.host}:${listen.port}`;
+      if (err.code === 'EADDRINUSE') reject(new WeftError('LISTEN', `${where}: address in use; is another weft watch running here? pass another --listen`));
+      else if (err.code === 'EADDRNOTAVAIL') reject(new WeftError('LISTEN', `${where}: no such address in the host namespace (is its loopback up? ip link set lo up)`));
+      else reject(err);
+    });
     server.listen(listen.port, listen.host, () => resolve());
   });
   const bound = server.address() as AddressInfo;
