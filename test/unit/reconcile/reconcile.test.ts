@@ -107,6 +107,17 @@ describe('reconcile against the fake kernel', () => {
     expect(await w.plan(without3, true)).toEqual([]);
   });
 
+  it('keeps the default bridge while an orphaned container still uses it', async () => {
+    const w = new FakeWorld();
+    await w.apply(yaml.container('a') + yaml.container('b'));
+    await w.apply(yaml.container('a'));
+    await w.apply(yaml.network('n') + yaml.container('a', '{networks: [n]}'));
+    expect(w.kernel.ns('h1').links.get('docker0')?.up).toBe(true);
+    expect(w.kernel.ns('h1').links.get([...w.kernel.ns('h1').links.keys()].find((k) => k.startsWith('veth') && w.kernel.ns('h1').links.get(k)?.master === 'docker0') ?? '')?.master).toBe('docker0');
+    await w.apply(yaml.network('n') + yaml.container('a', '{networks: [n]}'), { prune: true });
+    expect(w.kernel.ns('h1').links.has('docker0')).toBe(false);
+  });
+
   it('keeps addresses sticky when other containers come and go', async () => {
     const w = new FakeWorld();
     const three = yaml.container('a') + yaml.container('b') + yaml.container('c');
