@@ -70,6 +70,47 @@ export function isNoise(e: KernelEvent): boolean {
   }
 }
 
+/** Link flags that follow carrier and operational state, which weft does not manage. */
+const CARRIER_FLAGS = new Set(['NO-CARRIER', 'LOWER_UP', 'DORMANT', 'M-DOWN']);
+
+/** A link line without what carrier and operstate changes touch. Pure. */
+function withoutCarrier(body: string): string {
+  return body
+    .replace(/<([^>]*)>/, (_, flags: string) => `<${flags.split(',').filter((f) => !CARRIER_FLAGS.has(f)).join(',')}>`)
+    .replace(/\bstate \S+/, '')
+    .replace(/\bevent [A-Z][A-Z ]*?(?=\s+\\|\s*$)/, '')
+    .replace(/\s+/g, ' ')
+    .trim();
+}
+
+/**
+ * Tells carrier and operstate changes apart from real link changes: the kernel reports a bridge
+ * or veth gaining carrier up to a second after weft brought it up (linkwatch), long after weft's
+ * own write. Remembers each link's last line (per namespace and ifindex) and calls an event
+ * carrier-only when nothing else in it changed. Feed it every event, weft's own included.
+ */
+export class CarrierFilter {
+  private readonly last = new Map<string, string>();
+
+  carrierOnly(e: KernelEvent): boolean {
+    if (e.object !== 'link') return false;
+    const m = /^(\d+): /.exec(e.line);
+    if (!m) return false;
+    const link = `${e.nsid ?? 'host'}/${m[1]}`;
+    // Bridge port messages (no qdisc) and link messages print differently: one memory each.
+    const key = `${link}/${/\bqdisc\b/.test(e.line) ? 'link' : 'port'}`;
+    if (e.deleted) {
+      this.last.delete(`${link}/link`);
+      this.last.delete(`${link}/port`);
+      return false;
+    }
+    const now = withoutCarrier(e.line);
+    const same = this.last.get(key) === now;
+    this.last.set(key, now);
+    return same;
+  }
+}
+
 const GENERATION = /^# new generation \d+(?: by process (\d+) \(([^)]*)\))?/;
 
 /**

@@ -2,7 +2,7 @@ import { formatProblem } from '../errors.js';
 import type { WeftError } from '../errors.js';
 import { CachingKernel } from '../kernel/index.js';
 import type { KernelEvent, KernelWatch, KernelWatchHandlers } from '../kernel/index.js';
-import { isNoise, touchedNamespaces } from '../kernel/index.js';
+import { CarrierFilter, isNoise, touchedNamespaces } from '../kernel/index.js';
 import type { NetworkDriver } from '../compile/index.js';
 import type { Model } from '../model/index.js';
 import type { Provider } from '../providers/index.js';
@@ -181,6 +181,7 @@ export class Daemon {
   /** While weft writes (and for the grace time after): the namespaces the write touches. */
   private writing: Set<NsKey> | undefined;
   private nsIds = new Map<number, string>();
+  private readonly carrier = new CarrierFilter();
   private nsIdRefresh: Promise<void> | undefined;
   /** Namespaces weft reads or wants on this host: events elsewhere are someone else's. */
   private knownNs = new Set<NsKey>();
@@ -331,7 +332,8 @@ export class Daemon {
   // ---- kernel events ----
 
   private onKernelEvent(e: KernelEvent): void {
-    if (this.stopping || isNoise(e)) return;
+    // The carrier filter sees every event (its memory must include weft's own writes).
+    if (this.stopping || isNoise(e) || this.carrier.carrierOnly(e)) return;
     const ownProcess = e.source === 'nft' && e.pid !== undefined && (this.deps.isOwnProcess?.(e.pid) ?? false);
     // During a write, only events in the namespaces it touches are taken as weft's own.
     const own = (ns: NsKey) => ownProcess || (this.writing?.has(ns) ?? false);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { NftMonitorParser, isNoise, parseIpMonitorLine } from '../../../src/kernel/index.js';
+import { CarrierFilter, NftMonitorParser, isNoise, parseIpMonitorLine } from '../../../src/kernel/index.js';
 
 // Lines as `ip -o -ts monitor label all-nsid link address route neigh` printed them (iproute2 6.1).
 const lines = {
@@ -42,6 +42,34 @@ describe('ip monitor lines', () => {
     expect(noise(lines.permanent)).toBe(false);
     expect(noise(lines.containerAddr)).toBe(false);
     expect(noise(lines.hostLink)).toBe(false);
+  });
+});
+
+describe('carrier-only link changes', () => {
+  const ev = (line: string) => parseIpMonitorLine(`[2026-11-28T07:29:17.000000] [nsid current][LINK]${line}`)!;
+  const created = '3: docker0: <NO-CARRIER,BROADCAST,MULTICAST,UP> mtu 1500 qdisc noqueue state DOWN group default \\    link/ether 8a:9d:6b:77:f0:03 brd ff:ff:ff:ff:ff:ff';
+  const carrier = '3: docker0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state UP group default \\    link/ether 8a:9d:6b:77:f0:03 brd ff:ff:ff:ff:ff:ff';
+  const down = '3: docker0: <BROADCAST,MULTICAST> mtu 1500 qdisc noqueue state DOWN group default \\    link/ether 8a:9d:6b:77:f0:03 brd ff:ff:ff:ff:ff:ff';
+  const feature = '3: docker0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state UP group default event FEATURE CHANGE \\    link/ether 8a:9d:6b:77:f0:03 brd ff:ff:ff:ff:ff:ff';
+  const port = '8: veth0ad95fb: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 master docker0 state UP \\    link/ether ba:da:96:c7:52:a3';
+
+  it('a later carrier change of a known link is not drift; an admin change is', () => {
+    const f = new CarrierFilter();
+    expect(f.carrierOnly(ev(created))).toBe(false); // first sight: unknown, so it counts
+    expect(f.carrierOnly(ev(carrier))).toBe(true);
+    expect(f.carrierOnly(ev(feature))).toBe(true);
+    expect(f.carrierOnly(ev(down))).toBe(false); // UP went away
+    expect(f.carrierOnly(ev(down))).toBe(true);
+  });
+
+  it('bridge port messages have their own memory; a deletion forgets the link', () => {
+    const f = new CarrierFilter();
+    expect(f.carrierOnly(ev(created))).toBe(false);
+    expect(f.carrierOnly(ev(port.replace('8:', '3:')))).toBe(false);
+    expect(f.carrierOnly(ev(carrier))).toBe(true);
+    expect(f.carrierOnly(parseIpMonitorLine(`[t] [nsid current][LINK]Deleted ${carrier}`)!)).toBe(false);
+    expect(f.carrierOnly(ev(carrier))).toBe(false);
+    expect(f.carrierOnly({ ...ev(carrier), nsid: 4 })).toBe(false); // the same ifindex elsewhere is another link
   });
 });
 
