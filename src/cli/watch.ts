@@ -128,7 +128,7 @@ async function runDaemon(
   process.on('SIGINT', onStop);
   process.on('SIGHUP', onHup);
   // Re-executed inside --host-netns: the parent's death (even SIGKILL) stops this daemon too.
-  onParentGone(() => onStop('SIGTERM'));
+  const unwatchParent = onParentGone(() => onStop('SIGTERM'));
   try {
     log.info({ pid: process.pid, source: s.source.info, listen: `${server.address.host}:${server.address.port}`, hostNetns: ctx.hostNetns || '(root)' }, 'watching');
     await Promise.race([daemon.start(), stopped]);
@@ -139,6 +139,7 @@ async function runDaemon(
     process.off('SIGTERM', onStop);
     process.off('SIGINT', onStop);
     process.off('SIGHUP', onHup);
+    unwatchParent();
     log.info({}, 'stopped');
   }
 }

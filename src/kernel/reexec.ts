@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { Socket } from 'node:net';
+import net from 'node:net';
 import { UsageError } from '../errors.js';
 
 /**
@@ -47,15 +47,21 @@ export function reexecInNetns(hostNetns: string): Promise<number> {
 /**
  * In a re-executed child: calls `onGone` when the parent dies (even by SIGKILL, which it cannot
  * relay), so no server outlives the command that started it. Does nothing in other processes.
+ * Returns a function that stops watching (the open pipe would keep the process alive).
  */
-export function onParentGone(onGone: () => void): void {
+export function onParentGone(onGone: () => void): () => void {
   const fd = Number(process.env[PARENT_FD_ENV]);
-  if (!Number.isInteger(fd) || fd < 3) return;
-  // A socket on the pipe (libuv's stdio pipes are socket pairs), unref'd: it notices the parent's
-  // end without keeping this process alive once its work is done.
-  const pipe = new Socket({ fd, readable: true, writable: false });
+  if (!Number.isInteger(fd) || fd < 3) return () => undefined;
+  // A socket handle, not a file stream: a pending fs read could never be cancelled. Unref'd, so
+  // it never keeps the process alive by itself.
+  const pipe = new net.Socket({ fd, readable: true, writable: false });
   pipe.unref();
   pipe.on('data', () => undefined);
   pipe.on('end', onGone);
   pipe.on('error', onGone);
+  return () => {
+    pipe.off('end', onGone);
+    pipe.off('error', onGone);
+    pipe.destroy();
+  };
 }
