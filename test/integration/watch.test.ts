@@ -128,6 +128,15 @@ describe('weft watch: files, drift, invalid edits, lifecycle', () => {
     expect(repair.nsCached).toBeGreaterThan(0);
   });
 
+  it('the nftables table deleted by hand is repaired (nft monitor)', async () => {
+    const from = daemon!.output().length;
+    expect((await host.sh(['nft', 'list', 'table', 'inet', 'weft'])).code).toBe(0);
+    await host.sh(['nft', 'delete', 'table', 'inet', 'weft']);
+    await eventually(async () => reconciles(daemon!, from).some((r) => r.trigger.includes('drift') && r.result === 'applied'), 10_000);
+    expect((await host.sh(['nft', 'list', 'table', 'inet', 'weft'])).code).toBe(0);
+    expect((await http(host, '/metrics')).body).toMatch(/^weft_drift_events_total\{source="nft"\} [1-9]\d*$/m);
+  });
+
   it('an invalid edit keeps the previous state; /status shows the error with file:line:col', async () => {
     const networks = path.join(dir, 'networks.yaml');
     const good = await readFile(networks, 'utf8');
