@@ -13,6 +13,7 @@ import { compile, emptyAllocations } from '../compile/index.js';
 import { planJson, printLines, summary } from './output.js';
 import { readCreated, recordCreated } from './records.js';
 import { runExec } from './exec.js';
+import { runDns } from './dns.js';
 import { registerStatusCommand } from './status.js';
 import { registerWatchCommand } from './watch.js';
 
@@ -90,6 +91,14 @@ export function registerCommands(program: Command): void {
       const result = opts.dryRun ? await run() : await withLock(g, 'destroy', run);
       printLines(planLines(result.plan, providers));
       console.error(summary(result, opts.dryRun ?? false));
+    });
+
+  program
+    .command('dns')
+    .description('the embedded DNS server alone (follows manifest edits); runs until stopped')
+    .addOption(fileOption())
+    .action(async (opts: FileOpts, cmd: Command) => {
+      process.exitCode = await runDns(globals(cmd), files(opts));
     });
 
   program

@@ -4,7 +4,8 @@ import { Option } from 'commander';
 import { UsageError } from '../errors.js';
 import { inHostNetns, isWeftProcess, listNsIds, onParentGone, reexecInNetns, watchKernel } from '../kernel/index.js';
 import type { Logger } from '../log.js';
-import { Daemon, FileSource, GitSource, DEFAULT_LISTEN, acquireLock, hostRef, parseListen, startStatusServer } from '../reconcile/index.js';
+import { startDnsServer } from '../dns/index.js';
+import { Daemon, FileSource, GitSource, DEFAULT_LISTEN, acquireLock, hostRef, parseListen, readHostResolvConf, startStatusServer } from '../reconcile/index.js';
 import type { DaemonDns, ManifestSource, ReconcileContext, StatusServer } from '../reconcile/index.js';
 import type { GlobalOptions } from './context.js';
 import { loadDrivers, makeContext, makeLogger } from './context.js';
@@ -19,6 +20,7 @@ interface WatchOpts {
   resync: string;
   listen: string;
   prune?: boolean;
+  dns: boolean;
 }
 
 /**
@@ -48,13 +50,24 @@ function makeSource(opts: WatchOpts, g: GlobalOptions, log: Logger): ManifestSou
 }
 
 /**
- * INTEGRATION POINT (issue 4, embedded DNS): when src/dns lands, start its server here (in this
- * process, inside the host namespace) and adapt it to DaemonDns: update(result) after every
- * reconcile, queriesByRcode() for /metrics, close() on shutdown. Until then the daemon serves no
- * DNS and /metrics has no weft_dns_queries_total samples.
+ * The embedded DNS server (src/dns) in the daemon's process, inside the host namespace. Its
+ * records follow every reconcile that changed something, a new manifest revision, or a new
+ * upstream list; a converged reconcile (drift no-op, resync) leaves them alone, since compiling
+ * the records runs on the thread that answers queries.
  */
-async function startDns(_ctx: ReconcileContext, _log: Logger): Promise<DaemonDns | undefined> {
-  return undefined;
+function startDns(ctx: ReconcileContext, log: Logger): DaemonDns {
+  const server = startDnsServer({ hostNetns: ctx.hostNetns, log });
+  let last: { revision: string | undefined; resolv: string } | undefined;
+  return {
+    async update(result, revision) {
+      const resolv = await readHostResolvConf(ctx.kernel, ctx.hostNetns);
+      if (last && !result.applied && last.revision === revision && last.resolv === resolv) return;
+      last = { revision, resolv };
+      server.update(result.topology, resolv);
+    },
+    queriesByRcode: () => Object.fromEntries(Object.entries(server.stats().responses).filter(([, n]) => n > 0)),
+    close: () => server.close(),
+  };
 }
 
 export function registerWatchCommand(program: Command): void {
@@ -69,6 +82,7 @@ export function registerWatchCommand(program: Command): void {
     .addOption(new Option('--resync <duration>', 'full resync period (0: off)').default('60s'))
     .addOption(new Option('--listen <host:port>', 'HTTP status and metrics, inside the host namespace').default(DEFAULT_LISTEN))
     .option('--prune', 'also remove containers and networks that leave the manifests')
+    .option('--no-dns', 'do not serve the embedded DNS (when weft dns or another resolver serves it)')
     .action(async (opts: WatchOpts, cmd: Command) => {
       const g = cmd.optsWithGlobals() as GlobalOptions;
       if (await reexecInHostNetns(g)) return;
@@ -96,7 +110,7 @@ async function runDaemon(
   // No progress line: the daemon's stderr is its log.
   const { progress: _progress, ...ctx } = await makeContext(g, undefined, log);
   const host = hostRef(ctx.hostNetns);
-  const dns = await startDns(ctx, log);
+  const dns = opts.dns ? startDns(ctx, log) : undefined;
   const daemon = new Daemon({
     ctx,
     source: s.source,

@@ -58,7 +58,8 @@ export const defaultDaemonOptions: DaemonOptions = {
  * counters exported in /metrics, closed on shutdown.
  */
 export interface DaemonDns {
-  update(result: ReconcileResult): void | Promise<void>;
+  /** After a reconcile that did not fail; `revision` is the manifests' revision in force. */
+  update(result: ReconcileResult, revision: string | undefined): void | Promise<void>;
   /** Queries answered so far, by response code (NOERROR, NXDOMAIN, SERVFAIL, ...). */
   queriesByRcode(): Record<string, number>;
   close(): Promise<void>;
@@ -458,7 +459,7 @@ export class Daemon {
       delete this.errors.reconcile;
       this.retryDelay = this.opts.retryMs.min;
       for (const c of result.plan.changes) this.metrics.changes.inc({ action: c.action });
-      await this.deps.dns?.update(result);
+      await this.deps.dns?.update(result, revision);
     } catch (err) {
       outcome = 'failed';
       this.setError('reconcile', err as Error, revision !== undefined ? { revision } : {});

@@ -1,4 +1,4 @@
-export { reconcile, destroy, hostRef, readHostResolvConf, detectNode } from './reconcile.js';
+export { reconcile, destroy, hostRef, readHostResolvConf, detectNode, compileAgainstKernel } from './reconcile.js';
 export type { ReconcileContext, ReconcileOptions, ReconcileResult } from './reconcile.js';
 export { planChanges } from './plan.js';
 export type { Plan, PlannedChange } from './plan.js';

@@ -189,6 +189,14 @@ function finish(result: ReconcileResult, ctx: ReconcileContext, started: number,
 }
 
 /**
+ * The manifests compiled against the kernel as it is (IPAM sticky on what is there), without a
+ * plan: what the DNS server needs to know every container's addresses. Read-only.
+ */
+export async function compileAgainstKernel(model: Model, ctx: ReconcileContext): Promise<CompileResult> {
+  return (await prepare(model, ctx, false)).compiled;
+}
+
+/**
  * One reconcile: observe, compile, plan, and unless dry-run, apply and verify by observing again.
  * Throws NotConvergedError if the kernel still differs after applying.
  */

@@ -2,7 +2,7 @@ import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import yaml from 'js-yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestHost, eventually, repoRoot, run } from '../support/netns.js';
+import { TestHost, eventually, repoRoot, run, weftBin } from '../support/netns.js';
 
 /**
  * Runs every specs/scenarios/*.yaml: applies its manifests in a throwaway host and checks the
@@ -32,8 +32,15 @@ for (const file of files) {
     let host: TestHost;
     beforeAll(async () => {
       host = await TestHost.create('sc');
-      const r = await host.weft(['apply', ...scenario.manifests.flatMap((m) => ['-f', path.join(repoRoot, m)])]);
+      const manifestArgs = scenario.manifests.flatMap((m) => ['-f', path.join(repoRoot, m)]);
+      const r = await host.weft(['apply', ...manifestArgs]);
       if (r.code !== 0) throw new Error(`apply failed: ${r.stderr}`);
+      // Names need the embedded DNS server: run it (in the host namespace) while the scenario runs.
+      const first = scenario.resolve?.find((q) => !q.fails);
+      if (first) {
+        host.spawn(['node', weftBin, '--host-netns', host.name, '--state-dir', host.stateDir, 'dns', ...manifestArgs]);
+        await eventually(async () => (await host.exec(first.from, ['getent', 'hosts', first.name])).code === 0, 15_000, 200);
+      }
       for (const s of scenario.serve ?? []) {
         const ns = host.netns(s.container);
         const listen = s.proto === 'udp' ? `UDP-RECVFROM:${s.port},fork` : `TCP-LISTEN:${s.port},fork,reuseaddr`;

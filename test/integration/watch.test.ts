@@ -93,6 +93,14 @@ describe('weft watch: files, drift, invalid edits, lifecycle', () => {
     expect(human.stdout).toContain(`host ${host.name}`);
   });
 
+  it('serves the embedded DNS: names on shared networks resolve through 127.0.0.11, counted in /metrics', async () => {
+    await eventually(async () => /^172\.21\.0\.3\s+container3$/m.test((await host.exec('container2', ['getent', 'hosts', 'container3'])).stdout), 10_000);
+    // container1 shares no user-defined network with container3
+    expect((await host.exec('container1', ['getent', 'hosts', 'container3'])).code).not.toBe(0);
+    expect((await http(host, '/metrics')).body).toMatch(/^weft_dns_queries_total\{rcode="NOERROR"\} [1-9]\d*$/m);
+    expect((await status(host))!.dns?.queries['NOERROR']).toBeGreaterThan(0);
+  });
+
   it('a manifest edit converges', async () => {
     const containers = path.join(dir, 'containers.yaml');
     const text = await readFile(containers, 'utf8');
@@ -100,6 +108,8 @@ describe('weft watch: files, drift, invalid edits, lifecycle', () => {
     await eventually(async () => (await run(['ip', 'netns', 'list'])).stdout.includes(host.netns('container4')), 10_000);
     await eventually(async () => reconciles(daemon!).some((r) => r.trigger.includes('manifest') && r.result === 'applied'), 10_000);
     expect(await ping('container3', '172.21.0.44')).toBe(true);
+    // the DNS records follow the edit
+    await eventually(async () => /^172\.21\.0\.44\s+container4$/m.test((await host.exec('container3', ['getent', 'hosts', 'container4'])).stdout), 10_000);
   });
 
   it('a veth deleted by hand is repaired', async () => {

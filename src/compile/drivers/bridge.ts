@@ -13,6 +13,7 @@ export const bridgeDriver: NetworkDriver = {
   scope: 'local',
   defaultPools: dockerDefaultPools,
   hasEndpoints: true,
+  gatewayOnHost: true,
   firewalled: true,
   defaultMtu: 1500,
   hostIfname: (n: Network) => n.options[Opt.bridgeName] ?? bridgeName(n.id),

@@ -14,6 +14,8 @@ export interface NetworkDriver {
   readonly defaultPools?: { base: string; size: number }[];
   /** Containers on this driver get a namespace with an interface and addresses. */
   readonly hasEndpoints: boolean;
+  /** The network's gateway address sits on a host interface (the bridge): the embedded DNS server listens there. */
+  readonly gatewayOnHost?: boolean;
   /** Name of the host-side interface the network uses (e.g. the bridge), if any. */
   hostIfname?(network: Network): string | undefined;
   /**

@@ -238,6 +238,32 @@ describe('watch daemon on the fake kernel', () => {
     expect(w.daemon.status().lastReconcile?.trigger).toEqual(['signal']);
   });
 
+  it('updates the DNS server after every good reconcile and exports its counters', async () => {
+    const updates: (string | undefined)[] = [];
+    let closed = false;
+    const w = world();
+    const daemon = new Daemon({
+      ctx: { kernel: w.kernel, log: silentLogger, hostNetns: 'h1', drivers: builtinDrivers, providers },
+      source: w.source,
+      dns: {
+        update: (r, revision) => void updates.push(`${r.topology.containers.size} ${revision}`),
+        queriesByRcode: () => ({ NOERROR: 7, NXDOMAIN: 1 }),
+        close: async () => void (closed = true),
+      },
+      options: fast,
+    });
+    running.push(daemon);
+    await daemon.start();
+    expect(updates).toEqual([`2 ${daemon.status().source.revision}`]);
+    w.source.set(base + yaml.container('c3'));
+    await eventually(() => updates.length === 2);
+    expect(updates[1]).toMatch(/^3 sha256:/);
+    expect(daemon.status().dns).toEqual({ queries: { NOERROR: 7, NXDOMAIN: 1 } });
+    expect(daemon.renderMetrics()).toContain('weft_dns_queries_total{rcode="NXDOMAIN"} 1');
+    await daemon.stop();
+    expect(closed).toBe(true);
+  });
+
   it('stopped while starting: watches nothing and applies nothing', async () => {
     const w = world();
     const starting = w.daemon.start();
