@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages: the kernel tools weft drives, and what the tests use for real traffic.
-PACKAGES=(iproute2 nftables iputils-ping dnsutils socat util-linux procps git dnsmasq-base tcpdump etcd-server)
+PACKAGES=(iproute2 nftables iputils-ping dnsutils socat util-linux procps git dnsmasq-base curl tcpdump etcd-server)
 missing=()
 for p in "${PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -14,6 +14,8 @@ import { planJson, printLines, summary } from './output.js';
 import { readCreated, recordCreated } from './records.js';
 import { runExec } from './exec.js';
 import { runDns } from './dns.js';
+import { registerStatusCommand } from './status.js';
+import { registerWatchCommand } from './watch.js';
 import { closing, openStore, publishResult } from './store.js';
 
 interface FileOpts {
@@ -160,6 +162,9 @@ export function registerCommands(program: Command): void {
       const passthrough = (cmd.parent?.getOptionValue('passthrough') as string[] | undefined) ?? [];
       process.exitCode = await runExec(g, container, passthrough);
     });
+
+  registerWatchCommand(program);
+  registerStatusCommand(program);
 }
 
 /** Networks as the kernel has them, with manifest details when -f is given. Read-only. */
