@@ -38,12 +38,23 @@ export function formatStatus(s: DaemonStatus, now = Date.now()): string[] {
   lines.push(`reconciles:  ${s.reconciles.converged} converged, ${s.reconciles.applied} applied, ${s.reconciles.failed} failed`);
   lines.push(`drift:       ${s.drift.events} events, ${s.drift.repairs} repairs (${s.drift.repairedObjects} objects)${s.drift.lastEventAt ? `, last ${ago(s.drift.lastEventAt, now)}` : ''}`);
   if (s.dns) lines.push(`dns:         ${Object.entries(s.dns.queries).map(([rc, n]) => `${n} ${rc}`).join(', ') || 'no queries yet'}`);
+  if (s.store) lines.push(`store:       ${storeLine(s.store, now)}`);
   if (s.errors.length === 0) lines.push('error:       none');
   for (const e of s.errors) {
     lines.push(`error:       ${e.kind}${e.revision ? ` at ${short(e.revision)}` : ''} (${ago(e.at, now)}):`);
     for (const m of e.problems ?? e.message.split('\n')) lines.push(`  ${m}`);
   }
   return lines;
+}
+
+/** "etcd://… connected; 3 remote endpoints (read 2s ago); published 1 endpoint 5s ago". Pure. */
+function storeLine(st: NonNullable<DaemonStatus['store']>, now: number): string {
+  const state = st.connected ? 'connected' : 'NOT connected';
+  const n = (k: number, what: string) => `${k} ${what}${k === 1 ? '' : 's'}`;
+  const from = st.cached ? 'kept from the last run' : st.readAt ? `read ${ago(st.readAt, now)}` : 'none read yet';
+  const parts = [`${st.url} ${state}`, `${n(st.remoteEndpoints, 'remote endpoint')} (${st.connected ? from : `last known, ${from}`})`];
+  parts.push(st.lastPublish ? `published ${n(st.lastPublish.endpoints, 'endpoint')} ${ago(st.lastPublish.at, now)}` : 'nothing published yet');
+  return parts.join('; ');
 }
 
 export function registerStatusCommand(program: Command): void {

@@ -6,10 +6,12 @@ import { inHostNetns, isWeftProcess, listNsIds, onParentGone, reexecInNetns, wat
 import type { Logger } from '../log.js';
 import { startDnsServer } from '../dns/index.js';
 import { Daemon, FileSource, GitSource, DEFAULT_LISTEN, acquireLock, hostRef, parseListen, readHostResolvConf, startStatusServer } from '../reconcile/index.js';
-import type { DaemonDns, ManifestSource, ReconcileContext, StatusServer } from '../reconcile/index.js';
+import type { DaemonDns, ManifestSource, MembershipStore, ReconcileContext, StatusServer } from '../reconcile/index.js';
+import { EndpointCacheFile } from '../store/cache.js';
 import type { GlobalOptions } from './context.js';
 import { loadDrivers, makeContext, makeLogger } from './context.js';
 import { parseDuration } from './duration.js';
+import { openStore } from './store.js';
 
 interface WatchOpts {
   file?: string[];
@@ -51,18 +53,18 @@ function makeSource(opts: WatchOpts, g: GlobalOptions, log: Logger): ManifestSou
 
 /**
  * The embedded DNS server (src/dns) in the daemon's process, inside the host namespace. Its
- * records follow every reconcile that changed something, a new manifest revision, or a new
- * upstream list; a converged reconcile (drift no-op, resync) leaves them alone, since compiling
- * the records runs on the thread that answers queries.
+ * records follow every reconcile that changed something, a new manifest revision, new endpoints
+ * from the membership store, or a new upstream list; a converged reconcile (drift no-op, resync)
+ * leaves them alone, since compiling the records runs on the thread that answers queries.
  */
 function startDns(ctx: ReconcileContext, log: Logger): DaemonDns {
   const server = startDnsServer({ hostNetns: ctx.hostNetns, log });
-  let last: { revision: string | undefined; resolv: string } | undefined;
+  let last: { revision: string | undefined; peers: number | undefined; resolv: string } | undefined;
   return {
-    async update(result, revision) {
+    async update(result, revision, peers) {
       const resolv = await readHostResolvConf(ctx.kernel, ctx.hostNetns);
-      if (last && !result.applied && last.revision === revision && last.resolv === resolv) return;
-      last = { revision, resolv };
+      if (last && !result.applied && last.revision === revision && last.peers === peers && last.resolv === resolv) return;
+      last = { revision, peers, resolv };
       server.update(result.topology, resolv);
     },
     queriesByRcode: () => Object.fromEntries(Object.entries(server.stats().responses).filter(([, n]) => n > 0)),
@@ -92,9 +94,14 @@ export function registerWatchCommand(program: Command): void {
       const listen = parseListen(opts.listen);
       const resyncMs = parseDuration('--resync', opts.resync);
       const source = makeSource(opts, g, log);
-      const lock = await acquireLock(g.stateDir, g.hostNetns ?? '', 'watch');
+      // --store: the etcd client is loaded only then (its import costs more than the rest of weft's start).
+      const store = await openStore(g, log);
+      const lock = await acquireLock(g.stateDir, g.hostNetns ?? '', 'watch').catch(async (err: unknown) => {
+        await store?.close();
+        throw err;
+      });
       try {
-        await runDaemon(g, opts, { log, listen, resyncMs, source });
+        await runDaemon(g, opts, { log, listen, resyncMs, source, store });
       } finally {
         await lock.release();
       }
@@ -104,7 +111,7 @@ export function registerWatchCommand(program: Command): void {
 async function runDaemon(
   g: GlobalOptions,
   opts: WatchOpts,
-  s: { log: Logger; listen: ReturnType<typeof parseListen>; resyncMs: number; source: ManifestSource },
+  s: { log: Logger; listen: ReturnType<typeof parseListen>; resyncMs: number; source: ManifestSource; store: MembershipStore | undefined },
 ): Promise<void> {
   const { log } = s;
   // No progress line: the daemon's stderr is its log.
@@ -119,6 +126,7 @@ async function runDaemon(
     isOwnProcess: isWeftProcess,
     loadDrivers: (model) => loadDrivers(model, log),
     ...(dns ? { dns } : {}),
+    ...(s.store ? { store: s.store, storeCache: new EndpointCacheFile(path.join(g.stateDir, `${g.hostNetns || 'root'}.store-endpoints.json`)) } : {}),
     options: { prune: opts.prune ?? false, resyncMs: s.resyncMs },
   });
   let server: StatusServer;
@@ -126,6 +134,7 @@ async function runDaemon(
     server = await startStatusServer(s.listen, daemon);
   } catch (err) {
     await dns?.close();
+    await s.store?.close();
     throw err;
   }
   let stop!: () => void;
@@ -144,7 +153,10 @@ async function runDaemon(
   // Re-executed inside --host-netns: the parent's death (even SIGKILL) stops this daemon too.
   const unwatchParent = onParentGone(() => onStop('SIGTERM'));
   try {
-    log.info({ pid: process.pid, source: s.source.info, listen: `${server.address.host}:${server.address.port}`, hostNetns: ctx.hostNetns || '(root)' }, 'watching');
+    log.info(
+      { pid: process.pid, source: s.source.info, listen: `${server.address.host}:${server.address.port}`, hostNetns: ctx.hostNetns || '(root)', ...(s.store ? { store: s.store.url } : {}) },
+      'watching',
+    );
     await Promise.race([daemon.start(), stopped]);
     await stopped;
   } finally {

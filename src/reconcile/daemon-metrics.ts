@@ -1,6 +1,7 @@
 import type { KernelStats } from '../kernel/index.js';
 import type { Counter, Gauge, Histogram } from './metrics.js';
 import { Registry } from './metrics.js';
+import type { StoreStatus } from './store-sync.js';
 
 export type ReconcileOutcome = 'converged' | 'applied' | 'failed';
 
@@ -11,6 +12,8 @@ export interface MetricsSnapshot {
   /** When the last reconcile finished (ms since the epoch), if any. */
   lastReconcileAt?: number;
   source: { kind: string; revision?: string };
+  /** Only with a membership store. */
+  store?: StoreStatus;
 }
 
 /** Reconcile durations from 5 ms (a converged check) to 30 s (thousands of containers). */
@@ -34,6 +37,12 @@ export class DaemonMetrics {
   private readonly dnsQueries: Counter;
   private readonly kernelProcesses: Counter;
   private readonly kernelWrites: Counter;
+  private readonly storeConnected: Gauge;
+  private readonly storeRemoteEndpoints: Gauge;
+  private readonly storePublishedEndpoints: Gauge;
+  private readonly storeLastPublish: Gauge;
+  private readonly storeChanges: Counter;
+  private readonly storeErrors: Counter;
 
   constructor(
     private readonly kernelStats: () => KernelStats,
@@ -59,6 +68,12 @@ export class DaemonMetrics {
     this.dnsQueries = r.counter('weft_dns_queries_total', 'DNS queries answered by the embedded server, by response code.');
     this.kernelProcesses = r.counter('weft_kernel_processes_total', 'Processes weft ran to read or write the kernel.');
     this.kernelWrites = r.counter('weft_kernel_writes_total', 'Kernel write operations weft issued.');
+    this.storeConnected = r.gauge('weft_store_connected', '1 when the membership store answered the last operation and its watch is up (only with --store).');
+    this.storeRemoteEndpoints = r.gauge('weft_store_remote_endpoints', 'Other nodes\' endpoints in use: as last read from the membership store, or last known while it does not answer.');
+    this.storePublishedEndpoints = r.gauge('weft_store_published_endpoints', 'This node\'s endpoints in its last publication to the membership store.');
+    this.storeLastPublish = r.gauge('weft_store_last_publish_timestamp_seconds', 'When this node last published its endpoints to the membership store.');
+    this.storeChanges = r.counter('weft_store_changes_total', 'Changes of other nodes\' endpoints seen on the membership store\'s watch.');
+    this.storeErrors = r.counter('weft_store_errors_total', 'Failed membership store operations, by operation (read, publish, watch).');
   }
 
   recordReconcile(outcome: ReconcileOutcome, seconds: number): void {
@@ -77,6 +92,16 @@ export class DaemonMetrics {
     const k = this.kernelStats();
     this.kernelProcesses.sync({}, k.processes);
     this.kernelWrites.sync({}, k.writes);
+    if (s.store) this.renderStore(s.store);
     return this.registry.render();
+  }
+
+  private renderStore(s: StoreStatus): void {
+    this.storeConnected.set({}, s.connected ? 1 : 0);
+    this.storeRemoteEndpoints.set({}, s.remoteEndpoints);
+    this.storePublishedEndpoints.set({}, s.lastPublish?.endpoints ?? 0);
+    if (s.lastPublish) this.storeLastPublish.set({}, Date.parse(s.lastPublish.at) / 1000);
+    this.storeChanges.sync({}, s.changes);
+    for (const [op, n] of Object.entries(s.errors)) this.storeErrors.sync({ op }, n);
   }
 }

@@ -3,7 +3,7 @@ import type { WeftError } from '../errors.js';
 import { CachingKernel } from '../kernel/index.js';
 import type { KernelEvent, KernelWatch, KernelWatchHandlers } from '../kernel/index.js';
 import { CarrierFilter, isNoise, touchedNamespaces } from '../kernel/index.js';
-import type { NetworkDriver } from '../compile/index.js';
+import type { NetworkDriver, Topology } from '../compile/index.js';
 import type { Model } from '../model/index.js';
 import type { Provider } from '../providers/index.js';
 import type { AnyEntry, KernelState, NsKey } from '../state/types.js';
@@ -16,6 +16,8 @@ import type { ReconcileContext, ReconcileResult } from './reconcile.js';
 import type { Batch, Timers, TriggerReason } from './trigger.js';
 import { Trigger, realTimers } from './trigger.js';
 import type { ManifestSource, SourceEvent, SourceInfo, SourceLoad } from './watch.js';
+import { StoreSync } from './store-sync.js';
+import type { EndpointCache, MembershipStore, StoreStatus } from './store-sync.js';
 
 /**
  * The watch daemon's loop: keeps the kernel equal to the manifests. It reconciles at start, when
@@ -27,6 +29,9 @@ import type { ManifestSource, SourceEvent, SourceInfo, SourceLoad } from './watc
  * snapshot until an event, a write or a resync invalidates it. Events caused by weft's own writes
  * (during a write and a short grace after it, or nft changes by weft's own processes) do not
  * trigger anything.
+ *
+ * With a membership store (--store), every reconcile reads the other nodes' endpoints from it and
+ * then publishes this node's; changes by other nodes trigger a reconcile (see store-sync.ts).
  */
 
 export interface DaemonOptions {
@@ -34,23 +39,26 @@ export interface DaemonOptions {
   prune: boolean;
   /** Full resync period; 0 turns it off. */
   resyncMs: number;
-  /** Quiet time after a manifest change and after a kernel event before reconciling. */
-  debounceMs: { manifest: number; drift: number };
+  /** Quiet time after a manifest change, a kernel event and a store change before reconciling. */
+  debounceMs: { manifest: number; drift: number; store: number };
   /** A steady stream of events still gets a reconcile this often. */
   maxWaitMs: number;
   /** Events this long after a write are taken as weft's own (monitors deliver within ~15 ms). */
   writeGraceMs: number;
-  /** Retry after a failed reconcile: doubling from min up to max. */
+  /** Retry after a failed reconcile, and probing an unreachable store: doubling from min up to max. */
   retryMs: { min: number; max: number };
+  /** The longest a reconcile waits for the membership store before using the last known endpoints. */
+  storeTimeoutMs: number;
 }
 
 export const defaultDaemonOptions: DaemonOptions = {
   prune: false,
   resyncMs: 60_000,
-  debounceMs: { manifest: 100, drift: 50 },
+  debounceMs: { manifest: 100, drift: 50, store: 100 },
   maxWaitMs: 500,
   writeGraceMs: 30,
   retryMs: { min: 500, max: 30_000 },
+  storeTimeoutMs: 3000,
 };
 
 /**
@@ -58,8 +66,11 @@ export const defaultDaemonOptions: DaemonOptions = {
  * counters exported in /metrics, closed on shutdown.
  */
 export interface DaemonDns {
-  /** After a reconcile that did not fail; `revision` is the manifests' revision in force. */
-  update(result: ReconcileResult, revision: string | undefined): void | Promise<void>;
+  /**
+   * After a reconcile that did not fail; `revision` is the manifests' revision in force, `peers`
+   * changes whenever the endpoints learnt from the membership store change.
+   */
+  update(result: ReconcileResult, revision: string | undefined, peers?: number): void | Promise<void>;
   /** Queries answered so far, by response code (NOERROR, NXDOMAIN, SERVFAIL, ...). */
   queriesByRcode(): Record<string, number>;
   close(): Promise<void>;
@@ -78,6 +89,10 @@ export interface DaemonDeps {
   /** Whether a process (named by nft monitor) is weft's own. */
   isOwnProcess?: (pid: number) => boolean;
   dns?: DaemonDns;
+  /** The membership store (--store): peers from it, this node's endpoints to it. */
+  store?: MembershipStore;
+  /** Where the last endpoints read from the store are kept across restarts (with `store`). */
+  storeCache?: EndpointCache;
   timers?: Timers;
   options?: Partial<DaemonOptions>;
 }
@@ -85,7 +100,7 @@ export interface DaemonDeps {
 export type { ReconcileOutcome };
 
 export interface DaemonError {
-  kind: 'manifest' | 'source' | 'reconcile';
+  kind: 'manifest' | 'source' | 'reconcile' | 'store';
   message: string;
   at: string;
   revision?: string;
@@ -126,6 +141,8 @@ export interface DaemonStatus {
   error: DaemonError | null;
   errors: DaemonError[];
   dns?: { queries: Record<string, number> };
+  /** Only with a membership store. */
+  store?: StoreStatus;
 }
 
 /** Counts by noun of what a state holds: {bridge: 2, veth: 3, ...}. */
@@ -164,6 +181,7 @@ export class Daemon {
   private readonly trigger: Trigger;
   private readonly timers: Timers;
   private readonly startedAt = new Date();
+  private readonly store: StoreSync | undefined;
 
   private model: Model | undefined;
   private modelRevision: string | undefined;
@@ -210,11 +228,20 @@ export class Daemon {
         this.writing = undefined;
       },
     });
-    this.ctx = { ...deps.ctx, kernel: this.kernel };
+    this.store = deps.store
+      ? new StoreSync(deps.store, {
+          log: deps.ctx.log,
+          timers: this.timers,
+          onChange: () => this.trigger.poke('store'),
+          ...(deps.storeCache ? { cache: deps.storeCache } : {}),
+          options: { timeoutMs: this.opts.storeTimeoutMs, retryMs: this.opts.retryMs },
+        })
+      : undefined;
+    this.ctx = { ...deps.ctx, kernel: this.kernel, ...(this.store ? { peers: this.store.peers } : {}) };
     this.metrics = new DaemonMetrics(() => this.kernel.stats, () => deps.dns?.queriesByRcode());
     const d = this.opts.debounceMs;
     this.trigger = new Trigger((b) => this.runBatch(b), {
-      delayMs: { start: 0, manifest: d.manifest, drift: d.drift, resync: 0, signal: 0, retry: 0 },
+      delayMs: { start: 0, manifest: d.manifest, drift: d.drift, resync: 0, signal: 0, retry: 0, store: d.store },
       maxWaitMs: this.opts.maxWaitMs,
       timers: this.timers,
     });
@@ -229,6 +256,7 @@ export class Daemon {
       });
     }
     await this.refreshNsIds();
+    await this.store?.start();
     if (this.stopping) return; // stopped while starting: watch nothing
     this.deps.source.watch((e) => this.onSourceEvent(e));
     if (this.opts.resyncMs > 0) this.scheduleResync();
@@ -249,7 +277,7 @@ export class Daemon {
 
   /**
    * Stops: no new reconciles, the one under way finishes, watchers and monitors end. The network
-   * stays as it is.
+   * stays as it is; with a membership store, this node withdraws its endpoints from it.
    */
   async stop(): Promise<void> {
     if (this.stopping) return;
@@ -258,6 +286,7 @@ export class Daemon {
     if (this.retryTimer !== undefined) this.timers.clearTimeout(this.retryTimer);
     await Promise.all([this.deps.source.close(), this.monitor?.stop()]);
     await this.trigger.stop();
+    await this.store?.stop();
     await this.deps.dns?.close();
   }
 
@@ -293,6 +322,7 @@ export class Daemon {
       error: errors[0] ?? null,
       errors,
       ...(dns ? { dns: { queries: dns } } : {}),
+      ...(this.store ? { store: this.store.status() } : {}),
     };
   }
 
@@ -303,11 +333,15 @@ export class Daemon {
       owned: this.owned,
       ...(this.lastFinishedAt !== undefined ? { lastReconcileAt: this.lastFinishedAt } : {}),
       source: { kind: this.deps.source.info.kind, ...(this.appliedRevision !== undefined ? { revision: this.appliedRevision } : {}) },
+      ...(this.store ? { store: this.store.status() } : {}),
     });
   }
 
   private currentErrors(): DaemonError[] {
-    return (['manifest', 'source', 'reconcile'] as const).map((k) => this.errors[k]).filter((e): e is DaemonError => e !== undefined);
+    const out = (['manifest', 'source', 'reconcile'] as const).map((k) => this.errors[k]).filter((e): e is DaemonError => e !== undefined);
+    const store = this.store?.failureNow();
+    if (store) out.push({ kind: 'store', message: store.message, at: store.at });
+    return out;
   }
 
   private scheduleResync(): void {
@@ -389,11 +423,13 @@ export class Daemon {
     this.kernel.invalidate(full ? 'all' : batch.dirty);
     const reasons = [...batch.reasons];
     let changed = false;
-    if (reasons.some((r) => r !== 'drift') || !this.model) changed = await this.loadManifests();
+    // Drift and store changes leave the manifests as they are.
+    if (reasons.some((r) => r !== 'drift' && r !== 'store') || !this.model) changed = await this.loadManifests();
     if (!this.model) return; // nothing valid yet: wait for a good edit or commit
     // A manifest event that changed nothing valid (an invalid edit, a touch, a revert) needs no reconcile.
     if (!changed && reasons.every((r) => r === 'manifest') && this.lastOutcome !== 'failed') return;
-    await this.reconcileOnce(batch, this.model);
+    const topology = await this.reconcileOnce(batch, this.model);
+    if (topology) await this.store?.afterReconcile(topology);
   }
 
   /** Loads the manifests; true when a new valid revision took over. Invalid ones are reported and skipped. */
@@ -425,7 +461,8 @@ export class Daemon {
     return true;
   }
 
-  private async reconcileOnce(batch: Batch, model: Model): Promise<void> {
+  /** One reconcile, reported; the topology it converged to, undefined when it failed. */
+  private async reconcileOnce(batch: Batch, model: Model): Promise<Topology | undefined> {
     const started = new Date();
     const t0 = performance.now();
     const revision = this.modelRevision;
@@ -436,6 +473,7 @@ export class Daemon {
     let outcome: ReconcileOutcome;
     let changes = 0;
     let summary = 'nothing';
+    let topology: Topology | undefined;
     try {
       const ctx = this.deps.loadDrivers ? { ...this.ctx, drivers: await this.deps.loadDrivers(model) } : this.ctx;
       const result = await reconcile(model, ctx, { prune: this.opts.prune, dryRun: false });
@@ -459,7 +497,8 @@ export class Daemon {
       delete this.errors.reconcile;
       this.retryDelay = this.opts.retryMs.min;
       for (const c of result.plan.changes) this.metrics.changes.inc({ action: c.action });
-      await this.deps.dns?.update(result, revision);
+      await this.deps.dns?.update(result, revision, this.store?.generation);
+      topology = result.topology;
     } catch (err) {
       outcome = 'failed';
       this.setError('reconcile', err as Error, revision !== undefined ? { revision } : {});
@@ -494,6 +533,7 @@ export class Daemon {
     };
     if (outcome === 'failed') log.error({ ...fields, err: this.errors.reconcile?.message }, 'reconcile failed');
     else log.info(fields, outcome === 'applied' ? 'reconcile applied' : 'reconcile converged');
+    return topology;
   }
 
   private scheduleRetry(): void {

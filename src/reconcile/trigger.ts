@@ -2,9 +2,10 @@ import type { NsKey } from '../state/types.js';
 
 /**
  * Why the daemon reconciles: its start, a manifest change (files or a new git commit), kernel
- * drift (a monitor event), the periodic resync, a signal (SIGHUP), or a retry after a failure.
+ * drift (a monitor event), the periodic resync, a signal (SIGHUP), a retry after a failure, or a
+ * change in the membership store (another node's endpoints, or the store answering again).
  */
-export type TriggerReason = 'start' | 'manifest' | 'drift' | 'resync' | 'signal' | 'retry';
+export type TriggerReason = 'start' | 'manifest' | 'drift' | 'resync' | 'signal' | 'retry' | 'store';
 
 /** What one reconcile is asked to do: everything that piled up since the last one. */
 export interface Batch {

@@ -48,3 +48,25 @@ export function parseEndpoint(text: string): PeerEndpoint | undefined {
   if (ipv6) e.ipv6 = ipv6;
   return e;
 }
+
+/** A change in the membership store: a key put or deleted, and whose endpoint it names (when it names one). */
+export interface StoreChange {
+  type: 'put' | 'delete';
+  key: string;
+  node?: string;
+  network?: string;
+  container?: string;
+}
+
+/** Whether two lists hold the same endpoints, in any order. Pure. */
+export function sameEndpoints(a: readonly PeerEndpoint[], b: readonly PeerEndpoint[]): boolean {
+  if (a.length !== b.length) return false;
+  const canon = (list: readonly PeerEndpoint[]) => list.map(canonicalEndpoint).sort();
+  const [x, y] = [canon(a), canon(b)];
+  return x.every((v, i) => v === y[i]);
+}
+
+/** One string per endpoint, independent of property order (stored JSON may come from another weft). */
+export function canonicalEndpoint(e: PeerEndpoint): string {
+  return JSON.stringify([e.node, e.nodeAddress, e.network, e.container, e.ipv4 ?? '', e.ipv6 ?? '', e.mac, [...e.aliases].sort()]);
+}

@@ -4,6 +4,7 @@ import type { PeerEndpoint } from '../compile/index.js';
 import { UsageError, WeftError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { parseEndpoint } from './endpoints.js';
+import type { StoreChange } from './endpoints.js';
 
 /**
  * The membership store on etcd (v3 API): each node publishes its local endpoints on global
@@ -55,6 +56,22 @@ export function endpointKey(e: Pick<PeerEndpoint, 'node' | 'network' | 'containe
   return `${STORE_ROOT}endpoints/${e.node}/${e.network}/${e.container}`;
 }
 
+/** A changed key as a StoreChange: whose endpoint it is, when the key has the endpoint layout. */
+export function storeChange(type: StoreChange['type'], key: string): StoreChange {
+  const [node, network, container, ...rest] = key.startsWith(`${STORE_ROOT}endpoints/`) ? key.slice(`${STORE_ROOT}endpoints/`.length).split('/') : [];
+  if (!node || !network || !container || rest.length > 0) return { type, key };
+  return { type, key, node, network, container };
+}
+
+/** The watch stream's reconnection delays: doubling from 250 ms to 5 s (etcd3's default goes up to 30 s). */
+interface Backoff {
+  readonly duration: number;
+  next(): Backoff;
+}
+function watchBackoff(ms: number): Backoff {
+  return { duration: ms, next: () => watchBackoff(Math.min(5000, ms * 2)) };
+}
+
 function nodeKey(node: string): string {
   return `${STORE_ROOT}nodes/${node}`;
 }
@@ -63,6 +80,8 @@ function nodeKey(node: string): string {
 export class EtcdStore {
   private readonly client: Etcd3;
   private lease: Lease | undefined;
+  /** The last real failure: etcd3 then fails calls at once for a while ("circuit breaker is open"). */
+  private lastFailure: string | undefined;
 
   constructor(readonly config: StoreConfig, private readonly log: Logger) {
     this.client = new Etcd3({
@@ -70,7 +89,13 @@ export class EtcdStore {
       dialTimeout: 3000,
       // Bounded calls: an unreachable store fails an apply instead of hanging it.
       defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + 5000 }),
+      // A daemon's watch should come back soon after the store does.
+      faultHandling: { watchBackoff: watchBackoff(250) },
     });
+  }
+
+  get url(): string {
+    return this.config.url;
   }
 
   /** Every endpoint any node published (the caller skips its own). Throws WeftError STORE. */
@@ -87,13 +112,19 @@ export class EtcdStore {
 
   /**
    * Replaces this node's endpoints with `endpoints` in one transaction, under a lease: a fresh one
-   * per call (one-shot), or one kept alive in the background (keepAlive, for a daemon).
+   * per call (one-shot), or one kept alive in the background (keepAlive, for a daemon; `onLost`
+   * hears when that lease could not be renewed in time and has expired: publish again).
    */
-  async publish(node: string, address: string, endpoints: readonly PeerEndpoint[], opts: { keepAlive?: boolean } = {}): Promise<void> {
+  async publish(
+    node: string,
+    address: string,
+    endpoints: readonly PeerEndpoint[],
+    opts: { keepAlive?: boolean; onLost?: (err: Error) => void } = {},
+  ): Promise<void> {
     const prefix = `${STORE_ROOT}endpoints/${node}/`;
     const existing = await this.call('reading this node\'s endpoints', () => this.client.getAll().prefix(prefix).keys());
     const previous = parseLeaseId(await this.call('reading this node', () => this.client.get(nodeKey(node)).string()));
-    const lease = opts.keepAlive ? (this.lease ??= this.keptLease()) : this.client.lease(this.config.ttl, { autoKeepAlive: false });
+    const lease = opts.keepAlive ? (this.lease ??= this.keptLease(opts.onLost)) : this.client.lease(this.config.ttl, { autoKeepAlive: false });
     const leaseId = await this.call('granting a lease', () => lease.grant());
     const wanted = new Map(endpoints.map((e) => [endpointKey(e), JSON.stringify(e)]));
     const ops = [
@@ -111,28 +142,64 @@ export class EtcdStore {
     this.log.info({ node, endpoints: endpoints.length, lease: leaseId }, 'endpoints published');
   }
 
-  /** Calls back on every change of any node's endpoints, until the returned function is called. */
-  async watch(onChange: (e: { type: 'put' | 'delete'; key: string }) => void): Promise<() => Promise<void>> {
-    const watcher: Watcher = await this.call('watching endpoints', () => this.client.watch().prefix(`${STORE_ROOT}endpoints/`).create());
-    watcher.on('put', (kv) => onChange({ type: 'put', key: kv.key.toString() }));
-    watcher.on('delete', (kv) => onChange({ type: 'delete', key: kv.key.toString() }));
-    watcher.on('error', (err) => this.log.warn({ err: String(err) }, 'store watch failed; it reconnects'));
-    return () => watcher.cancel();
+  /**
+   * Calls back on every change of any node's endpoints, until the returned function is called.
+   * Returns at once, also while the store does not answer: the watch connects (and reconnects,
+   * replaying what it missed) in the background, and `onConnection` hears when it is up or down.
+   */
+  async watch(onChange: (e: StoreChange) => void, onConnection?: (connected: boolean, err?: Error) => void): Promise<() => Promise<void>> {
+    let watcher: Watcher | undefined;
+    let cancelled = false;
+    const disconnected = (err: Error) => {
+      this.lastFailure = errorMessage(err);
+      onConnection?.(false, new WeftError('STORE', `membership store ${this.config.url}: watching endpoints failed: ${this.lastFailure}`, { cause: err }));
+    };
+    const failed = (err: Error) => {
+      this.log.warn({ err: String(err) }, 'store watch failed');
+      disconnected(err);
+    };
+    this.client
+      .watch()
+      .prefix(`${STORE_ROOT}endpoints/`)
+      .create()
+      .then(async (w) => {
+        watcher = w;
+        if (cancelled) return w.cancel();
+        w.on('put', (kv) => onChange(storeChange('put', kv.key.toString())));
+        w.on('delete', (kv) => onChange(storeChange('delete', kv.key.toString())));
+        w.on('connected', () => onConnection?.(true));
+        w.on('disconnected', disconnected);
+        w.on('error', failed);
+        onConnection?.(true);
+      }, failed)
+      .catch((err: unknown) => this.log.warn({ err: String(err) }, 'store watch failed'));
+    return async () => {
+      cancelled = true;
+      await watcher?.cancel();
+    };
   }
 
-  /** Closes the connection; with revoke, this node's endpoints disappear at once (a clean stop). */
-  async close(opts: { revoke?: boolean } = {}): Promise<void> {
-    if (this.lease && opts.revoke) await this.lease.revoke().catch(() => undefined);
-    else this.lease?.release();
+  /**
+   * Closes the connection; with revoke, this node's endpoints disappear at once (a clean stop).
+   * A store that does not answer holds the close up for at most `timeoutMs`.
+   */
+  async close(opts: { revoke?: boolean; timeoutMs?: number } = {}): Promise<void> {
+    if (this.lease && opts.revoke) {
+      const revoked = this.lease.revoke().catch(() => undefined);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([revoked, new Promise((r) => (timer = setTimeout(r, opts.timeoutMs ?? 5000)))]);
+      clearTimeout(timer);
+    } else this.lease?.release();
     this.client.close();
   }
 
-  private keptLease(): Lease {
+  private keptLease(onLost: ((err: Error) => void) | undefined): Lease {
     const lease = this.client.lease(this.config.ttl);
     lease.on('lost', (err) => {
       // Expired (e.g. the store was unreachable for longer than the TTL): the next publish starts a new one.
-      this.log.warn({ err: String(err) }, 'store lease lost; publishing again on the next reconcile');
+      this.log.warn({ err: String(err) }, 'store lease lost; publishing again');
       if (this.lease === lease) this.lease = undefined;
+      onLost?.(err);
     });
     return lease;
   }
@@ -143,13 +210,22 @@ export class EtcdStore {
 
   private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
     try {
-      return await fn();
+      const out = await fn();
+      this.lastFailure = undefined;
+      return out;
     } catch (err) {
-      // grpc appends an empty "Resolution note:" to connection errors.
-      const message = (err instanceof Error ? err.message : String(err)).replace(/\s*Resolution note:\s*$/, '');
+      // After a few failures etcd3 stops trying for a while; say why it failed in the first place.
+      const broken = (err as { isBrokenCircuitError?: boolean }).isBrokenCircuitError === true;
+      const message = broken && this.lastFailure ? `${this.lastFailure} (not tried again yet)` : errorMessage(err);
+      if (!broken) this.lastFailure = message;
       throw new WeftError('STORE', `membership store ${this.config.url}: ${what} failed: ${message}`, { cause: err });
     }
   }
+}
+
+/** grpc appends an empty "Resolution note:" to connection errors. */
+function errorMessage(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).replace(/\s*Resolution note:\s*$/, '');
 }
 
 function parseLeaseId(text: string | null): string | undefined {

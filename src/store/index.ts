@@ -1,3 +1,5 @@
-export { EtcdStore, parseStoreUrl, STORE_ROOT, endpointKey } from './etcd.js';
+export { EtcdStore, parseStoreUrl, STORE_ROOT, endpointKey, storeChange } from './etcd.js';
 export type { StoreConfig } from './etcd.js';
-export { localEndpoints, parseEndpoint } from './endpoints.js';
+export { canonicalEndpoint, localEndpoints, parseEndpoint, sameEndpoints } from './endpoints.js';
+export type { StoreChange } from './endpoints.js';
+export { EndpointCacheFile } from './cache.js';

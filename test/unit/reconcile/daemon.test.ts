@@ -3,36 +3,12 @@ import type { KernelEvent, KernelProgram, KernelWatchHandlers } from '../../../s
 import { silentLogger } from '../../../src/log.js';
 import { builtinDrivers } from '../../../src/compile/index.js';
 import { providers } from '../../../src/providers/index.js';
-import type { DaemonOptions, ManifestSource, SourceEvent, SourceLoad } from '../../../src/reconcile/index.js';
-import { Daemon, contentRevision, loadFromText } from '../../../src/reconcile/index.js';
+import type { DaemonOptions } from '../../../src/reconcile/index.js';
+import { Daemon } from '../../../src/reconcile/index.js';
 import { FakeKernel } from '../../support/fake-kernel.js';
+import { MemorySource } from '../../support/memory-source.js';
+import { until as eventually } from '../../support/wait.js';
 import { yaml } from '../../support/world.js';
-
-/** Manifests held in memory; set() is an edit. */
-class MemorySource implements ManifestSource {
-  readonly info = { kind: 'files' as const, paths: ['memory'] };
-  recorded: string[] = [];
-  private onEvent: ((e: SourceEvent) => void) | undefined;
-  constructor(public text: string) {}
-  async load(): Promise<SourceLoad> {
-    const sources = [{ file: 'net.yaml', text: this.text }];
-    return loadFromText(contentRevision(sources), sources);
-  }
-  watching = 0;
-  watch(onEvent: (e: SourceEvent) => void): void {
-    this.watching++;
-    this.onEvent = onEvent;
-  }
-  set(text: string): void {
-    this.text = text;
-    this.onEvent?.({ kind: 'changed' });
-  }
-  async refresh(): Promise<void> {}
-  async recordApplied(revision: string): Promise<void> {
-    this.recorded.push(revision);
-  }
-  async close(): Promise<void> {}
-}
 
 /** A fake kernel that can make something happen while weft writes (to test own-event suppression). */
 class HookedKernel extends FakeKernel {
@@ -45,15 +21,8 @@ class HookedKernel extends FakeKernel {
 
 const base = yaml.network('isolated_nw', '{ipam: {config: [{subnet: 172.21.0.0/16}]}}') + yaml.container('c1') + yaml.container('c2', '{networks: [isolated_nw]}');
 
-const fast: Partial<DaemonOptions> = { resyncMs: 0, debounceMs: { manifest: 5, drift: 5 }, maxWaitMs: 100, writeGraceMs: 1, retryMs: { min: 10, max: 50 } };
+const fast: Partial<DaemonOptions> = { resyncMs: 0, debounceMs: { manifest: 5, drift: 5, store: 5 }, maxWaitMs: 100, writeGraceMs: 1, retryMs: { min: 10, max: 50 } };
 
-async function eventually(fn: () => boolean, ms = 3000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!fn()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 function world(text = base, opts: Partial<DaemonOptions> = {}) {
   const kernel = new HookedKernel('h1');

@@ -39,7 +39,7 @@ async function flush(): Promise<void> {
   for (let i = 0; i < 10; i++) await Promise.resolve();
 }
 
-const delays: Record<TriggerReason, number> = { start: 0, manifest: 100, drift: 50, resync: 0, signal: 0, retry: 0 };
+const delays: Record<TriggerReason, number> = { start: 0, manifest: 100, drift: 50, resync: 0, signal: 0, retry: 0, store: 100 };
 
 function setup(runMs = 0) {
   const timers = new ManualTimers();
