@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { networkId } from '../../src/net/ids.js';
 import type { TestHost } from '../support/netns.js';
 import { eventually, repoRoot, run, weftBin } from '../support/netns.js';
-import { Underlay, weftOn } from '../support/underlay.js';
+import { Underlay, endpointOn, weftOn } from '../support/underlay.js';
 
 /**
  * Three simulated hosts joined by an underlay switch, each its own TestHost running weft with
@@ -30,13 +30,7 @@ describe('multi-host overlay (three hosts on an underlay)', () => {
   const fdb = async (h: TestHost) => (await run(['ip', 'netns', 'exec', h.name, 'bridge', 'fdb', 'show', 'dev', vx])).stdout.split('\n').filter((l) => l.includes(' self')).join('\n');
   const neigh = async (h: TestHost) => (await run(['ip', '-n', h.name, 'neigh', 'show', 'dev', vx])).stdout;
   /** A container's overlay address and MAC, from `weft network inspect` on the host that runs it. */
-  const addrOf = async (h: TestHost, name: string) => {
-    const r = await h.weft(['network', 'inspect', 'my-multi-host-network']);
-    const [net] = JSON.parse(r.stdout) as { Containers: Record<string, { Name: string; IPv4Address: string; MacAddress: string }> }[];
-    const c = Object.values(net?.Containers ?? {}).find((x) => x.Name === name);
-    if (!c) throw new Error(`${name} is not on my-multi-host-network on ${h.name}: ${r.stdout}${r.stderr}`);
-    return { ip: c.IPv4Address.replace(/\/24$/, ''), mac: c.MacAddress };
-  };
+  const addrOf = (h: TestHost, name: string) => endpointOn(h, 'my-multi-host-network', name);
   const re = (text: string) => text.replace(/\./g, '\\.');
   const applyAll = async (dir: string, hosts: [TestHost, string][], extra: string[] = []) => {
     for (const [h, node] of hosts) {

@@ -1,9 +1,10 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DaemonStatus } from '../../src/reconcile/index.js';
+import type { DaemonProc } from '../support/daemon.js';
+import { daemonStatus as status, http, reconciles, startWatch, stopDaemon } from '../support/daemon.js';
 import { GitRemote } from '../support/git-repo.js';
-import { TestHost, eventually, repoRoot, run, weftBin } from '../support/netns.js';
+import { TestHost, eventually, repoRoot, run } from '../support/netns.js';
 
 /**
  * The watch daemon against real namespaces: it converges at start, follows manifest edits and
@@ -14,51 +15,9 @@ import { TestHost, eventually, repoRoot, run, weftBin } from '../support/netns.j
 
 const examples = path.join(repoRoot, 'examples/walkthrough');
 
-interface Daemon {
-  pid: number;
-  output: () => string;
-  exited: Promise<number>;
-}
-
-function startWatch(host: TestHost, args: readonly string[]): Daemon {
-  return host.spawn(['node', weftBin, '--host-netns', host.name, '--state-dir', host.stateDir, '--log-format', 'json', 'watch', ...args]);
-}
-
-/** GET a daemon URL from inside the host namespace (where it listens). */
-async function http(host: TestHost, urlPath: string): Promise<{ code: number; body: string }> {
-  const r = await run(['ip', 'netns', 'exec', host.name, 'curl', '-s', '-m', '5', '-w', '\n%{http_code}', `http://127.0.0.1:9847${urlPath}`]);
-  const at = r.stdout.lastIndexOf('\n');
-  return { code: Number(r.stdout.slice(at + 1)), body: r.stdout.slice(0, at) };
-}
-
-async function status(host: TestHost): Promise<DaemonStatus | undefined> {
-  const r = await http(host, '/status');
-  return r.code === 200 ? (JSON.parse(r.body) as DaemonStatus) : undefined;
-}
-
-/** The daemon's reconcile log lines written after `from` (an offset into its output). */
-function reconciles(d: Daemon, from = 0): { trigger: string; result: string; summary: string; nsRead: number; nsCached: number }[] {
-  return d
-    .output()
-    .slice(from)
-    .split('\n')
-    .filter((l) => l.includes('"msg":"reconcile'))
-    .map((l) => JSON.parse(l) as { trigger: string; result: string; summary: string; nsRead: number; nsCached: number });
-}
-
-async function stopDaemon(d: Daemon | undefined): Promise<number | undefined> {
-  if (!d) return undefined;
-  try {
-    process.kill(d.pid, 'SIGTERM');
-  } catch {
-    /* already gone */
-  }
-  return d.exited;
-}
-
 describe('weft watch: files, drift, invalid edits, lifecycle', () => {
   let host: TestHost;
-  let daemon: Daemon | undefined;
+  let daemon: DaemonProc | undefined;
   let dir: string;
   const ping = async (from: string, to: string) => (await host.exec(from, ['ping', '-c1', '-W1', to])).code === 0;
 
@@ -220,7 +179,7 @@ describe('weft watch: files, drift, invalid edits, lifecycle', () => {
 describe('weft watch --git: a local bare repository as the source', () => {
   let host: TestHost;
   let remote: GitRemote;
-  let daemon: Daemon | undefined;
+  let daemon: DaemonProc | undefined;
 
   beforeAll(async () => {
     host = await TestHost.create('wd');

@@ -42,15 +42,37 @@ export class Underlay {
     const dataDir = await mkdtemp(path.join(tmpdir(), 'weft-mh-etcd-'));
     this.cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
     const client = `http://${this.outside}:2379`;
-    this.sw.spawn([
+    this.etcdArgv = [
       'ip', 'netns', 'exec', this.sw.name, 'etcd', '--name', 'weft-test', '--data-dir', dataDir,
       '--listen-client-urls', `${client},http://127.0.0.1:2379`, '--advertise-client-urls', client,
       '--listen-peer-urls', 'http://127.0.0.1:2380', '--initial-advertise-peer-urls', 'http://127.0.0.1:2380',
       '--initial-cluster', 'weft-test=http://127.0.0.1:2380', '--log-level', 'error',
-    ]);
-    const probe = `fetch('${client}/health').then(async (r) => process.exit((await r.text()).includes('"true"') ? 0 : 1), () => process.exit(1))`;
-    await eventually(async () => (await run(['ip', 'netns', 'exec', this.sw.name, 'node', '-e', probe])).code === 0, 20_000, 200);
+    ];
+    await this.runEtcd();
     return `etcd://${this.outside}:2379?ttl=${ttl}`;
+  }
+
+  /** Stops etcd (SIGTERM), as an outage of the store would; its data stays for restartEtcd(). */
+  async stopEtcd(): Promise<void> {
+    const etcd = this.etcd;
+    if (!etcd) return;
+    this.etcd = undefined;
+    process.kill(etcd.pid, 'SIGTERM');
+    await etcd.exited;
+  }
+
+  /** Starts the stopped etcd again with the same data. */
+  async restartEtcd(): Promise<void> {
+    if (!this.etcd) await this.runEtcd();
+  }
+
+  private etcdArgv: string[] = [];
+  private etcd: { pid: number; exited: Promise<number> } | undefined;
+
+  private async runEtcd(): Promise<void> {
+    this.etcd = this.sw.spawn(this.etcdArgv);
+    const probe = `fetch('http://${this.outside}:2379/health').then(async (r) => process.exit((await r.text()).includes('"true"') ? 0 : 1), () => process.exit(1))`;
+    await eventually(async () => (await run(['ip', 'netns', 'exec', this.sw.name, 'node', '-e', probe])).code === 0, 20_000, 200);
   }
 
   private readonly cleanups: (() => Promise<unknown>)[] = [];
@@ -69,4 +91,13 @@ export class Underlay {
  */
 export function weftOn(host: TestHost, args: readonly string[]): Promise<RunResult> {
   return run(['nsenter', `--net=/run/netns/${host.name}`, 'node', weftBin, '--host-netns', host.name, '--state-dir', host.stateDir, ...args]);
+}
+
+/** A container's address and MAC on a network, from `weft network inspect` on the host that runs it. */
+export async function endpointOn(host: TestHost, network: string, name: string): Promise<{ ip: string; mac: string }> {
+  const r = await host.weft(['network', 'inspect', network]);
+  const [net] = JSON.parse(r.stdout) as { Containers: Record<string, { Name: string; IPv4Address: string; MacAddress: string }> }[];
+  const c = Object.values(net?.Containers ?? {}).find((x) => x.Name === name);
+  if (!c) throw new Error(`${name} is not on ${network} on ${host.name}: ${r.stdout}${r.stderr}`);
+  return { ip: c.IPv4Address.replace(/\/\d+$/, ''), mac: c.MacAddress };
 }

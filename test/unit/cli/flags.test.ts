@@ -55,5 +55,14 @@ describe('weft status for a person', () => {
     expect(text).toContain('owned:       1 bridge, 2 netns');
     expect(text).toContain('drift:       5 events, 1 repairs (2 objects), last 1s ago');
     expect(text).toContain('error:       manifest at bbbbbbbbbbbb (60s ago):\n  deploy/net.yaml:3:5: bad [X]');
+    expect(text).not.toContain('store:');
+  });
+
+  it('shows the membership store: connected or not, the endpoints in use, the last publication', () => {
+    const store = { url: 'etcd://10.0.0.1:2379', watching: true, changes: 3, errors: { read: 0, publish: 0, watch: 0 } };
+    const up = formatStatus({ ...status, store: { ...store, connected: true, remoteEndpoints: 3, readAt: '2026-01-01T00:09:58Z', lastPublish: { at: '2026-01-01T00:09:55Z', endpoints: 1 } } }, now);
+    expect(up).toContain('store:       etcd://10.0.0.1:2379 connected; 3 remote endpoints (read 2s ago); published 1 endpoint 5s ago');
+    const down = formatStatus({ ...status, store: { ...store, connected: false, watching: false, remoteEndpoints: 1, cached: true } }, now);
+    expect(down).toContain('store:       etcd://10.0.0.1:2379 NOT connected; 1 remote endpoint (last known, kept from the last run); nothing published yet');
   });
 });

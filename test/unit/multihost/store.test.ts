@@ -1,8 +1,11 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { PeerEndpoint } from '../../../src/compile/index.js';
 import { UsageError, WeftError } from '../../../src/errors.js';
 import type { ReconcileResult } from '../../../src/reconcile/index.js';
-import { localEndpoints, parseEndpoint, parseStoreUrl } from '../../../src/store/index.js';
+import { EndpointCacheFile, localEndpoints, parseEndpoint, parseStoreUrl, sameEndpoints, storeChange } from '../../../src/store/index.js';
 import { FakeWorld, yaml } from '../../support/world.js';
 
 const hostDoc = (name: string, address: string) => `apiVersion: weft/v1\nkind: Host\nmetadata: {name: ${name}}\nspec: {address: ${address}}\n---\n`;
@@ -93,5 +96,36 @@ describe('membership store', () => {
     const w = new FakeWorld('h1', { node: 'node-1', peers: { endpoints: async () => Promise.reject(new WeftError('STORE', 'membership store etcd://x:1: reading endpoints failed: 14 UNAVAILABLE')) } });
     await expect(w.apply(shared)).rejects.toThrow(/membership store etcd:\/\/x:1: reading endpoints failed/);
     expect(w.takeWrites()).toEqual([]);
+  });
+
+  it('names the endpoint a changed key belongs to', () => {
+    expect(storeChange('put', '/weft/v1/endpoints/node-3/ovl/guest')).toEqual({ type: 'put', key: '/weft/v1/endpoints/node-3/ovl/guest', node: 'node-3', network: 'ovl', container: 'guest' });
+    expect(storeChange('delete', '/weft/v1/endpoints/node-3/ovl')).toEqual({ type: 'delete', key: '/weft/v1/endpoints/node-3/ovl' });
+    expect(storeChange('put', '/weft/v1/nodes/node-3')).toEqual({ type: 'put', key: '/weft/v1/nodes/node-3' });
+  });
+
+  it('compares endpoint lists in any order and with any property order', () => {
+    const other = { ...guest, container: 'other', ipv4: '10.0.9.10/24' };
+    const reordered = JSON.parse(JSON.stringify({ aliases: guest.aliases, mac: guest.mac, ipv4: guest.ipv4, network: 'ovl', container: 'guest', nodeAddress: guest.nodeAddress, node: guest.node })) as PeerEndpoint;
+    expect(sameEndpoints([guest, other], [other, reordered])).toBe(true);
+    expect(sameEndpoints([guest], [{ ...guest, mac: '02:42:0a:00:09:99' }])).toBe(false);
+    expect(sameEndpoints([guest], [{ ...guest, aliases: [] }])).toBe(false);
+    expect(sameEndpoints([guest], [guest, other])).toBe(false);
+  });
+
+  it('keeps the last endpoints read in a file of the state directory', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'weft-cache-'));
+    try {
+      const cache = new EndpointCacheFile(path.join(dir, 'state', 'h1.store-endpoints.json'));
+      expect(await cache.load()).toBeUndefined();
+      await cache.save([guest]);
+      expect(await cache.load()).toEqual([guest]);
+      await writeFile(cache.file, '{"endpoints": [{"node": "x"}, 7]}');
+      expect(await cache.load()).toEqual([]);
+      await writeFile(cache.file, 'not json');
+      expect(await cache.load()).toBeUndefined();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
