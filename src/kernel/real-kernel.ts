@@ -3,7 +3,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { KernelError } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { ExecResult } from './exec.js';
 import { exec, inNamespace, mapLimit } from './exec.js';
+import type { NsCommand } from './ns-batch.js';
+import { execInNamespaces } from './ns-batch.js';
 import { failedBatchLine, parseAddresses, parseLinks, parseRoutes, splitJsonLines } from './ip-parse.js';
 import { renderIpOp } from './ip-render.js';
 import type { Kernel, KernelProgram, KernelStats, NsReadRequest, NsRef, NsSnapshot, NsWork, ProgressFn } from './types.js';
@@ -20,12 +23,17 @@ const MISSING = '<missing>';
 
 // Reads a namespace in one process: links, addresses, routes as JSON, the sysctls asked for,
 // then nftables tables (arguments after "::nft", as family/name pairs), one JSON line each.
+// Sysctls are read with the shell builtin `read`: a `cat` each would be a process each.
 const READ_SCRIPT = `printf 'link show\\naddr show\\nroute show table all\\n' | ip -d -j -batch - || exit 3
 echo '${SEP}'
-while [ $# -gt 0 ] && [ "$1" != ::nft ]; do printf '%s=' "$1"; cat "/proc/sys/$1" 2>/dev/null || echo '${MISSING}'; shift; done
+while [ $# -gt 0 ] && [ "$1" != ::nft ]; do printf '%s=' "$1"; if read -r v 2>/dev/null < "/proc/sys/$1"; then printf '%s\\n' "$v"; else echo '${MISSING}'; fi; shift; done
 [ $# -gt 0 ] && shift
 echo '${NFT_SEP}'
 while [ $# -gt 1 ]; do printf '%s %s=' "$1" "$2"; nft -j list table "$1" "$2" 2>/dev/null || echo null; shift 2; done`;
+
+// Without sysctls or nftables to read, ip alone (no shell) reads the namespace.
+const IP_READ = ['ip', '-d', '-j', '-batch', '-'];
+const IP_READ_INPUT = 'link show\naddr show\nroute show table all\n';
 
 // Writes a namespace in one process: the ip batch from stdin, sysctls given as path/value pairs,
 // then (first argument, may be empty) an nftables JSON file as one transaction.
@@ -55,18 +63,20 @@ export class RealKernel implements Kernel {
   }
 
   async readNamespaces(reqs: readonly NsReadRequest[]): Promise<Map<string, NsSnapshot | null>> {
-    const results = await mapLimit(reqs, this.concurrency, (r) => this.readNamespace(r));
-    return new Map(reqs.map((r, i) => [r.ns.key, results[i] ?? null]));
+    const cmds: NsCommand[] = reqs.map((r) => {
+      const tables = (r.nftTables ?? []).flatMap((t) => [t.family, t.name]);
+      if (r.sysctls.length === 0 && tables.length === 0) return { ns: r.ns, argv: IP_READ, input: IP_READ_INPUT };
+      return { ns: r.ns, argv: ['sh', '-c', READ_SCRIPT, 'sh', ...r.sysctls, '::nft', ...tables] };
+    });
+    const results = await execInNamespaces(cmds, this.concurrency, this.stats);
+    return new Map(reqs.map((r, i) => [r.ns.key, this.parseRead(r, cmds[i]!, results[i]!)]));
   }
 
-  private async readNamespace(req: NsReadRequest): Promise<NsSnapshot | null> {
-    const tables = (req.nftTables ?? []).flatMap((t) => [t.family, t.name]);
-    const argv = inNamespace(req.ns.path, ['sh', '-c', READ_SCRIPT, 'sh', ...req.sysctls, '::nft', ...tables]);
-    const res = await exec(argv, this.stats);
+  private parseRead(req: NsReadRequest, cmd: NsCommand, res: ExecResult): NsSnapshot | null {
     if (res.code !== 0) {
       // A namespace deleted between listing and reading is simply gone.
       if (/No such file|Invalid argument|reassociate/.test(res.stderr)) return null;
-      throw new KernelError(`reading namespace ${req.ns.key}`, argv.join(' '), res.stderr);
+      throw new KernelError(`reading namespace ${req.ns.key}`, inNamespace(req.ns.path, cmd.argv).slice(0, 4).join(' '), res.stderr);
     }
     const [json, rest = ''] = res.stdout.split(`${SEP}\n`);
     const [sys = '', nftText = ''] = rest.split(`${NFT_SEP}\n`);
@@ -113,14 +123,43 @@ export class RealKernel implements Kernel {
     if (program.netnsDelete.length > 0) await this.netnsBatch('del', program.netnsDelete);
     if (program.netnsAdd.length > 0) await this.netnsBatch('add', program.netnsAdd);
     await this.runWork(program.host);
-    let done = 0;
-    const total = program.containers.length;
-    await mapLimit(program.containers, this.concurrency, async (w) => {
-      await this.runWork(w);
-      progress?.(++done, total);
-    });
+    const work = program.containers.filter((w) => !isEmptyWork(w));
+    // Namespaces with nftables keep a Node child each (the daemon recognises its own nft runs by
+    // their parent); the others go through a few shells (see execInNamespaces).
+    const direct = work.filter((w) => w.nft.length > 0);
+    const batched = work.filter((w) => w.nft.length === 0);
+    const total = work.length;
+    let directDone = 0;
+    let batchedDone = 0;
+    const report = () => progress?.(directDone + batchedDone, total);
+    await Promise.all([
+      mapLimit(direct, this.concurrency, async (w) => {
+        await this.runWork(w);
+        directDone++;
+        report();
+      }),
+      this.runBatched(batched, (n) => {
+        batchedDone = n;
+        report();
+      }),
+    ]);
     await this.runFiles(program);
     for (const g of program.awaitGone) await this.awaitGone(g.ns, g.links);
+  }
+
+  /** Writes namespaces without nftables work: ip alone, or sh for sysctls. Throws the first failure. */
+  private async runBatched(works: readonly NsWork[], onDone: (n: number) => void): Promise<void> {
+    const cmds: NsCommand[] = works.map((w) => {
+      const lines = w.ip.map(renderIpOp).join('\n');
+      if (w.sysctls.length === 0) return { ns: w.ns, argv: ['ip', '-batch', '-'], input: lines };
+      return { ns: w.ns, argv: ['sh', '-c', WRITE_SCRIPT, 'sh', '', ...w.sysctls.flatMap((s) => [s.path, s.value])], input: lines };
+    });
+    for (const w of works) this.log.debug({ ns: w.ns.key, lines: w.ip.length, sysctls: w.sysctls.length }, 'writing namespace');
+    const results = await execInNamespaces(cmds, this.concurrency, this.stats, onDone);
+    for (const w of works) this.stats.writes += w.ip.length + w.sysctls.length;
+    works.forEach((w, i) => {
+      if (results[i]!.code !== 0) throw writeError(w, cmds[i]!.argv, results[i]!);
+    });
   }
 
   private async netnsBatch(verb: 'add' | 'del', names: readonly string[]): Promise<void> {
@@ -135,7 +174,7 @@ export class RealKernel implements Kernel {
   }
 
   private async runWork(work: NsWork): Promise<void> {
-    if (work.ip.length === 0 && work.sysctls.length === 0 && work.nft.length === 0) return;
+    if (isEmptyWork(work)) return;
     const lines = work.ip.map(renderIpOp);
     const pairs = work.sysctls.flatMap((s) => [s.path, s.value]);
     // nft JSON can exceed the 128 KiB limit of one argument: hand it over in a file.
@@ -144,21 +183,16 @@ export class RealKernel implements Kernel {
       nftFile = path.join(tmpdir(), `weft-nft-${process.pid}-${++this.nftSeq}.json`);
       await writeFile(nftFile, JSON.stringify({ nftables: work.nft }));
     }
-    const argv = inNamespace(work.ns.path, ['sh', '-c', WRITE_SCRIPT, 'sh', nftFile, ...pairs]);
+    const argv = ['sh', '-c', WRITE_SCRIPT, 'sh', nftFile, ...pairs];
     this.log.debug({ ns: work.ns.key, lines: lines.length, sysctls: work.sysctls.length, nft: work.nft.length }, 'writing namespace');
     let res;
     try {
-      res = await exec(argv, this.stats, { input: lines.length > 0 ? `${lines.join('\n')}\n` : '' });
+      res = await exec(inNamespace(work.ns.path, argv), this.stats, { input: lines.length > 0 ? `${lines.join('\n')}\n` : '' });
     } finally {
       if (nftFile) await rm(nftFile, { force: true });
     }
     this.stats.writes += lines.length + work.sysctls.length + work.nft.length;
-    if (res.code === 0) return;
-    if (res.code === 5) throw new KernelError(`loading nftables rules in namespace ${work.ns.key}`, 'nft -j -f', res.stderr);
-    const n = failedBatchLine(res.stderr);
-    const op = n !== undefined ? work.ip[n - 1] : undefined;
-    if (op) throw new KernelError(`${op.what} in namespace ${work.ns.key}`, `ip ${lines[(n ?? 1) - 1]}`, res.stderr.replace(/Command failed -:\d+\s*$/, ''));
-    throw new KernelError(`writing namespace ${work.ns.key}`, argv.slice(0, 3).join(' '), res.stderr);
+    if (res.code !== 0) throw writeError(work, argv, res);
   }
 
   private async runFiles(program: KernelProgram): Promise<void> {
@@ -196,6 +230,19 @@ export class RealKernel implements Kernel {
       if (remaining.size > 0) await new Promise((r) => setTimeout(r, 50));
     }
   }
+}
+
+function isEmptyWork(w: NsWork): boolean {
+  return w.ip.length === 0 && w.sysctls.length === 0 && w.nft.length === 0;
+}
+
+/** The error of a failed namespace write: names the operation (and its ip line) that failed. */
+function writeError(work: NsWork, argv: readonly string[], res: ExecResult): KernelError {
+  if (res.code === 5) return new KernelError(`loading nftables rules in namespace ${work.ns.key}`, 'nft -j -f', res.stderr);
+  const n = failedBatchLine(res.stderr);
+  const op = n !== undefined ? work.ip[n - 1] : undefined;
+  if (op) return new KernelError(`${op.what} in namespace ${work.ns.key}`, `ip ${renderIpOp(op)}`, res.stderr.replace(/Command failed -:\d+\s*$/, ''));
+  return new KernelError(`writing namespace ${work.ns.key}`, inNamespace(work.ns.path, argv).slice(0, 4).join(' '), res.stderr);
 }
 
 /** `nft -j list table` output without its metainfo; null when the table does not exist. */
