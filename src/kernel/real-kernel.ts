@@ -9,7 +9,7 @@ import type { NsCommand } from './ns-batch.js';
 import { execInNamespaces } from './ns-batch.js';
 import { failedBatchLine, parseAddresses, parseLinks, parseRoutes, splitJsonLines } from './ip-parse.js';
 import { renderIpOp } from './ip-render.js';
-import type { Kernel, KernelProgram, KernelStats, NsReadRequest, NsRef, NsSnapshot, NsWork, ProgressFn } from './types.js';
+import type { Kernel, KernelProgram, KernelStats, NsReadRequest, NsRef, NsSnapshot, NsWork, ProgressFn, ReadBack } from './types.js';
 
 export interface RealKernelOptions {
   log: Logger;
@@ -119,7 +119,7 @@ export class RealKernel implements Kernel {
     }
   }
 
-  async run(program: KernelProgram, progress?: ProgressFn): Promise<void> {
+  async run(program: KernelProgram, progress?: ProgressFn): Promise<ReadBack> {
     if (program.netnsDelete.length > 0) await this.netnsBatch('del', program.netnsDelete);
     if (program.netnsAdd.length > 0) await this.netnsBatch('add', program.netnsAdd);
     await this.runWork(program.host);
@@ -132,7 +132,7 @@ export class RealKernel implements Kernel {
     let directDone = 0;
     let batchedDone = 0;
     const report = () => progress?.(directDone + batchedDone, total);
-    await Promise.all([
+    const [, readBack] = await Promise.all([
       mapLimit(direct, this.concurrency, async (w) => {
         await this.runWork(w);
         directDone++;
@@ -145,21 +145,35 @@ export class RealKernel implements Kernel {
     ]);
     await this.runFiles(program);
     for (const g of program.awaitGone) await this.awaitGone(g.ns, g.links);
+    return readBack;
   }
 
-  /** Writes namespaces without nftables work: ip alone, or sh for sysctls. Throws the first failure. */
-  private async runBatched(works: readonly NsWork[], onDone: (n: number) => void): Promise<void> {
-    const cmds: NsCommand[] = works.map((w) => {
+  /**
+   * Writes namespaces without nftables work: ip alone, or sh for sysctls. Where only links,
+   * addresses and routes are to be read back, the same ip process reads them after writing.
+   * Throws the first failure.
+   */
+  private async runBatched(works: readonly NsWork[], onDone: (n: number) => void): Promise<ReadBack> {
+    const reads = works.map((w) => w.readBack !== undefined && w.sysctls.length === 0 && w.readBack.sysctls.length === 0 && (w.readBack.nftTables ?? []).length === 0);
+    const cmds: NsCommand[] = works.map((w, i) => {
       const lines = w.ip.map(renderIpOp).join('\n');
+      if (reads[i]) return { ns: w.ns, argv: IP_READ, input: `${lines}\n${IP_READ_INPUT}` };
       if (w.sysctls.length === 0) return { ns: w.ns, argv: ['ip', '-batch', '-'], input: lines };
       return { ns: w.ns, argv: ['sh', '-c', WRITE_SCRIPT, 'sh', '', ...w.sysctls.flatMap((s) => [s.path, s.value])], input: lines };
     });
     for (const w of works) this.log.debug({ ns: w.ns.key, lines: w.ip.length, sysctls: w.sysctls.length }, 'writing namespace');
     const results = await execInNamespaces(cmds, this.concurrency, this.stats, onDone);
     for (const w of works) this.stats.writes += w.ip.length + w.sysctls.length;
+    const out: ReadBack = new Map();
     works.forEach((w, i) => {
-      if (results[i]!.code !== 0) throw writeError(w, cmds[i]!.argv, results[i]!);
+      const res = results[i]!;
+      if (res.code !== 0) throw writeError(w, cmds[i]!.argv, res);
+      if (reads[i]) {
+        const snap = this.parseRead({ ns: w.ns, sysctls: [] }, cmds[i]!, res);
+        if (snap) out.set(w.ns.key, snap);
+      }
     });
+    return out;
   }
 
   private async netnsBatch(verb: 'add' | 'del', names: readonly string[]): Promise<void> {

@@ -5,7 +5,7 @@ import type { CompileInputs, CompileResult, NetworkDriver, Topology } from '../c
 import { compile, emptyAllocations, extractAllocations } from '../compile/index.js';
 import type { Kernel, KernelStats, NsRef, NsSnapshot, ProgressFn } from '../kernel/index.js';
 import type { Observation, Provider } from '../providers/index.js';
-import { observe } from '../providers/index.js';
+import { observe, readSpec } from '../providers/index.js';
 import type { AnyEntry, KernelState, NsKey } from '../state/types.js';
 import { HOST, ownerKey } from '../state/types.js';
 import { buildProgram } from './apply.js';
@@ -113,7 +113,10 @@ async function prepare(model: Model, ctx: ReconcileContext): Promise<Prepared> {
     ...(ctx.node !== undefined ? { node: ctx.node } : {}),
   };
   // A first compile only tells which namespaces and settings to read (they do not depend on IPAM).
+  let t = performance.now();
   const draft = compile(model, baseInputs, ctx.drivers);
+  const draftMs = performance.now() - t;
+  t = performance.now();
   const first = await observe(ctx.kernel, {
     hostNetns: ctx.hostNetns,
     host,
@@ -121,6 +124,8 @@ async function prepare(model: Model, ctx: ReconcileContext): Promise<Prepared> {
     nsRefs: nsRefsOf(draft.topology),
     providers: ctx.providers,
   });
+  ctx.log.debug({ ms: Math.round(performance.now() - t), namespaces: first.observation.namespaces.size }, 'observed');
+  t = performance.now();
   const node = detectNode(model, first.observation.hostSnapshot, ctx.node);
   const compiled = compile(
     model,
@@ -132,6 +137,7 @@ async function prepare(model: Model, ctx: ReconcileContext): Promise<Prepared> {
     },
     ctx.drivers,
   );
+  ctx.log.debug({ ms: Math.round(performance.now() - t + draftMs) }, 'compiled');
   return { host, compiled, observed: first.observed, observation: first.observation, owners: desiredOwners(model, compiled.topology) };
 }
 
@@ -143,9 +149,15 @@ async function applyAndVerify(ctx: ReconcileContext, p: Prepared, desired: Kerne
     observed: p.observed,
     nsRef: (key) => (key === HOST ? p.host : (refs.get(key) ?? { key, path: `/run/netns/${key}` })),
   });
+  // Container namespaces are read back by the process that writes them: verifying them costs no
+  // process of its own.
+  for (const w of program.containers) w.readBack = readSpec(desired, ctx.providers, w.ns.key);
   ctx.log.debug({ changes: plan.changes.length }, 'applying');
-  await ctx.kernel.run(program, ctx.progress);
+  let t = performance.now();
+  const readBack = (await ctx.kernel.run(program, ctx.progress)) ?? undefined;
   result.applied = true;
+  ctx.log.debug({ ms: Math.round(performance.now() - t), namespaces: program.containers.length }, 'applied');
+  t = performance.now();
   // Only what the program wrote can have changed: read those namespaces again, reuse the rest.
   const fresh = new Set<NsKey>([HOST, ...program.containers.map((w) => w.ns.key), ...program.netnsAdd]);
   const after = await observe(ctx.kernel, {
@@ -154,9 +166,10 @@ async function applyAndVerify(ctx: ReconcileContext, p: Prepared, desired: Kerne
     desired,
     nsRefs: nsRefsOf(p.compiled.topology),
     providers: ctx.providers,
-    reuse: { observation: p.observation, fresh },
+    reuse: { observation: p.observation, fresh, ...(readBack ? { readBack } : {}) },
   });
   const again = planChanges(after.observed, desired, ctx.providers, planOpts);
+  ctx.log.debug({ ms: Math.round(performance.now() - t) }, 'verified');
   result.observed = after.observed;
   result.observation = after.observation;
   if (again.changes.length > 0) {
@@ -179,7 +192,9 @@ export async function reconcile(model: Model, ctx: ReconcileContext, opts: Recon
   const before = { ...ctx.kernel.stats };
   const p = await prepare(model, ctx);
   const planOpts: PlanOptions = { prune: opts.prune, desiredOwners: p.owners };
+  const t = performance.now();
   const plan = planChanges(p.observed, p.compiled.desired, ctx.providers, planOpts);
+  ctx.log.debug({ ms: Math.round(performance.now() - t), changes: plan.changes.length }, 'planned');
   const result: ReconcileResult = {
     plan,
     topology: p.compiled.topology,
