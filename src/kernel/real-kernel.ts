@@ -17,6 +17,9 @@ export interface RealKernelOptions {
   concurrency?: number;
 }
 
+/** File operations in flight at once when writing /etc/netns (libuv's pool runs 4; the rest queue). */
+const FILE_CONCURRENCY = 32;
+
 const SEP = '----weft-sysctls----';
 const NFT_SEP = '----weft-nft----';
 const MISSING = '<missing>';
@@ -120,9 +123,16 @@ export class RealKernel implements Kernel {
   }
 
   async run(program: KernelProgram, progress?: ProgressFn): Promise<ReadBack> {
+    let t = performance.now();
+    const lap = (stage: string, count: number) => {
+      this.log.debug({ stage, count, ms: Math.round(performance.now() - t) }, 'kernel stage done');
+      t = performance.now();
+    };
     if (program.netnsDelete.length > 0) await this.netnsBatch('del', program.netnsDelete);
     if (program.netnsAdd.length > 0) await this.netnsBatch('add', program.netnsAdd);
+    lap('netns', program.netnsDelete.length + program.netnsAdd.length);
     await this.runWork(program.host);
+    lap('host', program.host.ip.length + program.host.sysctls.length + program.host.nft.length);
     const work = program.containers.filter((w) => !isEmptyWork(w));
     // Namespaces with nftables keep a Node child each (the daemon recognises its own nft runs by
     // their parent); the others go through a few shells (see execInNamespaces).
@@ -143,8 +153,11 @@ export class RealKernel implements Kernel {
         report();
       }),
     ]);
+    lap('containers', work.length);
     await this.runFiles(program);
+    lap('files', program.files.write.length + program.files.remove.length);
     for (const g of program.awaitGone) await this.awaitGone(g.ns, g.links);
+    lap('await-gone', program.awaitGone.reduce((n, g) => n + g.links.length, 0));
     return readBack;
   }
 
@@ -211,25 +224,27 @@ export class RealKernel implements Kernel {
 
   private async runFiles(program: KernelProgram): Promise<void> {
     const f = program.files;
-    for (const w of f.write) {
-      await mkdir(path.dirname(w.path), { recursive: true });
+    // Files are independent: a few dozen fs calls in flight instead of one (thousands of files at scale).
+    const dirs = [...new Set(f.write.map((w) => path.dirname(w.path)))];
+    await mapLimit(dirs, FILE_CONCURRENCY, (d) => mkdir(d, { recursive: true }));
+    await mapLimit(f.write, FILE_CONCURRENCY, async (w) => {
       // Write then rename, so a reader never sees half a file.
       const tmp = `${w.path}.weft-tmp`;
       await writeFile(tmp, w.content);
       await rename(tmp, w.path);
       this.stats.writes++;
-    }
-    for (const p of f.remove) {
+    });
+    await mapLimit(f.remove, FILE_CONCURRENCY, async (p) => {
       await rm(p, { force: true });
       this.stats.writes++;
-    }
-    for (const d of f.removeDirs) {
+    });
+    await mapLimit(f.removeDirs, FILE_CONCURRENCY, async (d) => {
       try {
         await rmdir(d);
       } catch {
         /* not empty (someone else's files) or already gone: leave it */
       }
-    }
+    });
   }
 
   /** Deleting a namespace destroys its veths asynchronously (up to ~2 s at scale): wait for them. */
