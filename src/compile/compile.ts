@@ -10,6 +10,7 @@ import type { KernelState } from '../state/types.js';
 import { aliases } from './alias.js';
 import type { NetworkDriver } from './drivers/index.js';
 import { hostsFile, parseResolvConf, resolvConfFile } from './files.js';
+import { firewallState, markPublishEndpoints } from './firewall.js';
 import type { CompileInputs } from './inputs.js';
 import { endpointKey } from './inputs.js';
 import { allocateAddresses, allocateSubnets } from './ipam.js';
@@ -45,6 +46,7 @@ export function compile(model: Model, inputs: CompileInputs, drivers: ReadonlyMa
   planNetworks(model, inputs, drivers, topology, problems);
   planContainers(model, inputs, topology);
   planAddresses(model, inputs, topology, problems);
+  markPublishEndpoints(topology);
   if (problems.length > 0) throw new InvalidManifestError(problems);
   return { topology, desired: buildState(topology, inputs) };
 }
@@ -83,7 +85,7 @@ function planNetworks(model: Model, inputs: CompileInputs, drivers: ReadonlyMap<
       pools: pools.get(network.name) ?? { v4: [], v6: [] },
       mtu,
       // Declared networks exist like `docker network create`d ones; the default bridge appears when used.
-      materialize: driver.hasEndpoints && !network.predefined,
+      materialize: driver.hasEndpoints && (!network.predefined || (inputs.keepNetworks?.has(network.name) ?? false)),
     };
     const ifname = driver.hostIfname?.(network);
     if (ifname !== undefined) plan.ifname = ifname;
@@ -213,6 +215,7 @@ function buildState(topology: Topology, inputs: CompileInputs): KernelState {
       out.route({ ns: ctr.ns, dst: 'default', family: 6, via: ctr.defaultRoute6.ipv6.gateway, dev: ctr.defaultRoute6.ifname, owner });
     }
   }
+  firewallState(topology, out);
   return out.state;
 }
 

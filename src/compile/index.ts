@@ -6,5 +6,6 @@ export { builtinDrivers } from './drivers/index.js';
 export type { NetworkDriver } from './drivers/index.js';
 export type * from './topology.js';
 export { StateBuilder } from './state-builder.js';
+export { FIREWALL_TABLE, firewallWanted, hostOwner, publishEndpoint } from './firewall.js';
 export { parseAlias, formatAlias, aliases } from './alias.js';
 export { hostnameOf, parseResolvConf, usableUpstreams, usesEmbeddedDns } from './files.js';

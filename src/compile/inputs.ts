@@ -17,6 +17,11 @@ export interface CompileInputs {
   hostResolvConf: string;
   /** Subnets routed in the host namespace by others (not weft): default pools skip them. */
   hostRoutes: string[];
+  /**
+   * Predefined networks to keep although no declared container uses them (the default bridge
+   * while orphaned containers still hang off it; dropped with --prune).
+   */
+  keepNetworks?: ReadonlySet<string>;
 }
 
 export interface Allocations {

@@ -4,6 +4,7 @@ import type {
   KernelState,
   LinkEntry,
   NetnsEntry,
+  NftEntry,
   RouteEntry,
   SysctlEntry,
 } from '../state/types.js';
@@ -30,5 +31,8 @@ export class StateBuilder {
   }
   file(e: FileEntry): void {
     this.state.files[ids.file(e.path)] = e;
+  }
+  nft(e: NftEntry): void {
+    this.state.nftables[ids.nft(e)] = e;
   }
 }

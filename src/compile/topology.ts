@@ -41,6 +41,11 @@ export interface EndpointPlan {
   ipv6?: IpAssignment;
   aliases: string[];
   links: LegacyLink[];
+  /**
+   * The container's published ports are DNATed to this endpoint: its bridge port sends frames
+   * back out where they came in (hairpin), so the container reaches its own published ports.
+   */
+  hairpin?: boolean;
 }
 
 export type ContainerMode = 'netns' | 'host';

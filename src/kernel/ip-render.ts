@@ -21,6 +21,8 @@ export function renderIpOp(op: IpOp): string {
       if (op.master !== undefined) parts.push(op.master === null ? 'nomaster' : `master ${op.master}`);
       if (op.alias !== undefined) parts.push(`alias ${quote(op.alias)}`);
       if (op.up !== undefined) parts.push(op.up ? 'up' : 'down');
+      // Port options follow "type bridge_slave", which takes the rest of the line: keep it last.
+      if (op.hairpin !== undefined) parts.push(`type bridge_slave hairpin ${op.hairpin ? 'on' : 'off'}`);
       return parts.join(' ');
     }
     case 'link-del':

@@ -37,6 +37,8 @@ export type IpOp = Described &
         master?: string | null;
         alias?: string;
         addrgenmode?: 'none' | 'eui64';
+        /** Bridge port hairpin mode (the link must already be enslaved). */
+        hairpin?: boolean;
       }
     | { op: 'link-del'; name: string }
     | { op: 'addr-add' | 'addr-del'; dev: string; cidr: string }

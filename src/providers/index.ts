@@ -3,6 +3,7 @@ import { addressesProvider } from './addresses.js';
 import { filesProvider } from './files.js';
 import { linksProvider } from './links.js';
 import { netnsProvider } from './netns.js';
+import { nftablesProvider } from './nftables/index.js';
 import { routesProvider } from './routes.js';
 import { sysctlsProvider } from './sysctls.js';
 import type { Provider } from './types.js';
@@ -12,6 +13,7 @@ export { ProgramBuilder, order } from './program-builder.js';
 export { observe, readSpec } from './observe.js';
 export { WEFT_ROUTE_PROTO } from './routes.js';
 export { ETC_NETNS, WEFT_FILE_MARK } from './files.js';
+export { WEFT_TABLES } from './nftables/index.js';
 
 /** Every provider, one per domain, in dependency order. */
 export const providers: readonly Provider[] = [
@@ -19,6 +21,7 @@ export const providers: readonly Provider[] = [
   linksProvider,
   addressesProvider,
   routesProvider,
+  nftablesProvider,
   sysctlsProvider,
   filesProvider,
 ] as unknown as readonly Provider[];

@@ -33,6 +33,7 @@ export const linksProvider: Provider<'links'> = {
         owner: v.owner,
       };
       if (v.host.master) e.master = v.host.master;
+      if (v.host.slaveInfo?.['hairpin'] === true) e.hairpin = true;
       put(e);
       if (v.peer) put(peerEntry(v.peerNs, v.peer, v.owner));
     }
@@ -71,6 +72,7 @@ export const linksProvider: Provider<'links'> = {
           what: `creating veth ${d.name} (peer ${d.peer.name} in ${d.peer.ns})`,
         });
         out.ip(ns, rank, { op: 'link-set', name: d.name, alias: d.alias, what: `tagging veth ${d.name}` });
+        if (d.hairpin) out.ip(ns, rank, { op: 'link-set', name: d.name, hairpin: true, what: `setting hairpin on bridge port ${d.name}` });
       } else if (d.kind === 'veth-peer') {
         out.ip(ns, rank, { op: 'link-set', name: d.name, addrgenmode: d.addrgenmode, mac: d.mac, mtu: d.mtu, up: true, what: `configuring ${d.name}` });
       } else {
@@ -82,7 +84,7 @@ export const linksProvider: Provider<'links'> = {
     const o = change.observed as Record<string, unknown> | undefined;
     const dd = d as unknown as Record<string, unknown>;
     const changed = (f: string) => change.fields.includes(f) && o?.[f] !== dd[f];
-    out.ip(ns, rank, {
+    if (change.fields.some((f) => f !== 'hairpin')) out.ip(ns, rank, {
       op: 'link-set',
       name: d.name,
       ...(changed('addrgenmode') && d.kind === 'veth-peer' ? { addrgenmode: d.addrgenmode } : {}),
@@ -93,6 +95,10 @@ export const linksProvider: Provider<'links'> = {
       ...(changed('up') ? { up: true } : {}),
       what: `updating ${d.kind} ${d.name} (${change.fields.join(', ')})`,
     });
+    // After the line above: a port option needs the port's master in place.
+    if (changed('hairpin') && d.kind === 'veth') {
+      out.ip(ns, rank, { op: 'link-set', name: d.name, hairpin: d.hairpin === true, what: `setting hairpin on bridge port ${d.name}` });
+    }
   },
 };
 

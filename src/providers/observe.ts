@@ -68,7 +68,15 @@ export async function observe(kernel: Kernel, req: ObserveRequest): Promise<{ ob
   const etcNetnsDirs = (await kernel.listDir(ETC_NETNS)).filter((d) => d !== req.hostNetns && d.startsWith(prefix));
   const filePaths = new Set<string>(Object.keys(req.desired.files));
   for (const d of etcNetnsDirs) for (const f of fileNames) filePaths.add(`${ETC_NETNS}/${d}/${f}`);
-  const files = await kernel.readFiles([...filePaths]);
+  // Files are cheap to read, but a pure re-sort (no fresh namespaces) reuses them too.
+  const previous = req.reuse && req.reuse.fresh.size === 0 ? req.reuse.observation.files : undefined;
+  const files = new Map<string, string | null>();
+  const toRead = [...filePaths].filter((f) => {
+    const known = previous?.get(f);
+    if (known !== undefined) files.set(f, known);
+    return known === undefined;
+  });
+  for (const [k, v] of await kernel.readFiles(toRead)) files.set(k, v);
 
   const namespaces = new Map<NsKey, NsSnapshot>();
   const nsRefs = new Map<NsKey, NsRef>();

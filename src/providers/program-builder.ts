@@ -8,7 +8,10 @@ import type { NsKey } from '../state/types.js';
  * deletes (highest rank first) before creates (lowest rank first), one process per namespace.
  */
 export class ProgramBuilder {
-  private readonly ops = new Map<NsKey, { ref: NsRef; items: { key: number; seq: number; op: IpOp }[]; sysctls: SysctlWrite[]; nft: unknown[] }>();
+  private readonly ops = new Map<
+    NsKey,
+    { ref: NsRef; items: { key: number; seq: number; op: IpOp }[]; sysctls: SysctlWrite[]; nft: { key: number; seq: number; command: unknown }[] }
+  >();
   private seq = 0;
   private readonly program: KernelProgram;
 
@@ -25,9 +28,14 @@ export class ProgramBuilder {
     this.slot(ns).sysctls.push(write);
   }
 
-  /** Adds nftables JSON commands for a namespace; all of a namespace's commands load as one transaction. */
-  nft(ns: NsRef, commands: readonly unknown[]): void {
-    this.slot(ns).nft.push(...commands);
+  /**
+   * Adds nftables JSON commands for a namespace; all of a namespace's commands load as one
+   * transaction, ordered by `order` (ascending, stable): e.g. rules flushed before the sets they
+   * use are deleted, sets added before the rules that use them.
+   */
+  nft(ns: NsRef, commands: readonly unknown[], order = 0): void {
+    const slot = this.slot(ns);
+    for (const command of commands) slot.nft.push({ key: order, seq: this.seq++, command });
   }
 
   netnsAdd(name: string): void {
@@ -59,7 +67,8 @@ export class ProgramBuilder {
   build(): KernelProgram {
     for (const [key, slot] of this.ops) {
       slot.items.sort((a, b) => a.key - b.key || a.seq - b.seq);
-      const work: NsWork = { ns: slot.ref, ip: slot.items.map((i) => i.op), sysctls: slot.sysctls, nft: slot.nft };
+      slot.nft.sort((a, b) => a.key - b.key || a.seq - b.seq);
+      const work: NsWork = { ns: slot.ref, ip: slot.items.map((i) => i.op), sysctls: slot.sysctls, nft: slot.nft.map((n) => n.command) };
       if (key === HOST) this.program.host = work;
       else this.program.containers.push(work);
     }

@@ -1,10 +1,10 @@
 import fastJsonPatch from 'fast-json-patch';
 import type { Change, Provider } from '../providers/index.js';
-import type { AnyEntry, Domain, KernelState, LinkEntry } from '../state/types.js';
+import type { AnyEntry, Domain, KernelState, LinkEntry, NftEntry } from '../state/types.js';
 import { HOST, ids, ownerKey } from '../state/types.js';
 
 export interface PlannedChange extends Change {
-  /** Removed by a parent's deletion (its namespace or link): shown, but no command of its own. */
+  /** Removed by a parent's deletion (its namespace, link or nftables table): shown, but no command of its own. */
   implied: boolean;
 }
 
@@ -64,7 +64,7 @@ export function planChanges(observed: KernelState, desired: KernelState, provide
     }
   }
   cascadeFreshLinks(changes, desired);
-  markImplied(changes);
+  markImplied(changes, opts.prune);
   const sorted = sortChanges(changes, rank);
   return {
     changes: sorted.filter((c) => opts.prune || !c.orphan),
@@ -100,7 +100,7 @@ function cascadeFreshLinks(changes: PlannedChange[], desired: KernelState): void
 }
 
 /** Children of a deleted namespace or link go with it; deleting them again would fail. */
-function markImplied(changes: PlannedChange[]): void {
+function markImplied(changes: PlannedChange[], prune: boolean): void {
   const deletes = changes.filter((c) => c.action === 'delete');
   const goneNetns = new Set(deletes.filter((c) => c.domain === 'netns').map((c) => c.id));
   const goneLinks = new Set(deletes.filter((c) => c.domain === 'links').map((c) => c.id));
@@ -110,6 +110,11 @@ function markImplied(changes: PlannedChange[]): void {
     const link = c.observed as LinkEntry;
     if (c.domain === 'links' && link.kind === 'veth') goneWithVeth.add(ids.link(link.peer.ns, link.peer.name));
   }
+  // Everything in a deleted nftables table goes with it. A table kept as an orphan (no --prune)
+  // keeps its other orphans with it; objects of live owners in it are still deleted one by one.
+  const tables = deletes.filter((c) => c.domain === 'nftables' && (c.observed as NftEntry).kind === 'table');
+  const goneTables = new Set(tables.filter((c) => prune || !c.orphan).map((c) => c.id));
+  const keptTables = new Set(tables.filter((c) => !prune && c.orphan).map((c) => c.id));
   for (const c of deletes) {
     const e = c.observed as AnyEntry & { ns?: string; dev?: string };
     if (c.domain === 'netns' || e.ns === undefined) continue;
@@ -118,8 +123,13 @@ function markImplied(changes: PlannedChange[]): void {
       (e.ns !== HOST && goneNetns.has(e.ns)) ||
       (link?.kind === 'veth' && goneNetns.has(link.peer.ns)) ||
       (link !== undefined && goneWithVeth.has(c.id)) ||
-      (e.dev !== undefined && (goneLinks.has(ids.link(e.ns, e.dev)) || goneWithVeth.has(ids.link(e.ns, e.dev))));
+      (e.dev !== undefined && (goneLinks.has(ids.link(e.ns, e.dev)) || goneWithVeth.has(ids.link(e.ns, e.dev)))) ||
+      (c.domain === 'nftables' && (inTable(c.observed as NftEntry, goneTables) || (c.orphan && inTable(c.observed as NftEntry, keptTables))));
   }
+}
+
+function inTable(e: NftEntry, tables: ReadonlySet<string>): boolean {
+  return e.kind !== 'table' && tables.has(ids.nftTable(e.ns, e.family, e.table));
 }
 
 function sortChanges(changes: PlannedChange[], providers: Map<Domain, Provider>): PlannedChange[] {

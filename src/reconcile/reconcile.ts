@@ -2,13 +2,14 @@ import type { Logger } from '../log.js';
 import { NotConvergedError, UsageError } from '../errors.js';
 import type { Model } from '../model/index.js';
 import type { CompileInputs, CompileResult, NetworkDriver, Topology } from '../compile/index.js';
-import { compile, emptyAllocations, extractAllocations } from '../compile/index.js';
+import { compile, emptyAllocations, extractAllocations, firewallWanted, hostOwner } from '../compile/index.js';
 import type { Kernel, KernelStats, NsRef, NsSnapshot, ProgressFn } from '../kernel/index.js';
 import type { Observation, Provider } from '../providers/index.js';
 import { observe, readSpec } from '../providers/index.js';
 import type { AnyEntry, KernelState, NsKey } from '../state/types.js';
 import { HOST, ownerKey } from '../state/types.js';
 import { buildProgram } from './apply.js';
+import { ConflictError, findConflicts } from './conflicts.js';
 import { planChanges } from './plan.js';
 import type { Plan, PlanOptions } from './plan.js';
 
@@ -90,6 +91,9 @@ function desiredOwners(model: Model, topology: Topology): Set<string> {
   const out = new Set<string>();
   for (const n of model.networks.keys()) out.add(ownerKey({ kind: 'network', name: n }));
   for (const c of topology.containers.values()) if (c.local) out.add(ownerKey({ kind: 'container', name: c.container.name }));
+  // The host's own objects (firewall table, host sysctls) follow the manifests without --prune
+  // while the host has bridge networks; without any, a firewall left over is an orphan.
+  if (firewallWanted(topology)) out.add(ownerKey(hostOwner(topology.hostNetns)));
   return out;
 }
 
@@ -102,7 +106,7 @@ interface Prepared {
 }
 
 /** Observes the kernel and compiles the manifests against it (IPAM sticky on what was observed). */
-async function prepare(model: Model, ctx: ReconcileContext): Promise<Prepared> {
+async function prepare(model: Model, ctx: ReconcileContext, prune: boolean): Promise<Prepared> {
   const host = hostRef(ctx.hostNetns);
   const hostResolvConf = await readHostResolvConf(ctx.kernel, ctx.hostNetns);
   const baseInputs: CompileInputs = {
@@ -127,18 +131,32 @@ async function prepare(model: Model, ctx: ReconcileContext): Promise<Prepared> {
   ctx.log.debug({ ms: Math.round(performance.now() - t), namespaces: first.observation.namespaces.size }, 'observed');
   t = performance.now();
   const node = detectNode(model, first.observation.hostSnapshot, ctx.node);
+  const allocations = extractAllocations(first.observed);
   const compiled = compile(
     model,
     {
       ...baseInputs,
       ...(node !== undefined ? { node } : {}),
-      allocations: extractAllocations(first.observed),
+      allocations,
+      // The default bridge stays while it exists, unless pruning: orphans may still use it.
+      ...(prune ? {} : { keepNetworks: new Set(allocations.subnets.keys()) }),
       hostRoutes: foreignRoutes(first.observation.hostSnapshot),
     },
     ctx.drivers,
   );
+  // Providers sort snapshots by what is desired (sysctls read, rules matched): sort again against
+  // the final desired state. Snapshots are reused; a namespace is read again only where the final
+  // state asks for something the draft did not (a sysctl, a table).
+  const final = await observe(ctx.kernel, {
+    hostNetns: ctx.hostNetns,
+    host,
+    desired: compiled.desired,
+    nsRefs: nsRefsOf(compiled.topology),
+    providers: ctx.providers,
+    reuse: { observation: first.observation, fresh: new Set() },
+  });
   ctx.log.debug({ ms: Math.round(performance.now() - t + draftMs) }, 'compiled');
-  return { host, compiled, observed: first.observed, observation: first.observation, owners: desiredOwners(model, compiled.topology) };
+  return { host, compiled, observed: final.observed, observation: final.observation, owners: desiredOwners(model, compiled.topology) };
 }
 
 /** Applies a plan and verifies by observing again. Throws NotConvergedError if the kernel still differs. */
@@ -190,7 +208,9 @@ function finish(result: ReconcileResult, ctx: ReconcileContext, started: number,
 export async function reconcile(model: Model, ctx: ReconcileContext, opts: ReconcileOptions): Promise<ReconcileResult> {
   const started = performance.now();
   const before = { ...ctx.kernel.stats };
-  const p = await prepare(model, ctx);
+  const p = await prepare(model, ctx, opts.prune);
+  const conflicts = findConflicts(p.observation, p.observed, p.compiled.desired);
+  if (conflicts.length > 0) throw new ConflictError(conflicts);
   const planOpts: PlanOptions = { prune: opts.prune, desiredOwners: p.owners };
   const t = performance.now();
   const plan = planChanges(p.observed, p.compiled.desired, ctx.providers, planOpts);
@@ -216,7 +236,7 @@ export async function reconcile(model: Model, ctx: ReconcileContext, opts: Recon
 export async function destroy(model: Model, ctx: ReconcileContext, opts: { dryRun: boolean }): Promise<ReconcileResult> {
   const started = performance.now();
   const before = { ...ctx.kernel.stats };
-  const p = await prepare(model, ctx);
+  const p = await prepare(model, ctx, true);
   const targets = new Set([...p.owners]);
   // Keep a shared predefined network while others' containers still hang off it.
   for (const e of Object.values(p.observed.links)) {
@@ -225,6 +245,13 @@ export async function destroy(model: Model, ctx: ReconcileContext, opts: { dryRu
       if (bridge) targets.delete(ownerKey(bridge.owner));
     }
   }
+  // The host's own objects (the firewall) go with the last network weft keeps on this host.
+  const host = ownerKey(hostOwner(ctx.hostNetns));
+  const networksLeft = Object.values(p.observed).some((entries: Record<string, AnyEntry>) =>
+    Object.values(entries).some((e) => e.owner.kind === 'network' && !targets.has(ownerKey(e.owner))),
+  );
+  if (networksLeft) targets.delete(host);
+  else targets.add(host);
   const desired = filterState(p.observed, (e) => !targets.has(ownerKey(e.owner)));
   const keep = new Set([...allOwners(p.observed)].filter((o) => !targets.has(o)));
   const planOpts: PlanOptions = { prune: true, desiredOwners: keep };

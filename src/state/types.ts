@@ -5,6 +5,9 @@
  * otherwise the container namespace's name.
  */
 
+import { exprText } from '../nft/expr.js';
+import type { NftChainType, NftDataType, NftExpr, NftFamily, NftHook, NftPolicy, NftSetFlag, NftStatement } from '../nft/types.js';
+
 export const HOST = '@host';
 export type NsKey = string;
 
@@ -40,6 +43,8 @@ export interface VethEntry extends LinkBase {
   master?: string;
   /** Where the other end lives; it is created there directly (no costly move between namespaces). */
   peer: { ns: NsKey; name: string };
+  /** Bridge port hairpin mode (set only when on): frames may leave through the port they came in. */
+  hairpin?: boolean;
 }
 
 /** The container end of a veth pair. Created with its host end; these are its own settings. */
@@ -95,6 +100,59 @@ export interface FileEntry {
   owner: Owner;
 }
 
+interface NftBase {
+  ns: NsKey;
+  family: NftFamily;
+  owner: Owner;
+}
+
+/** An nftables table weft owns entirely (its name says so: "weft", "weft_dns"). */
+export interface NftTableEntry extends NftBase {
+  kind: 'table';
+  name: string;
+}
+
+export interface NftChainEntry extends NftBase {
+  kind: 'chain';
+  table: string;
+  name: string;
+  /** Base chains: where they hook in. Regular chains (jump targets) have none. */
+  base?: { type: NftChainType; hook: NftHook; prio: number; policy: NftPolicy };
+}
+
+/** A named set, or a map when `map` gives the value type. Its elements are entries of their own. */
+export interface NftSetEntry extends NftBase {
+  kind: 'set';
+  table: string;
+  name: string;
+  type: NftDataType[];
+  map?: NftDataType;
+  flags?: NftSetFlag[];
+}
+
+/** One element of a set (or map: `value`); the kernel keeps its owner in the element's comment. */
+export interface NftElementEntry extends NftBase {
+  kind: 'element';
+  table: string;
+  set: string;
+  key: NftExpr;
+  value?: NftExpr;
+}
+
+/**
+ * A rule, named within its chain. Rules of one chain must not depend on their order: a rule that
+ * is missing is put back by rebuilding its chain.
+ */
+export interface NftRuleEntry extends NftBase {
+  kind: 'rule';
+  table: string;
+  chain: string;
+  name: string;
+  expr: NftStatement[];
+}
+
+export type NftEntry = NftTableEntry | NftChainEntry | NftSetEntry | NftElementEntry | NftRuleEntry;
+
 export interface KernelState {
   netns: Record<string, NetnsEntry>;
   links: Record<string, LinkEntry>;
@@ -102,6 +160,7 @@ export interface KernelState {
   routes: Record<string, RouteEntry>;
   sysctls: Record<string, SysctlEntry>;
   files: Record<string, FileEntry>;
+  nftables: Record<string, NftEntry>;
 }
 
 export type Domain = keyof KernelState;
@@ -109,7 +168,7 @@ export type EntryOf<D extends Domain> = KernelState[D][string];
 export type AnyEntry = EntryOf<Domain>;
 
 export function emptyState(): KernelState {
-  return { netns: {}, links: {}, addresses: {}, routes: {}, sysctls: {}, files: {} };
+  return { netns: {}, links: {}, addresses: {}, routes: {}, sysctls: {}, files: {}, nftables: {} };
 }
 
 /** Stable ids: the keys of each domain's record. */
@@ -120,6 +179,23 @@ export const ids = {
   route: (ns: NsKey, family: 4 | 6, dst: string) => `${ns}/${family === 6 && dst === 'default' ? 'default6' : dst}`,
   sysctl: (ns: NsKey, path: string) => `${ns}/${path}`,
   file: (path: string) => path,
+  nftTable: (ns: NsKey, family: NftFamily, table: string) => `${ns}/${family} ${table}`,
+  /** "@host/inet weft/chain forward/rule isolate", "@host/inet weft/set bridges/docker0". */
+  nft: (e: NftEntry): string => {
+    const t = ids.nftTable(e.ns, e.family, e.kind === 'table' ? e.name : e.table);
+    switch (e.kind) {
+      case 'table':
+        return t;
+      case 'chain':
+        return `${t}/chain ${e.name}`;
+      case 'rule':
+        return `${t}/chain ${e.chain}/rule ${e.name}`;
+      case 'set':
+        return `${t}/set ${e.name}`;
+      case 'element':
+        return `${t}/set ${e.set}/${exprText(e.key)}`;
+    }
+  },
 };
 
 export function ownerKey(o: Owner): string {

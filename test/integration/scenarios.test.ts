@@ -2,7 +2,7 @@ import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import yaml from 'js-yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestHost, repoRoot } from '../support/netns.js';
+import { TestHost, eventually, repoRoot, run } from '../support/netns.js';
 
 /**
  * Runs every specs/scenarios/*.yaml: applies its manifests in a throwaway host and checks the
@@ -16,7 +16,12 @@ interface Scenario {
   files?: { container: string; path: string; matches: string }[];
   routes?: { container: string; default: string }[];
   resolve?: { from: string; name: string; address?: string; fails?: boolean }[];
+  serve?: { container: string; port: number; proto?: 'tcp' | 'udp'; reply: string }[];
+  connect?: { from: string; to: string; port: number; proto?: 'tcp' | 'udp'; reply?: string; fails?: boolean }[];
 }
+
+/** "@host" is the host namespace; anything else a container. */
+const HOST_NS = '@host';
 
 const dir = path.join(repoRoot, 'specs/scenarios');
 const files = (await readdir(dir)).filter((f) => f.endsWith('.yaml')).sort();
@@ -29,6 +34,13 @@ for (const file of files) {
       host = await TestHost.create('sc');
       const r = await host.weft(['apply', ...scenario.manifests.flatMap((m) => ['-f', path.join(repoRoot, m)])]);
       if (r.code !== 0) throw new Error(`apply failed: ${r.stderr}`);
+      for (const s of scenario.serve ?? []) {
+        const ns = host.netns(s.container);
+        const listen = s.proto === 'udp' ? `UDP-RECVFROM:${s.port},fork` : `TCP-LISTEN:${s.port},fork,reuseaddr`;
+        host.spawn(['ip', 'netns', 'exec', ns, 'socat', listen, `SYSTEM:echo ${s.reply}`]);
+        const ss = ['ip', 'netns', 'exec', ns, 'ss', '-Hln', s.proto === 'udp' ? '-u' : '-t', `sport = :${s.port}`];
+        await eventually(async () => (await run(ss)).stdout.trim() !== '');
+      }
     });
     afterAll(async () => {
       await host?.cleanup();
@@ -47,6 +59,17 @@ for (const file of files) {
       it(`${rt.container} routes out ${rt.default}`, async () => {
         const r = await host.exec(rt.container, ['ip', 'route', 'show', 'default']);
         expect(r.stdout).toContain(`default ${rt.default}`);
+      });
+    }
+    for (const c of scenario.connect ?? []) {
+      const what = `${c.proto ?? 'tcp'} ${c.to}:${c.port}`;
+      it(`${c.from} ${c.fails ? 'gets no answer from' : 'gets an answer from'} ${what}`, async () => {
+        const ns = c.from === HOST_NS ? host.name : host.netns(c.from);
+        const target = c.proto === 'udp' ? `UDP:${c.to}:${c.port}` : `TCP:${c.to}:${c.port},connect-timeout=2`;
+        const r = await run(['ip', 'netns', 'exec', ns, 'socat', '-T2', '-', target], { input: c.proto === 'udp' ? 'ping\n' : '' });
+        const answer = r.code === 0 ? r.stdout.trim() : '';
+        if (c.fails) expect(answer).toBe('');
+        else expect(answer).toBe(c.reply);
       });
     }
     for (const q of scenario.resolve ?? []) {

@@ -14,6 +14,7 @@ import type {
   ReadBack,
 } from '../../src/kernel/index.js';
 import { nftTableKey, renderIpOp } from '../../src/kernel/index.js';
+import { FakeRuleset } from './fake-nft.js';
 
 /**
  * An in-memory kernel for unit tests: applies the same typed operations the real kernel renders
@@ -31,6 +32,8 @@ interface FakeLink {
   up: boolean;
   master?: string;
   addrgenmode: string;
+  /** Bridge port hairpin mode. */
+  hairpin?: boolean;
   /** For veths: the peer's namespace and name. */
   peer?: { ns: string; name: string };
 }
@@ -40,8 +43,8 @@ interface FakeNs {
   addrs: KAddr[];
   routes: (KRoute & { proto: number })[];
   sysctls: Map<string, string>;
-  /** "family name" -> JSON objects as `nft -j list table` shows them (without metainfo). */
-  nft: Map<string, unknown[]>;
+  /** The namespace's nftables ruleset; tables by "family name". */
+  nft: FakeRuleset;
 }
 
 export const ROOT = '(root)';
@@ -76,7 +79,7 @@ export class FakeKernel implements Kernel {
   ensureNs(name: string): FakeNs {
     let n = this.namespaces.get(name);
     if (!n) {
-      n = { links: new Map(), addrs: [], routes: [], sysctls: new Map(), nft: new Map() };
+      n = { links: new Map(), addrs: [], routes: [], sysctls: new Map(), nft: new FakeRuleset() };
       n.links.set('lo', { ifindex: 1, name: 'lo', mtu: 65536, mac: '00:00:00:00:00:00', up: false, addrgenmode: 'eui64' });
       this.namespaces.set(name, n);
     }
@@ -102,7 +105,10 @@ export class FakeKernel implements Kernel {
       const k: KLink = { ifindex: l.ifindex, name: l.name, mtu: l.mtu, mac: l.mac, up: l.up, addrgenmode: l.addrgenmode };
       if (l.kind) k.kind = l.kind;
       if (l.alias) k.alias = l.alias;
-      if (l.master) k.master = l.master;
+      if (l.master) {
+        k.master = l.master;
+        k.slaveInfo = { hairpin: l.hairpin === true };
+      }
       if (l.peer) {
         const peer = this.namespaces.get(l.peer.ns)?.links.get(l.peer.name);
         if (peer) {
@@ -115,7 +121,7 @@ export class FakeKernel implements Kernel {
     const sysctls: Record<string, string | null> = {};
     for (const p of r.sysctls) sysctls[p] = n.sysctls.get(p) ?? null;
     const nft: Record<string, unknown[] | null> = {};
-    for (const t of r.nftTables ?? []) nft[nftTableKey(t)] = n.nft.get(nftTableKey(t)) ?? null;
+    for (const t of r.nftTables ?? []) nft[nftTableKey(t)] = n.nft.list(nftTableKey(t));
     return {
       links,
       addresses: n.addrs.map((a) => ({ ...a })),
@@ -136,7 +142,7 @@ export class FakeKernel implements Kernel {
     return [...names].filter(Boolean).sort();
   }
 
-  async run(program: KernelProgram, progress?: (done: number, total: number) => void): Promise<ReadBack> {
+  async run(program: KernelProgram, progress?: (done: number, total: number) => void): Promise<ReadBack | void> {
     // As the real kernel: one `ip -batch` process for all namespace deletions, one for additions.
     if (program.netnsDelete.length > 0) this.stats.processes++;
     if (program.netnsAdd.length > 0) this.stats.processes++;
@@ -167,7 +173,7 @@ export class FakeKernel implements Kernel {
     const n = this.ns(this.keyOf(w.ns.path));
     for (const op of w.ip) this.write(`[${w.ns.key}] ip ${renderIpOp(op)}`, () => this.applyIp(n, op), op.what);
     for (const s of w.sysctls) this.write(`[${w.ns.key}] sysctl ${s.path}=${s.value}`, () => n.sysctls.set(s.path, s.value));
-    if (w.nft.length > 0) this.write(`[${w.ns.key}] nft ${w.nft.length} commands`, () => this.applyNft(n, w.nft));
+    if (w.nft.length > 0) this.write(`[${w.ns.key}] nft ${w.nft.length} commands`, () => n.nft.apply(w.nft));
   }
 
   private write(line: string, fn: () => void, what = line): void {
@@ -241,6 +247,10 @@ export class FakeKernel implements Kernel {
         if (op.alias !== undefined) l.alias = op.alias;
         if (op.addrgenmode !== undefined) l.addrgenmode = op.addrgenmode;
         if (op.up !== undefined) l.up = op.up;
+        if (op.hairpin !== undefined) {
+          if (!l.master) throw new Error('Error: bridge_slave: the device is not a bridge port');
+          l.hairpin = op.hairpin;
+        }
         if (op.master === null) delete l.master;
         else if (op.master !== undefined) {
           this.link(n, op.master);
@@ -291,27 +301,6 @@ export class FakeKernel implements Kernel {
         if (n.routes.length === before) throw new Error('RTNETLINK answers: No such process');
         return;
       }
-    }
-  }
-
-  /**
-   * nftables, minimally: whole-table add/delete and objects appended to their table, so tests of
-   * the firewall can observe what they loaded. Extend as providers need.
-   */
-  private applyNft(n: FakeNs, commands: readonly unknown[]): void {
-    for (const c of commands as Record<string, Record<string, Record<string, unknown>>>[]) {
-      const [verb, body] = Object.entries(c)[0] ?? [];
-      const [type, obj] = Object.entries(body ?? {})[0] ?? [];
-      if (!verb || !type || !obj) continue;
-      const key = `${String(obj['family'])} ${String(type === 'table' ? obj['name'] : obj['table'])}`;
-      if (type === 'table') {
-        if (verb === 'add') n.nft.set(key, n.nft.get(key) ?? [{ table: obj }]);
-        else if (verb === 'delete') n.nft.delete(key);
-        continue;
-      }
-      const table = n.nft.get(key);
-      if (!table) throw new Error(`Could not process rule: No such file or directory`);
-      if (verb === 'add') table.push({ [type]: obj });
     }
   }
 

@@ -13,6 +13,7 @@ export const bridgeDriver: NetworkDriver = {
   scope: 'local',
   defaultPools: dockerDefaultPools,
   hasEndpoints: true,
+  firewalled: true,
   defaultMtu: 1500,
   hostIfname: (n: Network) => n.options[Opt.bridgeName] ?? bridgeName(n.id),
   networkState(plan, _topology, out) {
@@ -37,6 +38,7 @@ export const bridgeDriver: NetworkDriver = {
       up: true,
       master: plan.ifname,
       peer: { ns: ctr.ns, name: ep.ifname },
+      ...(ep.hairpin ? { hairpin: true } : {}),
       owner,
     });
     out.link({

@@ -16,6 +16,11 @@ export interface NetworkDriver {
   readonly hasEndpoints: boolean;
   /** Name of the host-side interface the network uses (e.g. the bridge), if any. */
   hostIfname?(network: Network): string | undefined;
+  /**
+   * The network's host interface is a bridge the host routes for: the firewall isolates it,
+   * masquerades its outbound traffic and DNATs published ports to its endpoints.
+   */
+  readonly firewalled?: boolean;
   /** Default MTU when the network sets none. */
   readonly defaultMtu: number;
   /** Host-level objects of the network (bridge, gateway address, ...). */

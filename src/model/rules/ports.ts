@@ -1,10 +1,11 @@
 import type { Problem } from '../../errors.js';
+import { parseIp } from '../../net/cidr.js';
 import { problemAt } from '../build.js';
 import type { Model } from '../types.js';
 
 /**
- * Published ports: not on host/none networks, not on internal-only containers, and no host port
- * published twice for one protocol and address.
+ * Published ports: not on host/none networks, not on internal-only containers, not on IPv6 host
+ * addresses (the firewall is IPv4), and no host port published twice for one protocol and address.
  */
 export function publishedPorts(model: Model): Problem[] {
   const out: Problem[] = [];
@@ -16,6 +17,10 @@ export function publishedPorts(model: Model): Problem[] {
       const onlyInternal = nets.length > 0 && nets.every((n) => n.internal);
       if (nets.some((n) => n.driver === 'host' || n.driver === 'null')) {
         out.push(problemAt(p.src, 'PORT_NO_NETWORK', `container "${c.name}": port "${p.text}" on a container of the ${nets[0]?.name} network`, 'remove the port: host-network containers use host ports directly, none has no network'));
+        continue;
+      }
+      if (p.hostIp !== undefined && parseIp(p.hostIp)?.family === 6) {
+        out.push(problemAt(p.src, 'PORT_IPV6', `container "${c.name}": port "${p.text}" binds the IPv6 address ${p.hostIp}`, 'weft publishes ports on IPv4 host addresses only; give an IPv4 address or none'));
         continue;
       }
       if (onlyInternal) {

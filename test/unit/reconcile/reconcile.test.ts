@@ -84,6 +84,16 @@ describe('reconcile against the fake kernel', () => {
     expect(w.kernel.namespaces.has('h1-other')).toBe(true);
   });
 
+  it('refuses to create over a foreign object of the same name, before writing anything', async () => {
+    const w = new FakeWorld();
+    w.kernel.tamper((k) => {
+      k.ns('h1').links.set('docker0', { ifindex: 7, name: 'docker0', kind: 'bridge', mtu: 1500, mac: '', up: true, addrgenmode: 'eui64' });
+      k.ensureNs('h1-container1').links.get('lo')!.up = true;
+    });
+    await expect(w.apply(walkthrough)).rejects.toThrow(/namespace h1-container1 .* exists and is not weft's[\s\S]*bridge docker0 \(for network bridge\) exists and is not weft's; set com.docker.network.bridge.name/);
+    expect(w.takeWrites()).toEqual([]);
+  });
+
   it('reports removed containers as orphans and removes them only with --prune', async () => {
     const w = new FakeWorld();
     await w.apply(walkthrough);
@@ -95,6 +105,17 @@ describe('reconcile against the fake kernel', () => {
     expect(w.kernel.namespaces.has('h1-container3')).toBe(false);
     expect([...w.kernel.files.keys()].some((f) => f.includes('container3'))).toBe(false);
     expect(await w.plan(without3, true)).toEqual([]);
+  });
+
+  it('keeps the default bridge while an orphaned container still uses it', async () => {
+    const w = new FakeWorld();
+    await w.apply(yaml.container('a') + yaml.container('b'));
+    await w.apply(yaml.container('a'));
+    await w.apply(yaml.network('n') + yaml.container('a', '{networks: [n]}'));
+    expect(w.kernel.ns('h1').links.get('docker0')?.up).toBe(true);
+    expect(w.kernel.ns('h1').links.get([...w.kernel.ns('h1').links.keys()].find((k) => k.startsWith('veth') && w.kernel.ns('h1').links.get(k)?.master === 'docker0') ?? '')?.master).toBe('docker0');
+    await w.apply(yaml.network('n') + yaml.container('a', '{networks: [n]}'), { prune: true });
+    expect(w.kernel.ns('h1').links.has('docker0')).toBe(false);
   });
 
   it('keeps addresses sticky when other containers come and go', async () => {

@@ -1,0 +1,204 @@
+import { Opt } from '../model/index.js';
+import type { PortMapping } from '../model/index.js';
+import { canonicalIp, parseIp } from '../net/cidr.js';
+import type { NftDataType, NftExpr, NftSetFlag, NftStatement } from '../nft/index.js';
+import { anonSet, concat, counter, ct, drop, fib, isDnat, mapLookup, masquerade, match, meta, notDnat, payload, prefix, setRef } from '../nft/index.js';
+import type { NftChainEntry, NftEntry, Owner } from '../state/types.js';
+import { HOST } from '../state/types.js';
+import type { StateBuilder } from './state-builder.js';
+import type { ContainerPlan, EndpointPlan, NetworkPlan, Topology } from './topology.js';
+
+/**
+ * The host firewall: masquerade, isolation between networks, enable_icc, internal networks and
+ * published ports, as one nftables table (`inet weft`) plus the sysctls it needs. Everything that
+ * grows with the manifests (bridges, ports) is a set or map element; the rules are a fixed list,
+ * so the ruleset grows linearly with networks and ports. Pure.
+ */
+
+export const FIREWALL_TABLE = { family: 'inet', name: 'weft' } as const;
+
+/** Owner of what belongs to the host itself (the firewall's table, chains, rules, host sysctls). */
+export function hostOwner(hostNetns: string): Owner {
+  return { kind: 'host', name: hostNetns || 'local' };
+}
+
+/** Networks the firewall treats as bridges: a bridge on this host that the host routes for. */
+export function firewalledNetworks(topology: Topology): (NetworkPlan & { ifname: string })[] {
+  return [...topology.networks.values()].filter((n): n is NetworkPlan & { ifname: string } => n.driver.firewalled === true && n.materialize && n.ifname !== undefined);
+}
+
+/**
+ * Where a container's published ports are DNATed: its endpoint on the first non-internal network
+ * sorted by name (the one that holds its default route, as Docker's gateway endpoint), if that
+ * network is a firewalled bridge on this host and the endpoint has an IPv4 address.
+ */
+export function publishEndpoint(ctr: ContainerPlan, topology: Topology): EndpointPlan | undefined {
+  if (!ctr.local || ctr.container.ports.length === 0) return undefined;
+  const ep = ctr.defaultRoute4;
+  const net = ep ? topology.networks.get(ep.network) : undefined;
+  if (!ep?.ipv4 || !net?.driver.firewalled || !net.materialize || !net.ifname) return undefined;
+  return ep;
+}
+
+/** Marks the endpoints that receive published ports (their bridge ports need hairpin mode). */
+export function markPublishEndpoints(topology: Topology): void {
+  for (const ctr of topology.containers.values()) {
+    const ep = publishEndpoint(ctr, topology);
+    if (ep) ep.hairpin = true;
+  }
+}
+
+// ---- the fixed layout: sets, maps, chains, rules ----
+
+interface SetSpec {
+  type: NftDataType[];
+  map?: NftDataType;
+  flags?: NftSetFlag[];
+}
+
+/** Published ports are keyed by host address . protocol . host port (the address may be 0.0.0.0/0). */
+const PORT_KEY: NftDataType[] = ['ipv4_addr', 'inet_proto', 'inet_service'];
+
+export const SETS = {
+  /** Every firewalled bridge. */
+  bridges: { type: ['ifname'] },
+  /** "br . br" for every bridge: `iifname . oifname != @same_bridge` means "between two interfaces". */
+  same_bridge: { type: ['ifname', 'ifname'] },
+  /** Bridges whose outbound traffic is masqueraded (not internal, enable_ip_masquerade not false). */
+  masq_bridges: { type: ['ifname'] },
+  /** Bridges of internal networks. */
+  internal_bridges: { type: ['ifname'] },
+  /** Bridges with enable_icc=false. */
+  no_icc_bridges: { type: ['ifname'] },
+  /** "addr . addr" of every endpoint receiving published ports: a container reaching its own port. */
+  self_hairpin: { type: ['ipv4_addr', 'ipv4_addr'] },
+  /** Published ports: the container address to DNAT to. */
+  pub_addr: { type: PORT_KEY, map: 'ipv4_addr', flags: ['interval'] },
+  /** Published ports: the container port (nft 1.0.6 JSON cannot build one map with "addr . port" values). */
+  pub_port: { type: PORT_KEY, map: 'inet_service', flags: ['interval'] },
+} satisfies Record<string, SetSpec>;
+
+type SetName = keyof typeof SETS;
+
+const CHAINS: Record<string, NonNullable<NftChainEntry['base']>> = {
+  prerouting: { type: 'nat', hook: 'prerouting', prio: -100, policy: 'accept' },
+  // "priority dstnat" is rejected for the output hook by nft 1.0.6: the number works.
+  output: { type: 'nat', hook: 'output', prio: -100, policy: 'accept' },
+  postrouting: { type: 'nat', hook: 'postrouting', prio: 100, policy: 'accept' },
+  forward: { type: 'filter', hook: 'forward', prio: 0, policy: 'accept' },
+  input: { type: 'filter', hook: 'input', prio: 0, policy: 'accept' },
+};
+
+const iif = meta('iifname');
+const oif = meta('oifname');
+const ref = (s: SetName) => setRef(s);
+const betweenTwo = match(concat(iif, oif), '!=', ref('same_bridge'));
+const portKey = concat(payload('ip', 'daddr'), meta('l4proto'), payload('th', 'dport'));
+
+/** DNAT to a published port: `fib daddr type local meta l4proto {tcp,udp,sctp} dnat ip to <maps>`. */
+const publish: NftStatement[] = [
+  match(fib('type', 'daddr'), '==', 'local'),
+  match(meta('l4proto'), '==', anonSet('tcp', 'udp', 'sctp')),
+  { dnat: { family: 'ip', addr: mapLookup(portKey, 'pub_addr'), port: mapLookup(portKey, 'pub_port') } },
+];
+
+/** chain -> rule name -> statements. Rules of a chain are independent of their order (drops, or exclusive NAT). */
+export const RULES: Record<string, Record<string, NftStatement[]>> = {
+  prerouting: { publish },
+  output: { publish },
+  postrouting: {
+    // Outbound traffic of a bridge takes the address of the interface it leaves through.
+    masquerade: [match(iif, '==', ref('masq_bridges')), match(oif, '!=', ref('bridges')), masquerade],
+    // The host reaching a published port at 127.0.0.1: the container cannot answer 127.0.0.1.
+    'masquerade-loopback': [match(payload('ip', 'saddr'), '==', prefix('127.0.0.0', 8)), match(oif, '==', ref('bridges')), isDnat, masquerade],
+    // A container reaching its own published port: without this it would answer itself directly.
+    'masquerade-hairpin': [isDnat, match(concat(payload('ip', 'saddr'), payload('ip', 'daddr')), '==', ref('self_hairpin')), masquerade],
+  },
+  forward: {
+    // Networks are isolated from each other; published ports (DNATed) stay reachable from any of them.
+    isolate: [match(iif, '==', ref('bridges')), match(oif, '==', ref('bridges')), betweenTwo, notDnat, counter, drop],
+    // Internal networks: nothing leaves or enters except between their own members.
+    'internal-out': [match(iif, '==', ref('internal_bridges')), betweenTwo, counter, drop],
+    'internal-in': [match(oif, '==', ref('internal_bridges')), betweenTwo, counter, drop],
+    // enable_icc=false: with br_netfilter, traffic between two ports of one bridge is forwarded
+    // with iifname == oifname == the bridge. Two different such bridges are dropped by isolate anyway.
+    icc: [match(iif, '==', ref('no_icc_bridges')), match(oif, '==', ref('no_icc_bridges')), notDnat, counter, drop],
+    // From outside, containers are reachable only through published ports (Docker's "nat" mode).
+    inbound: [match(oif, '==', ref('bridges')), match(iif, '!=', ref('bridges')), match(ct('state'), 'in', 'new'), notDnat, counter, drop],
+  },
+  input: {
+    // route_localnet lets 127.0.0.1 reach the bridges (for published ports): never the other way round.
+    localnet: [match(iif, '==', ref('bridges')), match(payload('ip', 'daddr'), '==', prefix('127.0.0.0', 8)), notDnat, counter, drop],
+  },
+};
+
+/**
+ * The host needs a firewall while it has bridge networks. Without any (containers on none or
+ * host only) weft leaves the host's firewall and forwarding alone; a firewall left from earlier
+ * is then an orphan of the host, kept until --prune like the bridges it protected.
+ */
+export function firewallWanted(topology: Topology): boolean {
+  return firewalledNetworks(topology).length > 0;
+}
+
+/** The desired firewall of this host: its nftables table and sysctls. */
+export function firewallState(topology: Topology, out: StateBuilder): void {
+  if (!firewallWanted(topology)) return;
+  const host = hostOwner(topology.hostNetns);
+  const { family, name: table } = FIREWALL_TABLE;
+  const base = { ns: HOST, family, table } as const;
+  const add = (e: NftEntry) => out.nft(e);
+  const elem = (set: SetName, key: NftExpr, owner: Owner, value?: NftExpr) => add({ kind: 'element', ...base, set, key, ...(value !== undefined ? { value } : {}), owner });
+
+  add({ kind: 'table', ns: HOST, family, name: table, owner: host });
+  for (const [name, spec] of Object.entries(SETS) as [SetName, SetSpec][]) add({ kind: 'set', ...base, name, ...spec, owner: host });
+  for (const [name, b] of Object.entries(CHAINS)) add({ kind: 'chain', ...base, name, base: b, owner: host });
+  for (const [chain, rules] of Object.entries(RULES)) {
+    for (const [name, expr] of Object.entries(rules)) add({ kind: 'rule', ...base, chain, name, expr, owner: host });
+  }
+  out.sysctl({ ns: HOST, path: 'net/ipv4/ip_forward', value: '1', owner: host });
+  // Same-bridge traffic must pass the inet hooks (icc, hairpin); Docker sets this too.
+  out.sysctl({ ns: HOST, path: 'net/bridge/bridge-nf-call-iptables', value: '1', owner: host });
+
+  for (const net of firewalledNetworks(topology)) {
+    const owner = { kind: 'network' as const, name: net.network.name };
+    const br = net.ifname;
+    elem('bridges', br, owner);
+    elem('same_bridge', concat(br, br), owner);
+    if (net.network.internal) elem('internal_bridges', br, owner);
+    else if (net.network.options[Opt.enableMasquerade] !== 'false') elem('masq_bridges', br, owner);
+    if (net.network.options[Opt.enableIcc] === 'false') elem('no_icc_bridges', br, owner);
+  }
+
+  const localnet = new Set<string>();
+  for (const ctr of topology.containers.values()) {
+    const ep = publishEndpoint(ctr, topology);
+    const net = ep ? topology.networks.get(ep.network) : undefined;
+    if (!ep?.ipv4 || !net?.ifname) continue;
+    const owner = { kind: 'container' as const, name: ctr.container.name };
+    const addr = ep.ipv4.address;
+    elem('self_hairpin', concat(addr, addr), owner);
+    for (const p of ctr.container.ports) {
+      const bind = hostAddress(p, net.network.options[Opt.hostBindingIpv4]);
+      if (bind === undefined) continue;
+      for (let i = 0; i <= p.hostPortEnd - p.hostPort; i++) {
+        const key = concat(bind, p.protocol, p.hostPort + i);
+        elem('pub_addr', key, owner, addr);
+        elem('pub_port', key, owner, p.containerPort + i);
+      }
+    }
+    if (!localnet.has(net.ifname)) {
+      localnet.add(net.ifname);
+      // The host reaching a published port at 127.0.0.1: the DNATed packet leaves through the bridge.
+      out.sysctl({ ns: HOST, path: `net/ipv4/conf/${net.ifname}/route_localnet`, dev: net.ifname, value: '1', owner: { kind: 'network', name: net.network.name } });
+    }
+  }
+}
+
+/** The host address part of a port's key: 0.0.0.0/0 for "any"; undefined for IPv6 (not published). */
+function hostAddress(p: PortMapping, networkDefault: string | undefined): NftExpr | undefined {
+  const text = p.hostIp ?? networkDefault ?? '0.0.0.0';
+  if (parseIp(text)?.family !== 4) return undefined;
+  const ip = canonicalIp(text);
+  return ip === '0.0.0.0' ? prefix('0.0.0.0', 0) : ip;
+}

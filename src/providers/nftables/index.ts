@@ -1,0 +1,53 @@
+import { FIREWALL_TABLE } from '../../compile/index.js';
+import type { NftTableRef } from '../../kernel/index.js';
+import { exprText } from '../../nft/index.js';
+import { HOST } from '../../state/types.js';
+import type { NsKey } from '../../state/types.js';
+import type { Provider } from '../types.js';
+import { observeNftables } from './observe.js';
+import { renderNft } from './render.js';
+
+/**
+ * weft's nftables tables, by where they live. Each is weft's entirely and is read in the one
+ * observation pass (a missing table is an empty one). Container namespaces' tables (DNS) go in
+ * `container`.
+ */
+export const WEFT_TABLES: { host: readonly NftTableRef[]; container: readonly NftTableRef[] } = {
+  host: [FIREWALL_TABLE],
+  container: [],
+};
+
+function tablesFor(ns: NsKey): NftTableRef[] {
+  return [...(ns === HOST ? WEFT_TABLES.host : WEFT_TABLES.container)];
+}
+
+/**
+ * nftables objects in weft's own tables: tables, chains, sets and maps, their elements, rules.
+ * All of a namespace's changes load as one `nft -j -f` transaction. Nothing updates in place:
+ * a changed object is deleted and added again in that transaction.
+ */
+export const nftablesProvider: Provider<'nftables'> = {
+  domain: 'nftables',
+  rank: 4,
+  recreateOn: ['kind', 'base', 'type', 'map', 'flags', 'key', 'value', 'expr', 'owner'],
+  nftTables: tablesFor,
+  observe: (obs, ctx) => observeNftables(obs, ctx, tablesFor),
+  describe(e) {
+    const where = e.ns === HOST ? '' : ` in ${e.ns}`;
+    switch (e.kind) {
+      case 'table':
+        return { noun: 'nft table', name: `${e.family} ${e.name}${where}` };
+      case 'chain':
+        return { noun: 'nft chain', name: `${e.name} in ${e.family} ${e.table}${where}` };
+      case 'set':
+        return { noun: e.map ? 'nft map' : 'nft set', name: `${e.name} in ${e.family} ${e.table}${where}` };
+      case 'element': {
+        const value = e.value !== undefined ? ` : ${exprText(e.value)}` : '';
+        return { noun: 'nft element', name: `${exprText(e.key)}${value} in ${e.value !== undefined ? 'map' : 'set'} ${e.set}${where}` };
+      }
+      case 'rule':
+        return { noun: 'nft rule', name: `${e.name} in ${e.family} ${e.table} ${e.chain}${where}` };
+    }
+  },
+  render: renderNft,
+};

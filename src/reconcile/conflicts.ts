@@ -1,0 +1,36 @@
+import { WeftError } from '../errors.js';
+import type { Observation } from '../providers/index.js';
+import type { KernelState, LinkEntry } from '../state/types.js';
+import { HOST } from '../state/types.js';
+
+/** weft wants to create an object whose name is taken by something it does not own. */
+export class ConflictError extends WeftError {
+  readonly conflicts: readonly string[];
+  constructor(conflicts: readonly string[]) {
+    super('CONFLICT', `names taken by objects weft does not own (it never changes those):\n${conflicts.map((c) => `  ${c}`).join('\n')}`);
+    this.name = 'ConflictError';
+    this.conflicts = conflicts;
+  }
+}
+
+/**
+ * Desired namespaces and links whose names are already taken by foreign objects. Pure: found
+ * before anything is written, so a clash fails the apply cleanly instead of halfway.
+ */
+export function findConflicts(observation: Observation, observed: KernelState, desired: KernelState): string[] {
+  const out: string[] = [];
+  for (const [id, ns] of Object.entries(desired.netns)) {
+    if (!observed.netns[id] && observation.netnsNames.has(ns.name)) {
+      out.push(`namespace ${ns.name} (for container ${ns.owner.name}) exists and is not weft's; delete it or rename the container`);
+    }
+  }
+  for (const [id, link] of Object.entries(desired.links) as [string, LinkEntry][]) {
+    if (observed.links[id] || link.kind === 'veth-peer' || link.kind === 'loopback') continue;
+    const snap = link.ns === HOST ? observation.hostSnapshot : observation.namespaces.get(link.ns);
+    if (snap?.links.some((l) => l.name === link.name)) {
+      const hint = link.kind === 'bridge' ? `set com.docker.network.bridge.name on network ${link.owner.name}, or remove that link` : 'remove that link';
+      out.push(`${link.kind} ${link.name}${link.ns === HOST ? '' : ` in ${link.ns}`} (for ${link.owner.kind} ${link.owner.name}) exists and is not weft's; ${hint}`);
+    }
+  }
+  return out;
+}

@@ -1,0 +1,130 @@
+import { describe, expect, it } from 'vitest';
+import { builtinDrivers, compile, emptyAllocations } from '../../../src/compile/index.js';
+import { InvalidManifestError } from '../../../src/errors.js';
+import { modelFromText } from '../../../src/model/index.js';
+import { exprText } from '../../../src/nft/index.js';
+import type { KernelState, NftElementEntry, NftEntry } from '../../../src/state/types.js';
+import { yaml } from '../../support/world.js';
+
+function compileText(text: string, node?: string): KernelState {
+  const model = modelFromText([{ file: 'test.yaml', text }]);
+  const inputs = { hostNetns: 'h1', allocations: emptyAllocations(), hostResolvConf: '', hostRoutes: [], ...(node ? { node } : {}) };
+  return compile(model, inputs, builtinDrivers).desired;
+}
+
+function nft(state: KernelState): NftEntry[] {
+  return Object.values(state.nftables);
+}
+
+/** Elements of a set as "key" or "key : value" text, with their owner. */
+function elements(state: KernelState, set: string): string[] {
+  return nft(state)
+    .filter((e): e is NftElementEntry => e.kind === 'element' && e.set === set)
+    .map((e) => `${exprText(e.key)}${e.value !== undefined ? ` : ${exprText(e.value)}` : ''} (${e.owner.kind} ${e.owner.name})`)
+    .sort();
+}
+
+const walkthrough =
+  yaml.network('isolated_nw', '{ipam: {config: [{subnet: 172.21.0.0/16}]}}') +
+  yaml.container('container1') +
+  yaml.container('container2', '{networks: [bridge, isolated_nw]}') +
+  yaml.container('container3', '{networks: [isolated_nw]}');
+
+describe('compile: the host firewall', () => {
+  it('puts every bridge in the isolation sets and masquerades the non-internal ones', () => {
+    const s = compileText(walkthrough + yaml.network('vault', '{internal: true}') + yaml.container('safe', '{networks: [vault]}'));
+    const br = Object.values(s.links).find((l) => l.kind === 'bridge' && l.owner.name === 'isolated_nw')?.name;
+    const vault = Object.values(s.links).find((l) => l.kind === 'bridge' && l.owner.name === 'vault')?.name;
+    expect(elements(s, 'bridges')).toEqual([`${br} (network isolated_nw)`, `${vault} (network vault)`, 'docker0 (network bridge)'].sort());
+    expect(elements(s, 'same_bridge')).toContain('docker0 . docker0 (network bridge)');
+    expect(elements(s, 'masq_bridges')).toEqual([`${br} (network isolated_nw)`, 'docker0 (network bridge)'].sort());
+    expect(elements(s, 'internal_bridges')).toEqual([`${vault} (network vault)`]);
+    expect(elements(s, 'no_icc_bridges')).toEqual([]);
+  });
+
+  it('follows enable_ip_masquerade=false and enable_icc=false', () => {
+    const opts = '{options: {com.docker.network.bridge.enable_ip_masquerade: "false", com.docker.network.bridge.enable_icc: "false", com.docker.network.bridge.name: br-quiet}}';
+    const s = compileText(yaml.network('quiet', opts) + yaml.container('a', '{networks: [quiet]}'));
+    expect(elements(s, 'masq_bridges')).toEqual([]);
+    expect(elements(s, 'no_icc_bridges')).toEqual(['br-quiet (network quiet)']);
+  });
+
+  it('publishes ports on the container\'s first non-internal network by name, with hairpin and route_localnet', () => {
+    const s = compileText(
+      yaml.network('zeta') +
+        yaml.network('alpha', '{internal: true}') +
+        yaml.network('beta', '{ipam: {config: [{subnet: 10.9.0.0/24}]}, options: {com.docker.network.bridge.name: br-beta}}') +
+        yaml.container('web', '{networks: [zeta, alpha, beta], ports: ["8080:80", "127.0.0.1:5353:53/udp", "9000-9001:7000-7001"]}'),
+    );
+    expect(elements(s, 'pub_addr')).toEqual([
+      '0.0.0.0/0 . tcp . 8080 : 10.9.0.2 (container web)',
+      '0.0.0.0/0 . tcp . 9000 : 10.9.0.2 (container web)',
+      '0.0.0.0/0 . tcp . 9001 : 10.9.0.2 (container web)',
+      '127.0.0.1 . udp . 5353 : 10.9.0.2 (container web)',
+    ]);
+    expect(elements(s, 'pub_port')).toEqual([
+      '0.0.0.0/0 . tcp . 8080 : 80 (container web)',
+      '0.0.0.0/0 . tcp . 9000 : 7000 (container web)',
+      '0.0.0.0/0 . tcp . 9001 : 7001 (container web)',
+      '127.0.0.1 . udp . 5353 : 53 (container web)',
+    ]);
+    expect(elements(s, 'self_hairpin')).toEqual(['10.9.0.2 . 10.9.0.2 (container web)']);
+    const veths = Object.values(s.links).filter((l) => l.kind === 'veth');
+    expect(veths.filter((v) => v.kind === 'veth' && v.hairpin).map((v) => v.kind === 'veth' && v.master)).toEqual(['br-beta']);
+    expect(s.sysctls['@host/net/ipv4/conf/br-beta/route_localnet']).toMatchObject({ value: '1', dev: 'br-beta', owner: { kind: 'network', name: 'beta' } });
+    expect(Object.keys(s.sysctls).filter((k) => k.includes('route_localnet'))).toHaveLength(1);
+  });
+
+  it('binds to the network\'s host_binding_ipv4 unless the port names an address', () => {
+    const s = compileText(
+      yaml.network('n', '{options: {com.docker.network.bridge.host_binding_ipv4: 127.0.0.1}}') +
+        yaml.container('a', '{networks: [n], ports: ["8080:80", "0.0.0.0:8081:81/udp", "198.51.100.7:8082:82"]}'),
+    );
+    expect(elements(s, 'pub_port')).toEqual([
+      '0.0.0.0/0 . udp . 8081 : 81 (container a)',
+      '127.0.0.1 . tcp . 8080 : 80 (container a)',
+      '198.51.100.7 . tcp . 8082 : 82 (container a)',
+    ]);
+  });
+
+  it('publishes nothing for containers of other nodes', () => {
+    const hosts = 'apiVersion: weft/v1\nkind: Host\nmetadata: {name: node-a}\nspec: {address: 192.0.2.1}\n---\napiVersion: weft/v1\nkind: Host\nmetadata: {name: node-b}\nspec: {address: 192.0.2.2}\n---\n';
+    const s = compileText(hosts + yaml.container('far', '{host: node-b, ports: ["8080:80"]}') + yaml.container('near', '{host: node-a}'), 'node-a');
+    expect(elements(s, 'pub_addr')).toEqual([]);
+  });
+
+  it('needs forwarding and br_netfilter in the host namespace', () => {
+    const s = compileText(yaml.container('a'));
+    expect(s.sysctls['@host/net/ipv4/ip_forward']).toMatchObject({ value: '1', owner: { kind: 'host', name: 'h1' } });
+    expect(s.sysctls['@host/net/bridge/bridge-nf-call-iptables']).toMatchObject({ value: '1' });
+  });
+
+  it('rejects ports on IPv6 host addresses and ports of containers only on internal networks', () => {
+    expect(() => compileText(yaml.container('a', '{ports: ["[::1]:8080:80"]}'))).toThrow(/PORT_IPV6/);
+    const internalOnly = yaml.network('vault', '{internal: true}') + yaml.container('a', '{networks: [vault], ports: ["8080:80"]}');
+    expect(() => compileText(internalOnly)).toThrow(InvalidManifestError);
+    expect(() => compileText(internalOnly)).toThrow(/PORT_ON_INTERNAL/);
+  });
+
+  it('keeps the rules fixed and grows only elements: 50 networks cost the rules of 1', () => {
+    const many = (n: number) => {
+      let text = '';
+      for (let i = 0; i < n; i++) {
+        text += yaml.network(`net${i}`, `{ipam: {config: [{subnet: 10.${i}.0.0/24}]}}`);
+        text += yaml.container(`c${i}`, `{networks: [net${i}], ports: ["${10000 + i}:80"]}`);
+      }
+      return nft(compileText(text));
+    };
+    const count = (entries: NftEntry[], kind: NftEntry['kind']) => entries.filter((e) => e.kind === kind).length;
+    const sizes = [1, 10, 50].map((n) => {
+      const e = many(n);
+      return { n, rules: count(e, 'rule'), chains: count(e, 'chain'), sets: count(e, 'set'), elements: count(e, 'element') };
+    });
+    // Rules, chains and sets do not depend on the number of networks.
+    expect(new Set(sizes.map((s) => `${s.rules}/${s.chains}/${s.sets}`)).size).toBe(1);
+    expect(sizes[0]!.rules).toBeLessThanOrEqual(12);
+    // Elements: per network bridges, same_bridge, masq_bridges; per container pub_addr, pub_port, self_hairpin.
+    for (const s of sizes) expect(s.elements).toBe(6 * s.n);
+    console.log(`firewall size: ${sizes.map((s) => `${s.n} networks: ${s.rules} rules, ${s.sets} sets, ${s.elements} elements`).join('; ')}`);
+  });
+});
