@@ -22,15 +22,17 @@ const FILE_CONCURRENCY = 32;
 
 const SEP = '----weft-sysctls----';
 const NFT_SEP = '----weft-nft----';
-const MISSING = '<missing>';
 
-// Reads a namespace in one process: links, addresses, routes as JSON, the sysctls asked for,
-// then nftables tables (arguments after "::nft", as family/name pairs), one JSON line each.
-// Sysctls are read with the shell builtin `read`: a `cat` each would be a process each.
+// Reads a namespace in one process: links, addresses, routes as JSON; then the sysctls asked for
+// (first argument: their paths under /proc/sys, one per line) as "path:value" lines from one grep
+// (a missing file prints nothing; the shell's read builtin cannot be used: /proc/sys files end a byte-wise
+// read after the first byte); then nftables tables (the other arguments, as family/name pairs),
+// one JSON line each.
 const READ_SCRIPT = `printf 'link show\\naddr show\\nroute show table all\\n' | ip -d -j -batch - || exit 3
 echo '${SEP}'
-while [ $# -gt 0 ] && [ "$1" != ::nft ]; do printf '%s=' "$1"; if read -r v 2>/dev/null < "/proc/sys/$1"; then printf '%s\\n' "$v"; else echo '${MISSING}'; fi; shift; done
-[ $# -gt 0 ] && shift
+if [ -n "$1" ]; then (cd /proc/sys && IFS='
+' && set -f && grep -H '' -- $1 2>/dev/null); fi
+shift
 echo '${NFT_SEP}'
 while [ $# -gt 1 ]; do printf '%s %s=' "$1" "$2"; nft -j list table "$1" "$2" 2>/dev/null || echo null; shift 2; done`;
 
@@ -69,7 +71,7 @@ export class RealKernel implements Kernel {
     const cmds: NsCommand[] = reqs.map((r) => {
       const tables = (r.nftTables ?? []).flatMap((t) => [t.family, t.name]);
       if (r.sysctls.length === 0 && tables.length === 0) return { ns: r.ns, argv: IP_READ, input: IP_READ_INPUT };
-      return { ns: r.ns, argv: ['sh', '-c', READ_SCRIPT, 'sh', ...r.sysctls, '::nft', ...tables] };
+      return { ns: r.ns, argv: ['sh', '-c', READ_SCRIPT, 'sh', r.sysctls.join('\n'), ...tables] };
     });
     const results = await execInNamespaces(cmds, this.concurrency, this.stats);
     return new Map(reqs.map((r, i) => [r.ns.key, this.parseRead(r, cmds[i]!, results[i]!)]));
@@ -84,13 +86,13 @@ export class RealKernel implements Kernel {
     const [json, rest = ''] = res.stdout.split(`${SEP}\n`);
     const [sys = '', nftText = ''] = rest.split(`${NFT_SEP}\n`);
     const [links, addrs, routes] = splitJsonLines(json ?? '');
-    const sysctls: Record<string, string | null> = {};
+    const found = new Map<string, string>();
     for (const line of sys.split('\n')) {
-      const eq = line.indexOf('=');
-      if (eq < 0) continue;
-      const v = line.slice(eq + 1);
-      sysctls[line.slice(0, eq)] = v === MISSING ? null : v.trim();
+      const colon = line.indexOf(':');
+      if (colon > 0) found.set(line.slice(0, colon), line.slice(colon + 1).trim());
     }
+    const sysctls: Record<string, string | null> = {};
+    for (const p of req.sysctls) sysctls[p] = found.get(p) ?? null;
     const nft: Record<string, unknown[] | null> = {};
     for (const line of nftText.split('\n')) {
       const eq = line.indexOf('=');
