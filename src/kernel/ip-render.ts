@@ -11,7 +11,8 @@ export function renderIpOp(op: IpOp): string {
     case 'link-add-veth': {
       const master = op.master ? ` master ${op.master}` : '';
       // Created straight into the peer's namespace: moving a link later costs ~20 ms (RCU wait).
-      return `link add ${op.name} mtu ${op.mtu}${master} up type veth peer name ${op.peer.name} netns ${op.peer.netns} address ${op.peer.mac} mtu ${op.peer.mtu}`;
+      // Not up yet: address generation mode must be set first (link add does not take it).
+      return `link add ${op.name} mtu ${op.mtu}${master} type veth peer name ${op.peer.name} netns ${op.peer.netns} address ${op.peer.mac} mtu ${op.peer.mtu}`;
     }
     case 'link-set': {
       const parts = [`link set dev ${op.name}`];

@@ -29,6 +29,7 @@ export const linksProvider: Provider<'links'> = {
         alias: v.host.alias ?? '',
         mtu: v.host.mtu,
         up: v.host.up,
+        addrgenmode: v.host.addrgenmode === 'none' ? 'none' : 'eui64',
         peer: { ns: v.peerNs, name: v.peer?.name ?? '(missing)' },
         owner: v.owner,
       };
@@ -71,7 +72,7 @@ export const linksProvider: Provider<'links'> = {
           peer: { name: d.peer.name, netns: netnsArgument(d.peer.ns, peerRef.path), mac: peer?.mac ?? '', mtu: peer?.mtu ?? d.mtu },
           what: `creating veth ${d.name} (peer ${d.peer.name} in ${d.peer.ns})`,
         });
-        out.ip(ns, rank, { op: 'link-set', name: d.name, alias: d.alias, what: `tagging veth ${d.name}` });
+        out.ip(ns, rank, { op: 'link-set', name: d.name, addrgenmode: d.addrgenmode, alias: d.alias, up: true, what: `tagging veth ${d.name}` });
         if (d.hairpin) out.ip(ns, rank, { op: 'link-set', name: d.name, hairpin: true, what: `setting hairpin on bridge port ${d.name}` });
       } else if (d.kind === 'veth-peer') {
         out.ip(ns, rank, { op: 'link-set', name: d.name, addrgenmode: d.addrgenmode, mac: d.mac, mtu: d.mtu, up: true, what: `configuring ${d.name}` });
@@ -87,7 +88,7 @@ export const linksProvider: Provider<'links'> = {
     if (change.fields.some((f) => f !== 'hairpin')) out.ip(ns, rank, {
       op: 'link-set',
       name: d.name,
-      ...(changed('addrgenmode') && d.kind === 'veth-peer' ? { addrgenmode: d.addrgenmode } : {}),
+      ...(changed('addrgenmode') && (d.kind === 'veth-peer' || d.kind === 'veth') ? { addrgenmode: d.addrgenmode } : {}),
       ...(changed('mac') && d.kind === 'veth-peer' ? { mac: d.mac } : {}),
       ...(changed('mtu') && 'mtu' in d ? { mtu: d.mtu } : {}),
       ...(changed('master') && d.kind === 'veth' ? { master: d.master ?? null } : {}),

@@ -45,6 +45,8 @@ export interface VethEntry extends LinkBase {
   peer: { ns: NsKey; name: string };
   /** Bridge port hairpin mode (set only when on): frames may leave through the port they came in. */
   hairpin?: boolean;
+  /** "none" on IPv4-only networks: no link-local address, no router solicitations and their events. */
+  addrgenmode: 'none' | 'eui64';
 }
 
 /** The container end of a veth pair. Created with its host end; these are its own settings. */

@@ -223,7 +223,7 @@ export class FakeKernel implements Kernel {
           kind: 'veth',
           mtu: op.mtu,
           mac: '02:00:00:00:00:02',
-          up: true,
+          up: false,
           addrgenmode: 'eui64',
           peer: { ns: peerNsName, name: op.peer.name },
           ...(op.master ? { master: op.master } : {}),

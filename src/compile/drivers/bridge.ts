@@ -38,6 +38,7 @@ export const bridgeDriver: NetworkDriver = {
       up: true,
       master: plan.ifname,
       peer: { ns: ctr.ns, name: ep.ifname },
+      addrgenmode: ep.ipv6 ? 'eui64' : 'none',
       ...(ep.hairpin ? { hairpin: true } : {}),
       owner,
     });

@@ -4,7 +4,7 @@ import { parseAddresses, parseLinks, parseRoutes, renderIpOp } from '../../../sr
 describe('ip -batch rendering', () => {
   it('creates veths straight into the peer namespace', () => {
     expect(renderIpOp({ op: 'link-add-veth', name: 'veth1234567', mtu: 1500, master: 'docker0', peer: { name: 'eth0', netns: 'h-c1', mac: '02:42:ac:11:00:02', mtu: 1500 }, what: '' }))
-      .toBe('link add veth1234567 mtu 1500 master docker0 up type veth peer name eth0 netns h-c1 address 02:42:ac:11:00:02 mtu 1500');
+      .toBe('link add veth1234567 mtu 1500 master docker0 type veth peer name eth0 netns h-c1 address 02:42:ac:11:00:02 mtu 1500');
   });
   it('sets addrgenmode before up and quotes aliases', () => {
     expect(renderIpOp({ op: 'link-set', name: 'eth0', addrgenmode: 'none', up: true, alias: 'weft:ctr=a;net="x"', what: '' }))
