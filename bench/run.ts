@@ -2,7 +2,19 @@
  * `npm run bench`: weft against netavark, the CNI bridge plugin and the `ip -batch` floor, for N
  * containers over 10 bridge networks with one published port each. Everything happens inside
  * throwaway network namespaces (bn<id>…, bx<id>…) that are removed at the end, on failure and on
- * Ctrl-C; a later run removes what a killed run left. Needs root. Settings: BENCH_* (see below).
+ * Ctrl-C; a later run removes what a killed run left. Needs root.
+ *
+ * Settings (environment):
+ *   BENCH_SIZES=100,1000       container counts
+ *   BENCH_RUNS=5               timed runs per size (medians)
+ *   BENCH_PEER_RUNS=5,2        netavark/CNI runs per size (default BENCH_RUNS)
+ *   BENCH_TOOLS=weft,netavark,cni,floor
+ *   BENCH_PROBE=1              an untimed first run under strace (programs run, nft time)
+ *   BENCH_PEER_PROBE_MAX=100   largest N at which netavark/CNI join the probe run
+ *   BENCH_PEER_DESTROY=1       time the peers' per-container teardown too
+ *   BENCH_IDLE=0.7 BENCH_IDLE_WAIT_S=10   wait for this much idle CPU before a sample
+ *   BENCH_CMD_TIMEOUT_S=1200 BENCH_BUDGET_MIN=120 BENCH_FLOOR_PARALLEL=2
+ *   BENCH_OUT=bench/results/latest.json  (a .md with the tables is written next to it)
  */
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -34,9 +46,16 @@ function config(): BenchConfig {
   };
   const tools = (env['BENCH_TOOLS'] ?? TOOLS.join(',')).split(',').map((t) => t.trim()) as Tool[];
   for (const t of tools) if (!TOOLS.includes(t)) throw new Error(`BENCH_TOOLS: unknown tool ${t} (known: ${TOOLS.join(', ')})`);
+  const sizes = (env['BENCH_SIZES'] ?? '100,1000').split(',').map(Number);
+  if (sizes.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`BENCH_SIZES=${env['BENCH_SIZES']}: expected positive integers`);
+  const runs = num('BENCH_RUNS', 5);
+  // "5,2": 5 runs at the first size, 2 at the second; one number applies to every size.
+  const peer = (env['BENCH_PEER_RUNS'] ?? String(runs)).split(',').map(Number);
   return {
-    sizes: (env['BENCH_SIZES'] ?? '100,1000').split(',').map(Number),
-    runs: num('BENCH_RUNS', 5),
+    sizes,
+    runs,
+    peerRuns: sizes.map((_, i) => Math.min(runs, peer[i] ?? peer.at(-1) ?? runs)),
+    peerProbeMax: num('BENCH_PEER_PROBE_MAX', 100),
     tools,
     probe: num('BENCH_PROBE', 1) !== 0,
     peerDestroy: num('BENCH_PEER_DESTROY', 1) !== 0,
@@ -83,7 +102,7 @@ async function main(): Promise<void> {
     const loadStart = await loadAverage();
     const features = await weftFeatures(weftBin);
     console.error(
-      `bench: run ${sandbox.id}: sizes ${cfg.sizes.join(',')}, ${cfg.runs} runs${cfg.probe ? ' + 1 probe run' : ''}, tools ${cfg.tools.join(',')}; ` +
+      `bench: run ${sandbox.id}: sizes ${cfg.sizes.join(',')}, ${cfg.runs} runs (netavark and CNI: ${cfg.peerRuns.join(',')})${cfg.probe ? ' + 1 probe run' : ''}, tools ${cfg.tools.join(',')}; ` +
         `load ${loadStart.join(' ')}; weft watch ${features.watch ? 'available' : 'not available'}`,
     );
     const usable = cfg.tools.filter((t) => {
@@ -105,6 +124,8 @@ async function main(): Promise<void> {
         }
         for (const tool of usable) {
           if (failed.has(tool) || stopping) continue;
+          const peer = tool === 'netavark' || tool === 'cni';
+          if (peer && (r >= cfg.peerRuns[cfg.sizes.indexOf(n)]! || (r < 0 && n > cfg.peerProbeMax))) continue;
           const t0 = Date.now();
           const ctx: ToolContext = toolContext({ tool, n, run: r, probe: r < 0, cfg, sandbox, results, tmp: await sandbox.sub(`tmp-${tool}-${n}-${r}`) });
           try {

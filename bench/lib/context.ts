@@ -8,6 +8,13 @@ import type { Sandbox } from './sandbox.js';
 export interface BenchConfig {
   sizes: number[];
   runs: number;
+  /**
+   * Runs of netavark and CNI per size (they take minutes per run at N=1000), aligned with
+   * `sizes`; each at most `runs`.
+   */
+  peerRuns: number[];
+  /** The probe run includes netavark and CNI only up to this N (under strace they are ~10× slower). */
+  peerProbeMax: number;
   tools: Tool[];
   /** One untimed run first, under strace: counts programs executed; doubles as a warm-up. */
   probe: boolean;

@@ -58,7 +58,7 @@ export function markdown(results: Results, cfg: BenchConfig, info: MachineInfo, 
   for (const n of cfg.sizes) {
     const got = (tool: Tool, op: Op) => results.find(tool, n, op);
     const runs = Math.max(0, ...results.all().filter((r) => r.n === n).map((r) => r.samples.length));
-    out.push(`#### N = ${n} containers, 10 bridge networks, 1 published port each (median of ${runs} runs)`, '');
+    out.push(`#### N = ${n} containers, 10 bridge networks, 1 published port each (medians; weft: ${runs} runs)`, '');
     out.push(
       '| weft | wall ms | ms/container | weft ms | CPU ms | processes | programs run | kernel writes | peak RSS MB |',
       '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
@@ -78,8 +78,9 @@ export function markdown(results: Results, cfg: BenchConfig, info: MachineInfo, 
     out.push('');
     const peers = cfg.tools.filter((t) => t !== 'weft');
     if (peers.length > 0) {
+      const runsOf = (t: Tool) => Math.max(0, ...results.all().filter((r) => r.n === n && r.tool === t).map((r) => r.samples.length));
       out.push(
-        `| wall ms | ${cfg.tools.map((t) => TOOL_LABEL[t]).join(' | ')} | ${peers.map((t) => `weft ÷ ${TOOL_LABEL[t]}`).join(' | ')} |`,
+        `| wall ms (runs) | ${cfg.tools.map((t) => `${TOOL_LABEL[t]} (${runsOf(t)})`).join(' | ')} | ${peers.map((t) => `weft ÷ ${TOOL_LABEL[t]}`).join(' | ')} |`,
         `|---|${cfg.tools.map(() => '---:').join('|')}|${peers.map(() => '---:').join('|')}|`,
       );
       for (const op of ['cold', 'add', 'remove', 'port', 'destroy'] as const) {
@@ -92,12 +93,13 @@ export function markdown(results: Results, cfg: BenchConfig, info: MachineInfo, 
         return fmt(m?.maxRssKb !== undefined ? m.maxRssKb / 1024 : undefined, 0);
       };
       out.push(`| peak RSS MB, cold | ${cfg.tools.map(rss).join(' | ')} | ${peers.map(() => '').join(' | ')} |`, '');
+      out.push('The peers run per container: a no-op apply and watch mode have no counterpart there.', '');
     }
     const notes = results
       .all()
       .filter((r) => r.n === n)
       .flatMap((r) => r.notes.map((t) => `${TOOL_LABEL[r.tool]}, ${OP_LABEL[r.op]}: ${t}`))
-      .concat(results.all().filter((r) => r.n === n && r.unavailable && r.tool !== 'weft').map((r) => `${TOOL_LABEL[r.tool]}, ${OP_LABEL[r.op]}: ${r.unavailable}`));
+      .concat(results.all().filter((r) => r.n === n && r.unavailable && r.tool !== 'weft' && !r.unavailable.startsWith('n/a')).map((r) => `${TOOL_LABEL[r.tool]}, ${OP_LABEL[r.op]}: ${r.unavailable}`));
     for (const f of results.failures.filter((x) => x.n === n)) {
       notes.push(`${TOOL_LABEL[f.tool]} FAILED in ${f.run < 0 ? 'the probe run' : `run ${f.run + 1}`} (later runs skipped): ${f.message.split('\n').slice(0, 3).join(' ').slice(0, 400)}`);
     }
