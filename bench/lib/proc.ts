@@ -160,6 +160,14 @@ export async function measure(argv: readonly string[], tmp: string, opts: RunOpt
   return { ...r, cpuMs, maxRssKb };
 }
 
+/** nft is told apart by what it did: loading a transaction (-f) or listing. */
+function programKey(name: string, args: string): string {
+  if (name !== 'nft') return name;
+  if (/"-f"/.test(args)) return 'nft -f';
+  if (/"list"/.test(args)) return 'nft list';
+  return 'nft';
+}
+
 /** Programs of one name that a command ran: how many, and how long they lived in total. */
 export interface ProgramStats {
   count: number;
@@ -196,9 +204,9 @@ export async function countExecs(argv: readonly string[], tmp: string, opts: Run
   };
   try {
     for (const line of (await readFile(file, 'utf8')).split('\n')) {
-      const m = /^(\d+)\s+([\d.]+)\s+(?:execve\("([^"]+)"|(\+\+\+ (?:exited|killed)))/.exec(line);
+      const m = /^(\d+)\s+([\d.]+)\s+(?:execve\("([^"]+)", \[([^\]]*)|(\+\+\+ (?:exited|killed)))/.exec(line);
       if (!m) continue;
-      const [, pid = '', t = '0', prog, exited] = m;
+      const [, pid = '', t = '0', prog, args = '', exited] = m;
       const at = Number(t);
       if (exited) {
         close(pid, at);
@@ -206,7 +214,7 @@ export async function countExecs(argv: readonly string[], tmp: string, opts: Run
       }
       execs++;
       if (execs === 0) continue;
-      const name = path.basename(prog ?? '?');
+      const name = programKey(path.basename(prog ?? '?'), args);
       // nsenter and sh exec their command in the same process: each counts as a program, and the
       // process's lifetime is charged to the last one.
       const prev = current.get(pid);
