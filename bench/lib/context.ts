@@ -97,6 +97,11 @@ export function toolContext(base: Omit<ToolContext, 'step' | 'record' | 'note' |
       const sample: Sample = { wallMs: 0, cpuMs: 0, maxRssKb: 0, idleBefore };
       for (const c of cmds) {
         const m = await measure(c.argv, base.tmp, opts(c));
+        if (m.timedOut) {
+          // Record the lower bound: "did not finish in T" is a result too.
+          base.results.get(base.tool, base.n, op).samples.push({ wallMs: sample.wallMs + m.wallMs, idleBefore, timedOut: true });
+          throw new Error(`${base.tool} ${op} (N=${base.n}) did not finish within BENCH_CMD_TIMEOUT_S (${base.cfg.commandTimeoutMs / 1000} s)`);
+        }
         if (m.code !== 0) throw fail(c, m);
         outs.push(m);
         sample.wallMs += m.wallMs;

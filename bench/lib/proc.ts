@@ -13,6 +13,8 @@ export interface RunResult {
   stdout: string;
   stderr: string;
   wallMs: number;
+  /** Killed at the time limit (code 124). */
+  timedOut: boolean;
 }
 
 export interface RunOptions {
@@ -73,6 +75,7 @@ export function run(argv: readonly string[], opts: RunOptions = {}): Promise<Run
         stdout: Buffer.concat(out).toString('utf8'),
         stderr: timedOut ? `${stderr}\n(timed out after ${opts.timeoutMs ?? 600_000} ms)` : stderr,
         wallMs,
+        timedOut,
       });
     });
     child.stdin.on('error', () => undefined);

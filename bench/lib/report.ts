@@ -30,7 +30,7 @@ function perContainer(op: Op, m: Medians | undefined, n: number): string {
 function cell(r: OpResult | undefined): string {
   if (!r) return '–';
   const m = medians(r);
-  if (m) return ms(m.wallMs);
+  if (m) return m.timedOut ? `> ${ms(m.wallMs)}` : ms(m.wallMs);
   return r.unavailable ? 'n/a' : '–';
 }
 
@@ -38,8 +38,10 @@ function ratio(a: OpResult | undefined, b: OpResult | undefined): string {
   const x = a && medians(a);
   const y = b && medians(b);
   if (!x || !y || !(y.wallMs > 0)) return '–';
+  if (x.timedOut) return '–';
   const q = x.wallMs / y.wallMs;
-  return `${q >= 10 ? q.toFixed(0) : q.toFixed(2)}×`;
+  // A peer that did not finish: its time is a lower bound, so the ratio is an upper bound.
+  return `${y.timedOut ? '< ' : ''}${q >= 10 ? q.toFixed(0) : q.toFixed(2)}×`;
 }
 
 export function markdown(results: Results, cfg: BenchConfig, info: MachineInfo, load: LoadInfo, targets: TargetCheck[]): string {
@@ -135,7 +137,7 @@ export function checkTargets(results: Results, cfg: BenchConfig): TargetCheck[] 
       checks.push({
         target: label,
         met: rs.every((x) => x.w!.wallMs / x.p!.wallMs <= limit),
-        evidence: rs.map((x) => `N=${x.n}: weft ÷ ${peer} = ${(x.w!.wallMs / x.p!.wallMs).toFixed(2)}`).join(', '),
+        evidence: rs.map((x) => `N=${x.n}: weft ÷ ${peer} ${x.p!.timedOut ? '<' : '='} ${(x.w!.wallMs / x.p!.wallMs).toFixed(2)}`).join(', '),
       });
     }
   }

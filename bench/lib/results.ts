@@ -37,6 +37,8 @@ export interface Sample {
   selfMs?: number;
   /** Fraction of CPU idle just before the sample (other work on the machine). */
   idleBefore: number;
+  /** The command hit BENCH_CMD_TIMEOUT_S: wallMs is a lower bound. */
+  timedOut?: boolean;
 }
 
 export interface Probe {
@@ -58,6 +60,8 @@ export interface OpResult {
 
 export interface Medians {
   wallMs: number;
+  /** Some sample hit the time limit: wallMs is a lower bound. */
+  timedOut?: boolean;
   cpuMs?: number;
   maxRssKb?: number;
   spawns?: number;
@@ -81,6 +85,7 @@ function medianOf(samples: readonly Sample[], key: keyof Sample): number | undef
 export function medians(r: OpResult): Medians | undefined {
   if (r.samples.length === 0) return undefined;
   const out: Medians = { wallMs: medianOf(r.samples, 'wallMs') ?? Number.NaN, runs: r.samples.length };
+  if (r.samples.some((s) => s.timedOut)) out.timedOut = true;
   for (const k of ['cpuMs', 'maxRssKb', 'spawns', 'writes', 'selfMs'] as const) {
     const v = medianOf(r.samples, k);
     if (v !== undefined) out[k] = v;
