@@ -117,7 +117,9 @@ interface WatchSetup {
 async function measureWatch(ctx: ToolContext, bin: string, f: WeftFeatures, s: WatchSetup): Promise<void> {
   const args = ['node', bin, '--host-netns', s.host, '--state-dir', s.state, '--log-level', 'info', '--log-format', 'json', 'watch', '-f', s.dir];
   if (f.watchOptions.includes('--listen')) args.push('--listen', `127.0.0.1:${20000 + Math.floor(Math.random() * 20000)}`);
+  // No periodic git fetch or full resync in the middle of a measurement: only the edit counts.
   if (f.watchOptions.includes('--interval')) args.push('--interval', '1h');
+  if (f.watchOptions.includes('--resync')) args.push('--resync', '1h');
   const daemon = startBackground(args);
   try {
     const settled = await waitDaemonIdle(daemon, 180_000);
