@@ -133,7 +133,7 @@ async function measureWatch(ctx: ToolContext, bin: string, f: WeftFeatures, s: W
     const done = await waitConverged(ns, marker, 120_000);
     const wallMs = performance.now() - started;
     if (!done) throw new Error(`weft watch did not converge on the edit within 120 s; its output:\n${daemon.output().slice(-2000)}`);
-    const rss = await groupPeakRssKb(daemon.child.pid!);
+    const rss = (await groupUsage(daemon.child.pid!)).peakRssKb;
     ctx.record('watch', { wallMs, ...(rss > 0 ? { maxRssKb: rss } : {}) }, idleBefore);
   } finally {
     await daemon.stop();
@@ -161,56 +161,34 @@ async function waitConverged(ns: string, marker: string, timeoutMs: number): Pro
 async function waitDaemonIdle(d: Background, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   await sleep(1000);
-  let last = await groupCpuTicks(d.child.pid!);
+  let last = (await groupUsage(d.child.pid!)).ticks;
   while (Date.now() < deadline) {
     if (d.child.exitCode !== null) throw new Error(`weft watch exited (${d.child.exitCode}): ${d.output().slice(-2000)}`);
     await sleep(500);
-    const now = await groupCpuTicks(d.child.pid!);
+    const now = (await groupUsage(d.child.pid!)).ticks;
     if (now - last < 1) return true; // clock ticks are 10 ms
     last = now;
   }
   return false;
 }
 
-async function groupPids(pgid: number): Promise<number[]> {
-  const out: number[] = [];
+/** The processes of a process group: CPU used so far (clock ticks) and the largest VmHWM (kB). */
+async function groupUsage(pgid: number): Promise<{ ticks: number; peakRssKb: number }> {
+  let ticks = 0;
+  let peakRssKb = 0;
   for (const e of await readdir('/proc')) {
     if (!/^\d+$/.test(e)) continue;
     try {
       const stat = await readFile(`/proc/${e}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(fields[2]) === pgid) out.push(Number(e));
+      // Fields after the command name (which may hold spaces): state is field 3, pgrp 5, utime 14, stime 15.
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(f[2]) !== pgid) continue;
+      ticks += Number(f[11]) + Number(f[12]);
+      const m = /VmHWM:\s+(\d+) kB/.exec(await readFile(`/proc/${e}/status`, 'utf8'));
+      if (m) peakRssKb = Math.max(peakRssKb, Number(m[1]));
     } catch {
       /* exited meanwhile */
     }
   }
-  return out;
-}
-
-async function groupCpuTicks(pgid: number): Promise<number> {
-  let ticks = 0;
-  for (const pid of await groupPids(pgid)) {
-    try {
-      const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(f[11]) + Number(f[12]);
-    } catch {
-      /* exited */
-    }
-  }
-  return ticks;
-}
-
-/** Largest VmHWM (peak RSS) among the daemon's processes. */
-async function groupPeakRssKb(pgid: number): Promise<number> {
-  let max = 0;
-  for (const pid of await groupPids(pgid)) {
-    try {
-      const m = /VmHWM:\s+(\d+) kB/.exec(await readFile(`/proc/${pid}/status`, 'utf8'));
-      if (m) max = Math.max(max, Number(m[1]));
-    } catch {
-      /* exited */
-    }
-  }
-  return max;
+  return { ticks, peakRssKb };
 }
