@@ -13,6 +13,10 @@ import { compile, emptyAllocations } from '../compile/index.js';
 import { planJson, printLines, summary } from './output.js';
 import { readCreated, recordCreated } from './records.js';
 import { runExec } from './exec.js';
+import { runDns } from './dns.js';
+import { registerStatusCommand } from './status.js';
+import { registerWatchCommand } from './watch.js';
+import { closing, openStore, publishResult } from './store.js';
 
 interface FileOpts {
   file?: string[];
@@ -38,13 +42,14 @@ async function withLock<T>(g: GlobalOptions, command: string, fn: () => Promise<
   }
 }
 
-/** Global options, logger, validated model and reconcile context: what every writer/planner needs. */
+/** Global options, logger, validated model, membership store (--store) and reconcile context: what every writer/planner needs. */
 async function setup(cmd: Command, opts: FileOpts) {
   const g = globals(cmd);
   const log = makeLogger(g);
   const model = await loadModel(files(opts));
-  const ctx = await makeContext(g, model, log);
-  return { g, log, model, ctx };
+  const store = await openStore(g, log);
+  const ctx = await makeContext(g, model, log, store);
+  return { g, log, model, ctx, store };
 }
 
 export function registerCommands(program: Command): void {
@@ -55,9 +60,13 @@ export function registerCommands(program: Command): void {
     .option('--dry-run', 'show what would change, write nothing')
     .option('--prune', 'also remove containers and networks no longer in the manifests')
     .action(async (opts: FileOpts & { dryRun?: boolean; prune?: boolean }, cmd: Command) => {
-      const { g, log, model, ctx } = await setup(cmd, opts);
-      const run = () => reconcile(model, ctx, { prune: opts.prune ?? false, dryRun: opts.dryRun ?? false });
-      const result: ReconcileResult = opts.dryRun ? await run() : await withLock(g, 'apply', run);
+      const { g, log, model, ctx, store } = await setup(cmd, opts);
+      const result: ReconcileResult = await closing(store, async () => {
+        const run = () => reconcile(model, ctx, { prune: opts.prune ?? false, dryRun: opts.dryRun ?? false });
+        const r = opts.dryRun ? await run() : await withLock(g, 'apply', run);
+        if (store && !opts.dryRun) await publishResult(store, r);
+        return r;
+      });
       printLines(planLines(result.plan, providers));
       if (result.applied) await recordCreated(g, result);
       console.error(summary(result, opts.dryRun ?? false));
@@ -71,8 +80,8 @@ export function registerCommands(program: Command): void {
     .option('--json', 'machine-readable output')
     .option('--prune', 'plan the removal of orphans too')
     .action(async (opts: FileOpts & { json?: boolean; prune?: boolean }, cmd: Command) => {
-      const { model, ctx } = await setup(cmd, opts);
-      const result = await reconcile(model, ctx, { prune: opts.prune ?? false, dryRun: true });
+      const { model, ctx, store } = await setup(cmd, opts);
+      const result = await closing(store, () => reconcile(model, ctx, { prune: opts.prune ?? false, dryRun: true }));
       if (opts.json) console.log(JSON.stringify(planJson(result.plan, providers), null, 2));
       else printLines(planLines(result.plan, providers));
     });
@@ -83,11 +92,24 @@ export function registerCommands(program: Command): void {
     .addOption(fileOption())
     .option('--dry-run', 'show what would be removed')
     .action(async (opts: FileOpts & { dryRun?: boolean }, cmd: Command) => {
-      const { g, model, ctx } = await setup(cmd, opts);
-      const run = () => destroy(model, ctx, { dryRun: opts.dryRun ?? false });
-      const result = opts.dryRun ? await run() : await withLock(g, 'destroy', run);
+      const { g, model, ctx, store } = await setup(cmd, opts);
+      const result = await closing(store, async () => {
+        const run = () => destroy(model, ctx, { dryRun: opts.dryRun ?? false });
+        const r = opts.dryRun ? await run() : await withLock(g, 'destroy', run);
+        // This node's endpoints leave the store with its containers.
+        if (store && !opts.dryRun) await publishResult(store, r, { none: true });
+        return r;
+      });
       printLines(planLines(result.plan, providers));
       console.error(summary(result, opts.dryRun ?? false));
+    });
+
+  program
+    .command('dns')
+    .description('the embedded DNS server alone (follows manifest edits); runs until stopped')
+    .addOption(fileOption())
+    .action(async (opts: FileOpts, cmd: Command) => {
+      process.exitCode = await runDns(globals(cmd), files(opts));
     });
 
   program
@@ -140,6 +162,9 @@ export function registerCommands(program: Command): void {
       const passthrough = (cmd.parent?.getOptionValue('passthrough') as string[] | undefined) ?? [];
       process.exitCode = await runExec(g, container, passthrough);
     });
+
+  registerWatchCommand(program);
+  registerStatusCommand(program);
 }
 
 /** Networks as the kernel has them, with manifest details when -f is given. Read-only. */

@@ -9,11 +9,13 @@ import type { LogFormat, Logger } from '../log.js';
 import { createLogger } from '../log.js';
 import type { Model } from '../model/index.js';
 import { providers } from '../providers/index.js';
-import type { ReconcileContext } from '../reconcile/index.js';
+import type { PeerSource, ReconcileContext } from '../reconcile/index.js';
 
 export interface GlobalOptions {
   hostNetns?: string;
   node?: string;
+  /** --store etcd://HOST:PORT[?ttl=N] */
+  store?: string;
   stateDir: string;
   logLevel: string;
   logFormat?: LogFormat;
@@ -74,7 +76,7 @@ export function progressLine(): (done: number, total: number) => void {
   };
 }
 
-export async function makeContext(g: GlobalOptions, model: Model | undefined, log: Logger): Promise<ReconcileContext> {
+export async function makeContext(g: GlobalOptions, model: Model | undefined, log: Logger, peers?: PeerSource): Promise<ReconcileContext> {
   return {
     kernel: makeKernel(log),
     log,
@@ -83,5 +85,6 @@ export async function makeContext(g: GlobalOptions, model: Model | undefined, lo
     ...(g.node !== undefined ? { node: g.node } : {}),
     drivers: await loadDrivers(model, log),
     providers,
+    ...(peers ? { peers } : {}),
   };
 }

@@ -1,7 +1,7 @@
 export { compile, netnsName, etcNetnsDir } from './compile.js';
 export type { CompileResult } from './compile.js';
 export { extractAllocations, emptyAllocations, endpointKey } from './inputs.js';
-export type { CompileInputs, Allocations } from './inputs.js';
+export type { CompileInputs, Allocations, PeerEndpoint } from './inputs.js';
 export { builtinDrivers } from './drivers/index.js';
 export type { NetworkDriver } from './drivers/index.js';
 export type * from './topology.js';
@@ -9,3 +9,5 @@ export { StateBuilder } from './state-builder.js';
 export { FIREWALL_TABLE, firewallWanted, hostOwner, publishEndpoint } from './firewall.js';
 export { parseAlias, formatAlias, aliases } from './alias.js';
 export { hostnameOf, parseResolvConf, usableUpstreams, usesEmbeddedDns } from './files.js';
+export { buildDnsConfig, dnsRedirectRules, DNS_REDIRECT_TABLE, DNS_TTL, EMBEDDED_DNS_ADDRESS } from './dns.js';
+export type { DnsConfig, DnsClient, DnsNetwork, DnsNameEntry, DnsLinkAlias } from './dns.js';

@@ -22,6 +22,27 @@ export interface CompileInputs {
    * while orphaned containers still hang off it; dropped with --prune).
    */
   keepNetworks?: ReadonlySet<string>;
+  /**
+   * Interfaces of the host namespace that are not weft's (macvlan parents), with their MTUs.
+   * Undefined before the first observation: parents are then not checked.
+   */
+  hostInterfaces?: { name: string; mtu: number }[];
+  /** Endpoints other nodes published in the membership store (--store), for global networks. */
+  peers?: PeerEndpoint[];
+}
+
+/** An endpoint a node published in the membership store: what its peers need to reach it. */
+export interface PeerEndpoint {
+  node: string;
+  /** The node's underlay (VTEP) address. */
+  nodeAddress: string;
+  container: string;
+  network: string;
+  /** address/prefix */
+  ipv4?: string;
+  ipv6?: string;
+  mac: string;
+  aliases: string[];
 }
 
 export interface Allocations {
@@ -51,6 +72,10 @@ export function extractAllocations(observed: KernelState): Allocations {
     if (link.kind === 'veth' && tag['ctr']) {
       addresses.set(endpointKey(tag['ctr'], tag['net']), addrsOf(link.peer.ns, link.peer.name));
     }
+  }
+  for (const link of Object.values(observed.links)) {
+    const tag = link.kind === 'macvlan' ? parseAlias(link.alias) : undefined;
+    if (tag?.['ctr'] && tag['net']) addresses.set(endpointKey(tag['ctr'], tag['net']), addrsOf(link.ns, link.name));
   }
   return { subnets, addresses };
 }

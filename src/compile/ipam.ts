@@ -149,12 +149,17 @@ export interface AddressRequest {
 
 /**
  * Hands out addresses of one family on one network: statics first, then sticky ones that still
- * fit and are free, then the lowest free address of the pools' ranges. Returns key -> address
- * and the keys that could not be served.
+ * fit and are free, then new ones. New ones are the lowest free address of the pools' ranges
+ * (Docker's way, for local networks, whose allocations are sticky); with `spread` (a seed: the
+ * network's name), each key starts at a slot hashed from seed and key and takes the next free
+ * one from there, in key order. Global networks use that: it is a function of the manifests
+ * alone, and adding or removing a container moves no other one (unless their slots collide).
+ * Returns key -> address and the keys that could not be served.
  */
 export function allocateAddresses(
   pools: readonly Pool[],
   requests: readonly AddressRequest[],
+  opts: { spread?: string } = {},
 ): { assigned: Map<string, { value: bigint; pool: Pool }>; exhausted: string[] } {
   const assigned = new Map<string, { value: bigint; pool: Pool }>();
   const used = new Set<bigint>();
@@ -175,20 +180,19 @@ export function allocateAddresses(
     used.add(keep);
   }
   const exhausted: string[] = [];
+  const free = (p: Pool, v: bigint) => !used.has(v) && !isReserved(p.subnet, v);
   const cursors = pools.map((p) => p.range.base);
-  for (const r of requests) {
-    if (assigned.has(r.key)) continue;
+  const pending = requests.filter((r) => !assigned.has(r.key));
+  if (opts.spread !== undefined) pending.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  for (const r of pending) {
     let got: { value: bigint; pool: Pool } | undefined;
-    pools.forEach((p, i) => {
-      if (got) return;
-      const end = lastAddress(p.range);
-      for (let v = cursors[i] ?? p.range.base; v <= end; v++) {
-        if (used.has(v) || isReserved(p.subnet, v)) continue;
-        got = { value: v, pool: p };
-        cursors[i] = v + 1n;
-        break;
-      }
-    });
+    for (const [i, p] of pools.entries()) {
+      const v = opts.spread !== undefined ? probe(p, `${opts.spread}\u0000${r.key}`, free) : lowest(p, cursors[i] ?? p.range.base, free);
+      if (v === undefined) continue;
+      got = { value: v, pool: p };
+      if (opts.spread === undefined) cursors[i] = v + 1n;
+      break;
+    }
     if (!got) {
       exhausted.push(r.key);
       continue;
@@ -197,6 +201,27 @@ export function allocateAddresses(
     used.add(got.value);
   }
   return { assigned, exhausted };
+}
+
+function lowest(p: Pool, from: bigint, free: (p: Pool, v: bigint) => boolean): bigint | undefined {
+  const end = lastAddress(p.range);
+  for (let v = from; v <= end; v++) if (free(p, v)) return v;
+  return undefined;
+}
+
+/** Probing stops after this many taken slots: a range that full is treated as exhausted. */
+const MAX_PROBES = 1n << 20n;
+
+/** The first free address at or after the slot hashed from `seed`, wrapping around the range. */
+function probe(p: Pool, seed: string, free: (p: Pool, v: bigint) => boolean): bigint | undefined {
+  const n = size(p.range);
+  const start = BigInt(`0x${sha256Hex(`weft:ip:${seed}`).slice(0, 24)}`) % n;
+  const limit = n < MAX_PROBES ? n : MAX_PROBES;
+  for (let i = 0n; i < limit; i++) {
+    const v = p.range.base + ((start + i) % n);
+    if (free(p, v)) return v;
+  }
+  return undefined;
 }
 
 export function describePool(p: Pool): string {

@@ -1,8 +1,10 @@
 import type {
   AddressEntry,
+  FdbEntry,
   FileEntry,
   KernelState,
   LinkEntry,
+  NeighEntry,
   NetnsEntry,
   NftEntry,
   RouteEntry,
@@ -31,6 +33,12 @@ export class StateBuilder {
   }
   file(e: FileEntry): void {
     this.state.files[ids.file(e.path)] = e;
+  }
+  fdb(e: FdbEntry): void {
+    this.state.fdb[ids.fdb(e.ns, e.dev, e.mac, e.dst)] = e;
+  }
+  neigh(e: NeighEntry): void {
+    this.state.neigh[ids.neigh(e.ns, e.dev, e.address)] = e;
   }
   nft(e: NftEntry): void {
     this.state.nftables[ids.nft(e)] = e;

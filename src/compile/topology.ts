@@ -26,6 +26,11 @@ export interface NetworkPlan {
   mtu: number;
   /** Created on this host: declared networks always; the default bridge only when used. */
   materialize: boolean;
+  /**
+   * The host interface the network sits on (options.parent, for macvlan), and the 802.1q
+   * sub-interface weft creates when the parent is "eth0.50" and does not exist yet.
+   */
+  parent?: { name: string; vlan?: { base: string; vlanId: number } };
 }
 
 export interface EndpointPlan {
@@ -54,6 +59,10 @@ export interface ContainerPlan {
   container: Container;
   /** Placed on this node; remote containers are known (DNS, overlay peers) but not created here. */
   local: boolean;
+  /** Where the container is known from: the manifests, or another node's entry in the membership store. */
+  source: 'manifest' | 'store';
+  /** For remote containers: the underlay (VTEP) address of the host that runs it. */
+  hostAddress?: string;
   mode: ContainerMode;
   /** Namespace key in the kernel state (the netns name weft creates, or a key for an attached one). */
   ns?: NsKey;
@@ -69,6 +78,8 @@ export interface ContainerPlan {
 export interface Topology {
   hostNetns: string;
   node?: string;
+  /** This node's underlay (VTEP) address, from its Host manifest. */
+  nodeAddress?: string;
   networks: Map<string, NetworkPlan>;
   containers: Map<string, ContainerPlan>;
 }

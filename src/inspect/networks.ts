@@ -23,6 +23,8 @@ export interface DockerNetwork {
   Containers: Record<string, { Name: string; EndpointID: string; MacAddress: string; IPv4Address: string; IPv6Address: string }>;
   Options: Record<string, string>;
   Labels: Record<string, string>;
+  /** Overlay networks (with manifests): the hosts that run the network's containers, as swarm shows them. */
+  Peers?: { Name: string; IP: string }[];
 }
 
 export interface InspectSources {
@@ -80,6 +82,15 @@ export function inspectNetworks(src: InspectSources): DockerNetwork[] {
     const name = parseAlias(b.alias)?.['net'];
     if (!name) continue;
     const net = byName.get(name) ?? base(name);
+    // An overlay's bridge has a VXLAN port (and no address on the host).
+    const vxlan = links.find((l): l is Extract<LinkEntry, { kind: 'vxlan' }> => l.kind === 'vxlan' && l.master === b.name);
+    if (vxlan && !src.topology) {
+      net.Driver = 'overlay';
+      net.Scope = 'swarm';
+      net.Options = { 'com.docker.network.driver.overlay.vxlanid_list': String(vxlan.vni), 'com.docker.network.driver.mtu': String(b.mtu) };
+      byName.set(name, net);
+      continue;
+    }
     if (net.IPAM.Config.length === 0) {
       // Without manifests, the subnet is the gateway address's network.
       for (const a of Object.values(observed.addresses)) {
@@ -101,14 +112,22 @@ export function inspectNetworks(src: InspectSources): DockerNetwork[] {
     const net = byName.get(netName) ?? base(netName);
     byName.set(netName, net);
     const peer = observed.links[`${v.peer.ns}/${v.peer.name}`];
-    const addrs = Object.values(observed.addresses).filter((a) => a.ns === v.peer.ns && a.dev === v.peer.name);
-    net.Containers[containerId(ctr)] = {
-      Name: ctr,
-      EndpointID: endpointId(ctr, netName),
-      MacAddress: peer?.kind === 'veth-peer' ? peer.mac : '',
-      IPv4Address: addrs.find((a) => !a.cidr.includes(':'))?.cidr ?? '',
-      IPv6Address: addrs.find((a) => a.cidr.includes(':'))?.cidr ?? '',
-    };
+    net.Containers[containerId(ctr)] = endpointEntry(observed, ctr, netName, peer?.kind === 'veth-peer' ? peer.mac : '', v.peer.ns, v.peer.name);
+  }
+  // macvlan endpoints: the interface itself is tagged, inside the container's namespace.
+  for (const m of links) {
+    if (m.kind !== 'macvlan') continue;
+    const tag = parseAlias(m.alias);
+    const ctr = tag?.['ctr'];
+    const netName = tag?.['net'];
+    if (!ctr || !netName) continue;
+    const net = byName.get(netName) ?? base(netName);
+    if (!src.topology) {
+      net.Driver = 'macvlan';
+      net.Options = { parent: m.parent, macvlan_mode: m.mode };
+    }
+    byName.set(netName, net);
+    net.Containers[containerId(ctr)] = endpointEntry(observed, ctr, netName, m.mac, m.ns, m.name);
   }
   // Containers on "none" (a namespace with loopback only) show up there, as in Docker.
   if (src.topology) {
@@ -120,7 +139,36 @@ export function inspectNetworks(src: InspectSources): DockerNetwork[] {
       }
     }
   }
+  if (src.topology) addPeers(byName, src.topology);
   return [...byName.values()];
+}
+
+/** Docker's Peers of an overlay network: every host (this one included) with a container on it. */
+function addPeers(byName: Map<string, DockerNetwork>, topology: Topology): void {
+  for (const plan of topology.networks.values()) {
+    const net = byName.get(plan.network.name);
+    if (!net || plan.driver.scope !== 'global') continue;
+    const peers = new Map<string, string>();
+    if (plan.materialize && topology.node !== undefined && topology.nodeAddress !== undefined) peers.set(topology.node, topology.nodeAddress);
+    for (const c of topology.containers.values()) {
+      if (!c.local && c.hostAddress !== undefined && c.container.host !== undefined && c.endpoints.some((e) => e.network === plan.network.name)) {
+        peers.set(c.container.host, c.hostAddress);
+      }
+    }
+    net.Peers = [...peers].sort(([a], [b]) => a.localeCompare(b)).map(([Name, IP]) => ({ Name, IP }));
+  }
+}
+
+/** A `Containers` entry: the endpoint's interface (in its namespace) and the addresses on it. */
+function endpointEntry(observed: KernelState, ctr: string, network: string, mac: string, ns: string, dev: string): DockerNetwork['Containers'][string] {
+  const addrs = Object.values(observed.addresses).filter((a) => a.ns === ns && a.dev === dev);
+  return {
+    Name: ctr,
+    EndpointID: endpointId(ctr, network),
+    MacAddress: mac,
+    IPv4Address: addrs.find((a) => !a.cidr.includes(':'))?.cidr ?? '',
+    IPv6Address: addrs.find((a) => a.cidr.includes(':'))?.cidr ?? '',
+  };
 }
 
 function formatIp(family: 4 | 6, v: bigint): string {

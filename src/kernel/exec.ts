@@ -22,6 +22,7 @@ export function exec(argv: readonly string[], stats: KernelStats, opts: ExecOpti
   stats.processes++;
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], timeout: opts.timeoutMs ?? 60_000 });
+    if (child.pid !== undefined) rememberChild(child.pid);
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (b: Buffer) => out.push(b));
@@ -40,6 +41,21 @@ export function exec(argv: readonly string[], stats: KernelStats, opts: ExecOpti
     });
     child.stdin.end(opts.input ?? '');
   });
+}
+
+// The pids of the last commands weft ran: `nft monitor` names the process behind each change,
+// and the watch daemon ignores changes made by its own commands.
+const recentChildren: number[] = [];
+const RECENT_LIMIT = 512;
+
+function rememberChild(pid: number): void {
+  recentChildren.push(pid);
+  if (recentChildren.length > RECENT_LIMIT) recentChildren.splice(0, recentChildren.length - RECENT_LIMIT);
+}
+
+/** Whether pid is one of the last commands this process ran through exec(). */
+export function isOwnChild(pid: number): boolean {
+  return recentChildren.includes(pid);
 }
 
 /**

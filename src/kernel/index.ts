@@ -1,6 +1,11 @@
 export type * from './types.js';
 export { emptyProgram, programIsEmpty, nftTableKey } from './types.js';
+export { CachingKernel, touchedNamespaces } from './cached-kernel.js';
+export type { WriteHooks } from './cached-kernel.js';
+export { watchKernel, parseIpMonitorLine, isNoise, CarrierFilter, NftMonitorParser, isWeftProcess, listNsIds } from './monitor.js';
+export type { KernelEvent, KernelWatch, KernelWatchHandlers, EventObject } from './monitor.js';
 export { RealKernel } from './real-kernel.js';
 export { exec, inNamespace, mapLimit } from './exec.js';
 export { renderIpOp } from './ip-render.js';
 export { parseLinks, parseAddresses, parseRoutes } from './ip-parse.js';
+export { NETNS_ENV, inHostNetns, onParentGone, reexecInNetns } from './reexec.js';

@@ -1,4 +1,4 @@
-import type { KAddr, KLink, KRoute } from './types.js';
+import type { KAddr, KFdb, KLink, KNeigh, KRoute } from './types.js';
 
 /** Parsers for `ip -j` output (iproute2 6.1). Pure; unknown fields are ignored. */
 
@@ -78,6 +78,40 @@ export function parseRoutes(raw: unknown): KRoute[] {
     if (r.gateway) route.gateway = r.gateway;
     if (r.dev) route.dev = r.dev;
     return route;
+  });
+}
+
+interface RawNeigh {
+  dst: string;
+  dev?: string;
+  lladdr?: string;
+  state?: string[];
+  protocol?: string;
+}
+
+export function parseNeighbours(raw: unknown): KNeigh[] {
+  return (raw as RawNeigh[]).map((n) => {
+    const out: KNeigh = { dev: n.dev ?? '', address: n.dst, state: n.state ?? [] };
+    if (n.lladdr) out.lladdr = n.lladdr;
+    if (n.protocol !== undefined) out.protocol = String(n.protocol);
+    return out;
+  });
+}
+
+interface RawFdb {
+  mac: string;
+  dst?: string;
+  flags?: string[];
+  state?: string;
+}
+
+/** `bridge -j fdb show dev DEV` output (which names no device itself). */
+export function parseFdb(dev: string, raw: unknown): KFdb[] {
+  return (raw as RawFdb[]).map((f) => {
+    const out: KFdb = { dev, mac: f.mac, flags: f.flags ?? [] };
+    if (f.dst !== undefined) out.dst = f.dst;
+    if (f.state !== undefined) out.state = f.state;
+    return out;
   });
 }
 

@@ -1,4 +1,4 @@
-import type { IpOp } from './types.js';
+import type { FdbOp, IpOp } from './types.js';
 
 /**
  * Renders typed operations as `ip -batch` lines. Names are validated upstream (no white space),
@@ -26,8 +26,22 @@ export function renderIpOp(op: IpOp): string {
       if (op.hairpin !== undefined) parts.push(`type bridge_slave hairpin ${op.hairpin ? 'on' : 'off'}`);
       return parts.join(' ');
     }
+    case 'link-add-vxlan': {
+      const local = op.local ? ` local ${op.local}` : '';
+      // learning and proxy can only be set at creation ("vxlan: cannot change PROXY flag").
+      return `link add ${op.name} mtu ${op.mtu} type vxlan id ${op.vni} dstport ${op.dstport}${local}${op.learning ? '' : ' nolearning'}${op.proxy ? ' proxy' : ''}`;
+    }
+    case 'link-add-vlan':
+      return `link add link ${op.parent} name ${op.name} type vlan id ${op.vlanId}`;
+    case 'link-add-macvlan':
+      // Created straight into the container's namespace under its final name (no costly move).
+      return `link add ${op.name} link ${op.parent} address ${op.mac} mtu ${op.mtu} netns ${op.netns} type macvlan mode ${op.mode}`;
     case 'link-del':
       return `link del dev ${op.name}`;
+    case 'neigh-replace':
+      return `neigh replace ${op.address} lladdr ${op.lladdr} dev ${op.dev} nud permanent proto ${op.proto}`;
+    case 'neigh-del':
+      return `neigh del ${op.address} dev ${op.dev}`;
     case 'addr-add':
       return `addr add ${op.cidr} dev ${op.dev}`;
     case 'addr-del':
@@ -46,4 +60,13 @@ export function renderIpOp(op: IpOp): string {
 
 function quote(s: string): string {
   return `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+}
+
+/** Renders a forwarding-table operation as a `bridge -batch` line. Pure. */
+export function renderFdbOp(op: FdbOp): string {
+  // "append" also adds a second destination for 00:00:00:00:00:00 (one per peer); an identical
+  // entry is accepted again, so the write is idempotent.
+  return op.op === 'fdb-append'
+    ? `fdb append ${op.mac} dev ${op.dev} dst ${op.dst} self permanent`
+    : `fdb del ${op.mac} dev ${op.dev} dst ${op.dst} self`;
 }

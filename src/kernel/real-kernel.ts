@@ -7,8 +7,8 @@ import type { ExecResult } from './exec.js';
 import { exec, inNamespace, mapLimit } from './exec.js';
 import type { NsCommand } from './ns-batch.js';
 import { execInNamespaces } from './ns-batch.js';
-import { failedBatchLine, parseAddresses, parseLinks, parseRoutes, splitJsonLines } from './ip-parse.js';
-import { renderIpOp } from './ip-render.js';
+import { failedBatchLine, parseAddresses, parseFdb, parseLinks, parseNeighbours, parseRoutes, splitJsonLines } from './ip-parse.js';
+import { renderFdbOp, renderIpOp } from './ip-render.js';
 import type { Kernel, KernelProgram, KernelStats, NsReadRequest, NsRef, NsSnapshot, NsWork, ProgressFn, ReadBack } from './types.js';
 
 export interface RealKernelOptions {
@@ -22,28 +22,42 @@ const FILE_CONCURRENCY = 32;
 
 const SEP = '----weft-sysctls----';
 const NFT_SEP = '----weft-nft----';
+const FDB_SEP = '----weft-fdb----';
 
-// Reads a namespace in one process: links, addresses, routes as JSON; then the sysctls asked for
-// (first argument: their paths under /proc/sys, one per line) as "path:value" lines from one grep
-// (a missing file prints nothing; the shell's read builtin cannot be used: /proc/sys files end a byte-wise
-// read after the first byte); then nftables tables (the other arguments, as family/name pairs),
-// one JSON line each.
-const READ_SCRIPT = `printf 'link show\\naddr show\\nroute show table all\\n' | ip -d -j -batch - || exit 3
+// Reads a namespace in one process: links, addresses, routes (and neighbours when the first
+// argument is "neigh") as JSON; then the sysctls asked for (third argument: their paths under
+// /proc/sys, one per line) as "path:value" lines from one grep (a missing file prints nothing; the
+// shell's read builtin cannot be used: /proc/sys files end a byte-wise read after the first
+// byte); then nftables tables (the other arguments, as family/name pairs), one JSON line each.
+// When the second argument is "fdb", the forwarding entries of every VXLAN device follow, one
+// "name=JSON" line per device.
+const READ_SCRIPT = `lines='link show
+addr show
+route show table all'
+[ "$1" = neigh ] && lines="$lines
+neigh show"
+fdb=$2; shift 2
+printf '%s\\n' "$lines" | ip -d -j -batch - || exit 3
 echo '${SEP}'
 if [ -n "$1" ]; then (cd /proc/sys && IFS='
 ' && set -f && grep -H '' -- $1 2>/dev/null); fi
 shift
 echo '${NFT_SEP}'
-while [ $# -gt 1 ]; do printf '%s %s=' "$1" "$2"; nft -j list table "$1" "$2" 2>/dev/null || echo null; shift 2; done`;
+while [ $# -gt 1 ]; do printf '%s %s=' "$1" "$2"; nft -j list table "$1" "$2" 2>/dev/null || echo null; shift 2; done
+[ "$fdb" = fdb ] || exit 0
+echo '${FDB_SEP}'
+ip -o link show type vxlan | while read -r _ n _; do n=\${n%:}; n=\${n%@*}; printf '%s=' "$n"; bridge -j fdb show dev "$n" || exit 3; echo; done`;
 
-// Without sysctls or nftables to read, ip alone (no shell) reads the namespace.
+// Without anything but links, addresses and routes to read, ip alone (no shell) reads the namespace.
 const IP_READ = ['ip', '-d', '-j', '-batch', '-'];
 const IP_READ_INPUT = 'link show\naddr show\nroute show table all\n';
 
-// Writes a namespace in one process: the ip batch from stdin, sysctls given as path/value pairs,
-// then (first argument, may be empty) an nftables JSON file as one transaction.
-const WRITE_SCRIPT = `nftfile=$1; shift
+// Writes a namespace in one process: the ip batch from stdin, then (second argument, may be
+// empty) a bridge batch file of forwarding entries, sysctls given as path/value pairs, then
+// (first argument, may be empty) an nftables JSON file as one transaction.
+const WRITE_SCRIPT = `nftfile=$1; fdbfile=$2; shift 2
 ip -batch - || exit $?
+if [ -n "$fdbfile" ]; then bridge -batch "$fdbfile" || exit 6; fi
 while [ $# -gt 1 ]; do printf '%s' "$2" > "/proc/sys/$1" || { echo "sysctl $1" >&2; exit 4; }; shift 2; done
 if [ -n "$nftfile" ]; then nft -j -f "$nftfile" || exit 5; fi`;
 
@@ -52,7 +66,7 @@ export class RealKernel implements Kernel {
   readonly stats: KernelStats = { processes: 0, writes: 0 };
   private readonly log: Logger;
   private readonly concurrency: number;
-  private nftSeq = 0;
+  private tempSeq = 0;
 
   constructor(opts: RealKernelOptions) {
     this.log = opts.log;
@@ -70,8 +84,9 @@ export class RealKernel implements Kernel {
   async readNamespaces(reqs: readonly NsReadRequest[]): Promise<Map<string, NsSnapshot | null>> {
     const cmds: NsCommand[] = reqs.map((r) => {
       const tables = (r.nftTables ?? []).flatMap((t) => [t.family, t.name]);
-      if (r.sysctls.length === 0 && tables.length === 0) return { ns: r.ns, argv: IP_READ, input: IP_READ_INPUT };
-      return { ns: r.ns, argv: ['sh', '-c', READ_SCRIPT, 'sh', r.sysctls.join('\n'), ...tables] };
+      if (r.sysctls.length === 0 && tables.length === 0 && !r.neighbours && !r.fdb) return { ns: r.ns, argv: IP_READ, input: IP_READ_INPUT };
+      const extra = [r.neighbours ? 'neigh' : '-', r.fdb ? 'fdb' : '-'];
+      return { ns: r.ns, argv: ['sh', '-c', READ_SCRIPT, 'sh', ...extra, r.sysctls.join('\n'), ...tables] };
     });
     const results = await execInNamespaces(cmds, this.concurrency, this.stats);
     return new Map(reqs.map((r, i) => [r.ns.key, this.parseRead(r, cmds[i]!, results[i]!)]));
@@ -84,8 +99,9 @@ export class RealKernel implements Kernel {
       throw new KernelError(`reading namespace ${req.ns.key}`, inNamespace(req.ns.path, cmd.argv).slice(0, 4).join(' '), res.stderr);
     }
     const [json, rest = ''] = res.stdout.split(`${SEP}\n`);
-    const [sys = '', nftText = ''] = rest.split(`${NFT_SEP}\n`);
-    const [links, addrs, routes] = splitJsonLines(json ?? '');
+    const [sys = '', nftAndFdb = ''] = rest.split(`${NFT_SEP}\n`);
+    const [nftText = '', fdbText] = nftAndFdb.split(`${FDB_SEP}\n`);
+    const [links, addrs, routes, neigh] = splitJsonLines(json ?? '');
     const found = new Map<string, string>();
     for (const line of sys.split('\n')) {
       const colon = line.indexOf(':');
@@ -99,7 +115,15 @@ export class RealKernel implements Kernel {
       if (eq < 0) continue;
       nft[line.slice(0, eq)] = parseNftList(line.slice(eq + 1));
     }
-    return { links: parseLinks(links ?? []), addresses: parseAddresses(addrs ?? []), routes: parseRoutes(routes ?? []), sysctls, nft };
+    const snap: NsSnapshot = { links: parseLinks(links ?? []), addresses: parseAddresses(addrs ?? []), routes: parseRoutes(routes ?? []), sysctls, nft };
+    if (req.neighbours) snap.neighbours = parseNeighbours(neigh ?? []);
+    if (fdbText !== undefined) {
+      snap.fdb = fdbText.split('\n').flatMap((line) => {
+        const eq = line.indexOf('=');
+        return eq < 0 ? [] : parseFdb(line.slice(0, eq), JSON.parse(line.slice(eq + 1) || '[]'));
+      });
+    }
+    return snap;
   }
 
   async readFiles(paths: readonly string[]): Promise<Map<string, string | null>> {
@@ -133,13 +157,15 @@ export class RealKernel implements Kernel {
     if (program.netnsDelete.length > 0) await this.netnsBatch('del', program.netnsDelete);
     if (program.netnsAdd.length > 0) await this.netnsBatch('add', program.netnsAdd);
     lap('netns', program.netnsDelete.length + program.netnsAdd.length);
+    await mapLimit(program.early ?? [], this.concurrency, (w) => this.runWork(w));
     await this.runWork(program.host);
-    lap('host', program.host.ip.length + program.host.sysctls.length + program.host.nft.length);
+    lap('host', program.host.ip.length + (program.host.fdb ?? []).length + program.host.sysctls.length + program.host.nft.length);
     const work = program.containers.filter((w) => !isEmptyWork(w));
-    // Namespaces with nftables keep a Node child each (the daemon recognises its own nft runs by
-    // their parent); the others go through a few shells (see execInNamespaces).
-    const direct = work.filter((w) => w.nft.length > 0);
-    const batched = work.filter((w) => w.nft.length === 0);
+    // Namespaces with nftables or forwarding entries keep a Node child each (the daemon recognises
+    // its own nft runs by their parent; entries go through a file); the others go through a few
+    // shells (see execInNamespaces).
+    const direct = work.filter((w) => w.nft.length > 0 || (w.fdb ?? []).length > 0);
+    const batched = work.filter((w) => !direct.includes(w));
     const total = work.length;
     let directDone = 0;
     let batchedDone = 0;
@@ -164,17 +190,20 @@ export class RealKernel implements Kernel {
   }
 
   /**
-   * Writes namespaces without nftables work: ip alone, or sh for sysctls. Where only links,
-   * addresses and routes are to be read back, the same ip process reads them after writing.
-   * Throws the first failure.
+   * Writes namespaces with ip operations and sysctls only: ip alone, or sh for sysctls. Where
+   * only links, addresses and routes are to be read back, the same ip process reads them after
+   * writing. Throws the first failure.
    */
   private async runBatched(works: readonly NsWork[], onDone: (n: number) => void): Promise<ReadBack> {
-    const reads = works.map((w) => w.readBack !== undefined && w.sysctls.length === 0 && w.readBack.sysctls.length === 0 && (w.readBack.nftTables ?? []).length === 0);
+    const reads = works.map((w) => {
+      const r = w.readBack;
+      return r !== undefined && w.sysctls.length === 0 && r.sysctls.length === 0 && (r.nftTables ?? []).length === 0 && !r.neighbours && !r.fdb;
+    });
     const cmds: NsCommand[] = works.map((w, i) => {
       const lines = w.ip.map(renderIpOp).join('\n');
       if (reads[i]) return { ns: w.ns, argv: IP_READ, input: `${lines}\n${IP_READ_INPUT}` };
       if (w.sysctls.length === 0) return { ns: w.ns, argv: ['ip', '-batch', '-'], input: lines };
-      return { ns: w.ns, argv: ['sh', '-c', WRITE_SCRIPT, 'sh', '', ...w.sysctls.flatMap((s) => [s.path, s.value])], input: lines };
+      return { ns: w.ns, argv: ['sh', '-c', WRITE_SCRIPT, 'sh', '', '', ...w.sysctls.flatMap((s) => [s.path, s.value])], input: lines };
     });
     for (const w of works) this.log.debug({ ns: w.ns.key, lines: w.ip.length, sysctls: w.sysctls.length }, 'writing namespace');
     const results = await execInNamespaces(cmds, this.concurrency, this.stats, onDone);
@@ -205,22 +234,27 @@ export class RealKernel implements Kernel {
   private async runWork(work: NsWork): Promise<void> {
     if (isEmptyWork(work)) return;
     const lines = work.ip.map(renderIpOp);
+    const fdbLines = (work.fdb ?? []).map(renderFdbOp);
     const pairs = work.sysctls.flatMap((s) => [s.path, s.value]);
-    // nft JSON can exceed the 128 KiB limit of one argument: hand it over in a file.
-    let nftFile = '';
-    if (work.nft.length > 0) {
-      nftFile = path.join(tmpdir(), `weft-nft-${process.pid}-${++this.nftSeq}.json`);
-      await writeFile(nftFile, JSON.stringify({ nftables: work.nft }));
-    }
-    const argv = ['sh', '-c', WRITE_SCRIPT, 'sh', nftFile, ...pairs];
-    this.log.debug({ ns: work.ns.key, lines: lines.length, sysctls: work.sysctls.length, nft: work.nft.length }, 'writing namespace');
+    // nft JSON and forwarding entries can exceed the 128 KiB limit of one argument: hand them over in files.
+    const temp: string[] = [];
+    const tempFile = async (kind: string, content: string) => {
+      const f = path.join(tmpdir(), `weft-${kind}-${process.pid}-${++this.tempSeq}`);
+      temp.push(f);
+      await writeFile(f, content);
+      return f;
+    };
+    const nftFile = work.nft.length > 0 ? await tempFile('nft', JSON.stringify({ nftables: work.nft })) : '';
+    const fdbFile = fdbLines.length > 0 ? await tempFile('fdb', `${fdbLines.join('\n')}\n`) : '';
+    const argv = ['sh', '-c', WRITE_SCRIPT, 'sh', nftFile, fdbFile, ...pairs];
+    this.log.debug({ ns: work.ns.key, lines: lines.length, fdb: fdbLines.length, sysctls: work.sysctls.length, nft: work.nft.length }, 'writing namespace');
     let res;
     try {
       res = await exec(inNamespace(work.ns.path, argv), this.stats, { input: lines.length > 0 ? `${lines.join('\n')}\n` : '' });
     } finally {
-      if (nftFile) await rm(nftFile, { force: true });
+      await Promise.all(temp.map((f) => rm(f, { force: true })));
     }
-    this.stats.writes += lines.length + work.sysctls.length + work.nft.length;
+    this.stats.writes += lines.length + fdbLines.length + work.sysctls.length + work.nft.length;
     if (res.code !== 0) throw writeError(work, argv, res);
   }
 
@@ -264,12 +298,18 @@ export class RealKernel implements Kernel {
 }
 
 function isEmptyWork(w: NsWork): boolean {
-  return w.ip.length === 0 && w.sysctls.length === 0 && w.nft.length === 0;
+  return w.ip.length === 0 && (w.fdb ?? []).length === 0 && w.sysctls.length === 0 && w.nft.length === 0;
 }
 
-/** The error of a failed namespace write: names the operation (and its ip line) that failed. */
+/** The error of a failed namespace write: names the operation (and its ip or bridge line) that failed. */
 function writeError(work: NsWork, argv: readonly string[], res: ExecResult): KernelError {
   if (res.code === 5) return new KernelError(`loading nftables rules in namespace ${work.ns.key}`, 'nft -j -f', res.stderr);
+  if (res.code === 6) {
+    const m = /Command failed \S*:(\d+)/.exec(res.stderr);
+    const op = m ? (work.fdb ?? [])[Number(m[1]) - 1] : undefined;
+    if (op) return new KernelError(`${op.what} in namespace ${work.ns.key}`, `bridge ${renderFdbOp(op)}`, res.stderr.replace(/Command failed \S*:\d+\s*$/, ''));
+    return new KernelError(`writing forwarding entries in namespace ${work.ns.key}`, 'bridge -batch', res.stderr);
+  }
   const n = failedBatchLine(res.stderr);
   const op = n !== undefined ? work.ip[n - 1] : undefined;
   if (op) return new KernelError(`${op.what} in namespace ${work.ns.key}`, `ip ${renderIpOp(op)}`, res.stderr.replace(/Command failed -:\d+\s*$/, ''));

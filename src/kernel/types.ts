@@ -40,10 +40,37 @@ export type IpOp = Described &
         /** Bridge port hairpin mode (the link must already be enslaved). */
         hairpin?: boolean;
       }
+    | {
+        op: 'link-add-vxlan';
+        name: string;
+        mtu: number;
+        vni: number;
+        local?: string;
+        dstport: number;
+        learning: boolean;
+        proxy: boolean;
+      }
+    | { op: 'link-add-vlan'; name: string; parent: string; vlanId: number }
+    | {
+        op: 'link-add-macvlan';
+        /** The name inside the target namespace (the name is checked only there). */
+        name: string;
+        parent: string;
+        mode: string;
+        mac: string;
+        mtu: number;
+        /** Created straight into this namespace (named netns or pid), as for veth peers. */
+        netns: string;
+      }
     | { op: 'link-del'; name: string }
+    | { op: 'neigh-replace'; dev: string; address: string; lladdr: string; proto: number }
+    | { op: 'neigh-del'; dev: string; address: string }
     | { op: 'addr-add' | 'addr-del'; dev: string; cidr: string }
     | { op: 'route-replace' | 'route-del'; family: 4 | 6; dst: string; via?: string; dev: string; proto: number }
   );
+
+/** A `bridge -batch` operation on a VXLAN device's forwarding table. */
+export type FdbOp = Described & { op: 'fdb-append' | 'fdb-del'; dev: string; mac: string; dst: string };
 
 export interface SysctlWrite {
   path: string;
@@ -60,6 +87,8 @@ export interface NftTableRef {
 export interface NsWork {
   ns: NsRef;
   ip: IpOp[];
+  /** `bridge -batch` lines, run after the ip operations (they name VXLAN devices those create). */
+  fdb?: FdbOp[];
   /** Written after the ip operations (they may name interfaces those create). */
   sysctls: SysctlWrite[];
   /**
@@ -87,6 +116,11 @@ export interface KernelProgram {
   netnsAdd: string[];
   /** The host namespace's work, before any container namespace's (veths are created from here). */
   host: NsWork;
+  /**
+   * Container-namespace work that must run before the host's: removing an interface that the host
+   * namespace creates again under the same name (a macvlan whose parent or mode changed).
+   */
+  early?: NsWork[];
   /** Container namespaces, independent of each other: run with bounded concurrency. */
   containers: NsWork[];
   files: FileWork;
@@ -112,7 +146,8 @@ export function programIsEmpty(p: KernelProgram): boolean {
     p.host.ip.length === 0 &&
     p.host.sysctls.length === 0 &&
     p.host.nft.length === 0 &&
-    p.containers.every((c) => c.ip.length === 0 && c.sysctls.length === 0 && c.nft.length === 0) &&
+    (p.host.fdb ?? []).length === 0 &&
+    [...(p.early ?? []), ...p.containers].every((c) => c.ip.length === 0 && (c.fdb ?? []).length === 0 && c.sysctls.length === 0 && c.nft.length === 0) &&
     p.files.write.length === 0 &&
     p.files.remove.length === 0 &&
     p.files.removeDirs.length === 0
@@ -158,10 +193,32 @@ export interface KRoute {
   type: string;
 }
 
+/** A neighbour entry (`ip -j neigh show`). */
+export interface KNeigh {
+  dev: string;
+  address: string;
+  lladdr?: string;
+  state: string[];
+  protocol?: string;
+}
+
+/** A forwarding entry of a VXLAN device (`bridge -j fdb show dev X`, self entries). */
+export interface KFdb {
+  dev: string;
+  mac: string;
+  dst?: string;
+  flags: string[];
+  state?: string;
+}
+
 export interface NsSnapshot {
   links: KLink[];
   addresses: KAddr[];
   routes: KRoute[];
+  /** Read only when asked for (NsReadRequest.neighbours). */
+  neighbours?: KNeigh[];
+  /** Entries of the namespace's VXLAN devices; read only when asked for (NsReadRequest.fdb). */
+  fdb?: KFdb[];
   /** path -> value, null where the file does not exist (e.g. the interface is gone). */
   sysctls: Record<string, string | null>;
   /**
@@ -175,6 +232,10 @@ export interface NsReadRequest {
   ns: NsRef;
   sysctls: string[];
   nftTables?: NftTableRef[];
+  /** Also read neighbour entries (ip neigh show). */
+  neighbours?: boolean;
+  /** Also read the forwarding entries of every VXLAN device. */
+  fdb?: boolean;
 }
 
 /** What to read in a namespace, wherever it is. */

@@ -1,4 +1,4 @@
-export { loadSources, parseYaml, positionOf } from './load.js';
+export { expandPaths, loadSources, parseYaml, positionOf } from './load.js';
 export type { SourceDocument, LoadResult } from './load.js';
 export { parseManifests } from './parse.js';
 export type * from './types.js';

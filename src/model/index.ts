@@ -10,6 +10,8 @@ import type { Model } from './types.js';
 export type * from './types.js';
 export { Opt, PREDEFINED } from './types.js';
 export { parsePort } from './ports.js';
+export { GWBRIDGE, MACVLAN_MODES, VNI_MAX, declaredVnis, macvlanMode, vlanParent, vniOf } from './overlay.js';
+export type { MacvlanMode } from './overlay.js';
 export type { Rule } from './rules/index.js';
 
 /**

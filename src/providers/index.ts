@@ -1,5 +1,7 @@
 import type { Domain } from '../state/types.js';
 import { addressesProvider } from './addresses.js';
+import { fdbProvider } from './fdb.js';
+import { neighProvider } from './neigh.js';
 import { filesProvider } from './files.js';
 import { linksProvider } from './links.js';
 import { netnsProvider } from './netns.js';
@@ -11,6 +13,7 @@ import type { Provider } from './types.js';
 export type * from './types.js';
 export { ProgramBuilder, order } from './program-builder.js';
 export { observe, readSpec } from './observe.js';
+export { hostLinkOwner } from './ownership.js';
 export { WEFT_ROUTE_PROTO } from './routes.js';
 export { ETC_NETNS, WEFT_FILE_MARK } from './files.js';
 export { WEFT_TABLES } from './nftables/index.js';
@@ -23,6 +26,8 @@ export const providers: readonly Provider[] = [
   routesProvider,
   nftablesProvider,
   sysctlsProvider,
+  neighProvider,
+  fdbProvider,
   filesProvider,
 ] as unknown as readonly Provider[];
 

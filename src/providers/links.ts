@@ -1,25 +1,37 @@
-import type { LinkEntry, VethPeerEntry } from '../state/types.js';
+import type { KLink } from '../kernel/index.js';
+import { MACVLAN_MODES } from '../model/index.js';
+import type { LinkEntry, MacvlanEntry, Owner, VethPeerEntry, VlanEntry, VxlanEntry } from '../state/types.js';
 import { HOST, ids } from '../state/types.js';
 import { order } from './program-builder.js';
-import { hostLinkOwner, ownedNamespaces, ownedVeths } from './ownership.js';
-import type { Provider } from './types.js';
+import { endpointOwner, hostLinkOwner, ownedNamespaces, ownedVeths } from './ownership.js';
+import type { Observation, Provider } from './types.js';
 
 const RANK = 1;
-// Within the link rank: bridges before the veths enslaved to them, container ends after both.
-const sub = { bridge: 0, veth: 0.1, 'veth-peer': 0.2, loopback: 0.2 } as const;
+// Within the link rank: bridges and VLAN parents first, then their ports (VXLAN devices, veths,
+// macvlans made from the host namespace), container ends last.
+const sub = { bridge: 0, vlan: 0, vxlan: 0.05, veth: 0.1, macvlan: 0.15, 'veth-peer': 0.2, loopback: 0.2 } as const;
 
 /** Bridges and veth pairs in the host namespace, loopback and veth ends in container namespaces. */
 export const linksProvider: Provider<'links'> = {
   domain: 'links',
   rank: RANK,
-  recreateOn: ['kind', 'peer'],
+  // VXLAN flags and a VLAN's or macvlan's parent can only be set when the device is created.
+  recreateOn: ['kind', 'peer', 'vni', 'local', 'dstport', 'learning', 'proxy', 'parent', 'vlanId', 'mode'],
   observe(obs, ctx) {
     const out: Record<string, LinkEntry> = {};
     const put = (e: LinkEntry) => (out[ids.link(e.ns, e.name)] = e);
     for (const l of obs.hostSnapshot.links) {
       const owner = hostLinkOwner(l);
-      if (!owner || l.kind !== 'bridge' || owner.kind !== 'network') continue;
-      put({ kind: 'bridge', ns: HOST, name: l.name, alias: l.alias ?? '', mtu: l.mtu, up: l.up, owner });
+      if (!owner || owner.kind !== 'network') continue;
+      if (l.kind === 'bridge') put({ kind: 'bridge', ns: HOST, name: l.name, alias: l.alias ?? '', mtu: l.mtu, up: l.up, owner });
+      else if (l.kind === 'vxlan') put(vxlanEntry(l, owner));
+      else if (l.kind === 'vlan') put(vlanEntry(l, owner, obs));
+    }
+    for (const [ns, snap] of obs.namespaces) {
+      for (const l of snap.links) {
+        const owner = l.kind === 'macvlan' ? endpointOwner(l) : undefined;
+        if (owner) put(macvlanEntry(ns, l, owner, obs));
+      }
     }
     for (const v of ownedVeths(obs)) {
       const e: LinkEntry = {
@@ -50,8 +62,11 @@ export const linksProvider: Provider<'links'> = {
     if (!e) return;
     const ns = ctx.nsRef(e.ns);
     if (change.action === 'delete') {
-      // A namespace's loopback goes with the namespace.
-      if (e.kind !== 'loopback') out.ip(ns, order.delete(RANK + sub[e.kind]), { op: 'link-del', name: e.name, what: `deleting ${e.kind} ${e.name}` });
+      const del = { op: 'link-del' as const, name: e.name, what: `deleting ${e.kind} ${e.name}` };
+      // A namespace's loopback goes with the namespace. A macvlan goes before the host namespace
+      // runs, which may create it again under the same name.
+      if (e.kind === 'macvlan') out.ipEarly(ns, order.delete(RANK + sub[e.kind]), del);
+      else if (e.kind !== 'loopback') out.ip(ns, order.delete(RANK + sub[e.kind]), del);
       return;
     }
     const rank = order.create(RANK + sub[e.kind]);
@@ -74,6 +89,35 @@ export const linksProvider: Provider<'links'> = {
         });
         out.ip(ns, rank, { op: 'link-set', name: d.name, addrgenmode: d.addrgenmode, alias: d.alias, up: true, what: `tagging veth ${d.name}` });
         if (d.hairpin) out.ip(ns, rank, { op: 'link-set', name: d.name, hairpin: true, what: `setting hairpin on bridge port ${d.name}` });
+      } else if (d.kind === 'vxlan') {
+        out.ip(ns, rank, {
+          op: 'link-add-vxlan',
+          name: d.name,
+          mtu: d.mtu,
+          vni: d.vni,
+          ...(d.local ? { local: d.local } : {}),
+          dstport: d.dstport,
+          learning: d.learning,
+          proxy: d.proxy,
+          what: `creating vxlan ${d.name} (VNI ${d.vni})`,
+        });
+        out.ip(ns, rank, { op: 'link-set', name: d.name, alias: d.alias, ...(d.master ? { master: d.master } : {}), up: d.up, what: `tagging vxlan ${d.name}` });
+      } else if (d.kind === 'vlan') {
+        out.ip(ns, rank, { op: 'link-add-vlan', name: d.name, parent: d.parent, vlanId: d.vlanId, what: `creating VLAN interface ${d.name}` });
+        out.ip(ns, rank, { op: 'link-set', name: d.name, alias: d.alias, up: d.up, what: `tagging VLAN interface ${d.name}` });
+      } else if (d.kind === 'macvlan') {
+        const host = ctx.nsRef(HOST);
+        out.ip(host, rank, {
+          op: 'link-add-macvlan',
+          name: d.name,
+          parent: d.parent,
+          mode: d.mode,
+          mac: d.mac,
+          mtu: d.mtu,
+          netns: netnsArgument(d.ns, ns.path),
+          what: `creating macvlan ${d.name} on ${d.parent} (in ${d.ns})`,
+        });
+        out.ip(ns, order.create(RANK + sub['veth-peer']), { op: 'link-set', name: d.name, alias: d.alias, addrgenmode: d.addrgenmode, up: d.up, what: `configuring ${d.name}` });
       } else if (d.kind === 'veth-peer') {
         out.ip(ns, rank, { op: 'link-set', name: d.name, addrgenmode: d.addrgenmode, mac: d.mac, mtu: d.mtu, up: true, what: `configuring ${d.name}` });
       } else {
@@ -88,10 +132,10 @@ export const linksProvider: Provider<'links'> = {
     if (change.fields.some((f) => f !== 'hairpin')) out.ip(ns, rank, {
       op: 'link-set',
       name: d.name,
-      ...(changed('addrgenmode') && (d.kind === 'veth-peer' || d.kind === 'veth') ? { addrgenmode: d.addrgenmode } : {}),
-      ...(changed('mac') && d.kind === 'veth-peer' ? { mac: d.mac } : {}),
+      ...(changed('addrgenmode') && (d.kind === 'veth-peer' || d.kind === 'veth' || d.kind === 'macvlan') ? { addrgenmode: d.addrgenmode } : {}),
+      ...(changed('mac') && (d.kind === 'veth-peer' || d.kind === 'macvlan') ? { mac: d.mac } : {}),
       ...(changed('mtu') && 'mtu' in d ? { mtu: d.mtu } : {}),
-      ...(changed('master') && d.kind === 'veth' ? { master: d.master ?? null } : {}),
+      ...(changed('master') && (d.kind === 'veth' || d.kind === 'vxlan') ? { master: d.master ?? null } : {}),
       ...(changed('alias') && 'alias' in d ? { alias: d.alias } : {}),
       ...(changed('up') ? { up: true } : {}),
       what: `updating ${d.kind} ${d.name} (${change.fields.join(', ')})`,
@@ -108,6 +152,52 @@ function peerEntry(ns: string, l: { name: string; mac: string; mtu: number; up: 
     kind: 'veth-peer',
     ns,
     name: l.name,
+    mac: l.mac,
+    mtu: l.mtu,
+    up: l.up,
+    addrgenmode: l.addrgenmode === 'none' ? 'none' : 'eui64',
+    owner,
+  };
+}
+
+function vxlanEntry(l: KLink, owner: Owner): VxlanEntry {
+  const info = l.info ?? {};
+  const e: VxlanEntry = {
+    kind: 'vxlan',
+    ns: HOST,
+    name: l.name,
+    alias: l.alias ?? '',
+    mtu: l.mtu,
+    up: l.up,
+    vni: Number(info['id'] ?? 0),
+    dstport: Number(info['port'] ?? 0),
+    learning: info['learning'] === true,
+    proxy: info['proxy'] === true,
+    owner,
+  };
+  if (l.master) e.master = l.master;
+  if (typeof info['local'] === 'string') e.local = info['local'];
+  return e;
+}
+
+/** The name of the host link with this ifindex (a VLAN's or macvlan's parent). */
+function hostLinkName(obs: Observation, ifindex: number | undefined): string {
+  return obs.hostSnapshot.links.find((h) => h.ifindex === ifindex)?.name ?? '(missing)';
+}
+
+function vlanEntry(l: KLink, owner: Owner, obs: Observation): VlanEntry {
+  return { kind: 'vlan', ns: HOST, name: l.name, alias: l.alias ?? '', up: l.up, parent: hostLinkName(obs, l.linkIndex), vlanId: Number(l.info?.['id'] ?? 0), owner };
+}
+
+function macvlanEntry(ns: string, l: KLink, owner: Owner, obs: Observation): MacvlanEntry {
+  const mode = MACVLAN_MODES.find((m) => m === l.info?.['mode']) ?? 'bridge';
+  return {
+    kind: 'macvlan',
+    ns,
+    name: l.name,
+    alias: l.alias ?? '',
+    parent: hostLinkName(obs, l.linkIndex),
+    mode,
     mac: l.mac,
     mtu: l.mtu,
     up: l.up,

@@ -53,7 +53,13 @@ export async function observe(kernel: Kernel, req: ObserveRequest): Promise<{ ob
     if (!named || names.has(ref.path!.slice('/run/netns/'.length))) candidates.set(key, ref);
   }
   const spec = (key: NsKey) => readSpec(req.desired, req.providers, key);
-  const wanted: NsReadRequest[] = [{ ns: req.host, ...spec(HOST) }, ...[...candidates.values()].map((ns) => ({ ns, ...spec(ns.key) }))];
+  const hostRead: NsReadRequest = { ns: req.host, ...spec(HOST) };
+  for (const p of req.providers) {
+    const extra = p.hostReads?.(req.desired);
+    if (extra?.neighbours) hostRead.neighbours = true;
+    if (extra?.fdb) hostRead.fdb = true;
+  }
+  const wanted: NsReadRequest[] = [hostRead, ...[...candidates.values()].map((ns) => ({ ns, ...spec(ns.key) }))];
   const snapshots = new Map<NsKey, NsSnapshot | null>();
   const reads: NsReadRequest[] = [];
   for (const r of wanted) {
@@ -117,5 +123,6 @@ function reusable(req: ObserveRequest, r: NsReadRequest): NsSnapshot | undefined
   if (!prev) return undefined;
   if (!r.sysctls.every((p) => p in prev.sysctls)) return undefined;
   if (!(r.nftTables ?? []).every((t) => nftTableKey(t) in prev.nft)) return undefined;
+  if ((r.neighbours && !prev.neighbours) || (r.fdb && !prev.fdb)) return undefined;
   return prev;
 }

@@ -17,9 +17,20 @@ export function hostLinkOwner(link: KLink): Owner | undefined {
   return undefined;
 }
 
-/** A namespace that holds nothing: safe to adopt when it has the name weft wants (a crash between create and tag). */
-function isEmpty(s: NsSnapshot): boolean {
-  return s.links.every((l) => l.name === 'lo' && !l.up && !l.alias) && s.addresses.length === 0;
+/** The container a link inside a namespace belongs to, by its "weft:ctr=<c>;net=<n>" tag (macvlans). */
+export function endpointOwner(link: KLink): Owner | undefined {
+  const tag = parseAlias(link.alias);
+  return tag?.['ctr'] && tag['net'] ? { kind: 'container', name: tag['ctr'] } : undefined;
+}
+
+/**
+ * A namespace that holds nothing but the container ends of weft's own veths: safe to adopt when
+ * it has the name weft wants (an apply that failed or crashed between creating it and tagging
+ * its loopback).
+ */
+function isUntaggedButOurs(s: NsSnapshot, peerIndexes: ReadonlySet<number>): boolean {
+  const loose = (l: KLink) => (l.name === 'lo' && !l.up && !l.alias) || (l.kind === 'veth' && l.linkIndex !== undefined && peerIndexes.has(l.linkIndex));
+  return s.links.every(loose) && s.addresses.length === 0;
 }
 
 /** Namespaces weft created (owned), by key, with their owning container. */
@@ -30,9 +41,19 @@ export function ownedNamespaces(obs: Observation, ctx: ObserveContext): Map<NsKe
     const tag = parseAlias(lo?.alias);
     if (tag?.['ctr'] && (tag['host'] ?? '') === obs.hostNetns && key === netnsName(obs.hostNetns, tag['ctr'])) {
       out.set(key, { kind: 'container', name: tag['ctr'] });
-    } else if (ctx.desired.netns[key] && isEmpty(snap)) {
+    } else if (ctx.desired.netns[key] && isUntaggedButOurs(snap, ourVethIndexes(obs, key))) {
       out.set(key, ctx.desired.netns[key].owner);
     }
+  }
+  return out;
+}
+
+/** The host ifindexes of weft's veths whose container end belongs in namespace `key`. */
+function ourVethIndexes(obs: Observation, key: NsKey): Set<number> {
+  const out = new Set<number>();
+  for (const link of obs.hostSnapshot.links) {
+    const tag = link.kind === 'veth' ? parseAlias(link.alias) : undefined;
+    if (tag?.['ctr'] && tag['net'] && netnsName(obs.hostNetns, tag['ctr']) === key) out.add(link.ifindex);
   }
   return out;
 }
@@ -68,5 +89,23 @@ export function ownedLinks(obs: Observation, ctx: ObserveContext): Map<NsKey, Ma
     for (const l of obs.namespaces.get(key)?.links ?? []) put(key, l.name, owner);
   }
   for (const v of ownedVeths(obs)) if (v.peer && !owned.has(v.peerNs)) put(v.peerNs, v.peer.name, v.owner);
+  // Tagged interfaces in attached namespaces (macvlans weft created there).
+  for (const [key, snap] of obs.namespaces) {
+    if (owned.has(key)) continue;
+    for (const l of snap.links) {
+      const owner = endpointOwner(l);
+      if (owner) put(key, l.name, owner);
+    }
+  }
+  return out;
+}
+
+/** weft's VXLAN devices in the host namespace, by name, with their owning network. */
+export function ownedVxlans(obs: Observation): Map<string, Owner> {
+  const out = new Map<string, Owner>();
+  for (const l of obs.hostSnapshot.links) {
+    const owner = l.kind === 'vxlan' ? hostLinkOwner(l) : undefined;
+    if (owner) out.set(l.name, owner);
+  }
   return out;
 }

@@ -1,4 +1,4 @@
-import type { IpOp, KernelProgram, NsRef, NsWork, SysctlWrite } from '../kernel/index.js';
+import type { FdbOp, IpOp, KernelProgram, NsRef, NsWork, SysctlWrite } from '../kernel/index.js';
 import { emptyProgram } from '../kernel/index.js';
 import { HOST } from '../state/types.js';
 import type { NsKey } from '../state/types.js';
@@ -10,8 +10,9 @@ import type { NsKey } from '../state/types.js';
 export class ProgramBuilder {
   private readonly ops = new Map<
     NsKey,
-    { ref: NsRef; items: { key: number; seq: number; op: IpOp }[]; sysctls: SysctlWrite[]; nft: { key: number; seq: number; command: unknown }[] }
+    { ref: NsRef; items: { key: number; seq: number; op: IpOp }[]; fdb: FdbOp[]; sysctls: SysctlWrite[]; nft: { key: number; seq: number; command: unknown }[] }
   >();
+  private readonly early = new Map<NsKey, { ref: NsRef; items: { key: number; seq: number; op: IpOp }[] }>();
   private seq = 0;
   private readonly program: KernelProgram;
 
@@ -22,6 +23,19 @@ export class ProgramBuilder {
   /** Adds an ip operation in a namespace; `rank` orders it (negative for deletes). */
   ip(ns: NsRef, rank: number, op: IpOp): void {
     this.slot(ns).items.push({ key: rank, seq: this.seq++, op });
+  }
+
+  /** Adds an ip operation in a container namespace that runs before the host namespace's work. */
+  ipEarly(ns: NsRef, rank: number, op: IpOp): void {
+    if (ns.key === HOST) return this.ip(ns, rank, op);
+    let s = this.early.get(ns.key);
+    if (!s) this.early.set(ns.key, (s = { ref: ns, items: [] }));
+    s.items.push({ key: rank, seq: this.seq++, op });
+  }
+
+  /** Adds a forwarding-table operation (run as one `bridge -batch` after the namespace's ip operations). */
+  fdb(ns: NsRef, op: FdbOp): void {
+    this.slot(ns).fdb.push(op);
   }
 
   sysctl(ns: NsRef, write: SysctlWrite): void {
@@ -65,12 +79,17 @@ export class ProgramBuilder {
   }
 
   build(): KernelProgram {
+    const byRank = (a: { key: number; seq: number }, b: { key: number; seq: number }) => a.key - b.key || a.seq - b.seq;
     for (const [key, slot] of this.ops) {
-      slot.items.sort((a, b) => a.key - b.key || a.seq - b.seq);
-      slot.nft.sort((a, b) => a.key - b.key || a.seq - b.seq);
+      slot.items.sort(byRank);
+      slot.nft.sort(byRank);
       const work: NsWork = { ns: slot.ref, ip: slot.items.map((i) => i.op), sysctls: slot.sysctls, nft: slot.nft.map((n) => n.command) };
+      if (slot.fdb.length > 0) work.fdb = slot.fdb;
       if (key === HOST) this.program.host = work;
       else this.program.containers.push(work);
+    }
+    if (this.early.size > 0) {
+      this.program.early = [...this.early.values()].map((s) => ({ ns: s.ref, ip: s.items.sort(byRank).map((i) => i.op), sysctls: [], nft: [] }));
     }
     return this.program;
   }
@@ -78,7 +97,7 @@ export class ProgramBuilder {
   private slot(ns: NsRef) {
     let s = this.ops.get(ns.key);
     if (!s) {
-      s = { ref: ns.key === HOST ? this.host : ns, items: [], sysctls: [], nft: [] };
+      s = { ref: ns.key === HOST ? this.host : ns, items: [], fdb: [], sysctls: [], nft: [] };
       this.ops.set(ns.key, s);
     }
     return s;

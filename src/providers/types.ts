@@ -1,4 +1,4 @@
-import type { IpOp, NftTableRef, NsRef, NsSnapshot } from '../kernel/index.js';
+import type { IpOp, NftTableRef, NsReadRequest, NsRef, NsSnapshot } from '../kernel/index.js';
 import type { AnyEntry, Domain, KernelState, NsKey } from '../state/types.js';
 import type { ProgramBuilder } from './program-builder.js';
 
@@ -55,6 +55,8 @@ export interface Provider<D extends Domain = Domain> {
   render(change: Change<KernelState[D][string]>, out: ProgramBuilder, ctx: RenderContext): void;
   /** nftables tables this provider reads in a namespace (HOST or a container's); listed in the same pass. */
   nftTables?(ns: NsKey): NftTableRef[];
+  /** Extra tables the host namespace's read includes (neighbours, VXLAN forwarding entries). */
+  hostReads?(desired: KernelState): Pick<NsReadRequest, 'neighbours' | 'fdb'>;
 }
 
 export type { IpOp };

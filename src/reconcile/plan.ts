@@ -74,8 +74,8 @@ export function planChanges(observed: KernelState, desired: KernelState, provide
 
 /**
  * A link this plan creates (new, or deleted and created again) starts bare: its addresses, routes,
- * per-interface settings and, for a veth, its container end must be created as well, even where
- * the old link had equal ones.
+ * per-interface settings, neighbour and forwarding entries and, for a veth, its container end must
+ * be created as well, even where the old link had equal ones.
  */
 function cascadeFreshLinks(changes: PlannedChange[], desired: KernelState): void {
   const fresh = new Set<string>();
@@ -87,7 +87,7 @@ function cascadeFreshLinks(changes: PlannedChange[], desired: KernelState): void
   }
   if (fresh.size === 0) return;
   const created = new Set(changes.filter((c) => c.action === 'create').map((c) => `${c.domain}/${c.id}`));
-  for (const domain of ['links', 'addresses', 'routes', 'sysctls'] as const) {
+  for (const domain of ['links', 'addresses', 'routes', 'sysctls', 'neigh', 'fdb'] as const) {
     for (const [id, e] of Object.entries(desired[domain] as Record<string, AnyEntry & { ns: string; dev?: string }>)) {
       const onFresh = (domain === 'links' && fresh.has(id)) || (e.dev !== undefined && fresh.has(ids.link(e.ns, e.dev)));
       if (!onFresh || created.has(`${domain}/${id}`)) continue;

@@ -1,11 +1,11 @@
 import type { Logger } from '../log.js';
 import { NotConvergedError, UsageError } from '../errors.js';
 import type { Model } from '../model/index.js';
-import type { CompileInputs, CompileResult, NetworkDriver, Topology } from '../compile/index.js';
+import type { CompileInputs, CompileResult, NetworkDriver, PeerEndpoint, Topology } from '../compile/index.js';
 import { compile, emptyAllocations, extractAllocations, firewallWanted, hostOwner } from '../compile/index.js';
 import type { Kernel, KernelStats, NsRef, NsSnapshot, ProgressFn } from '../kernel/index.js';
 import type { Observation, Provider } from '../providers/index.js';
-import { observe, readSpec } from '../providers/index.js';
+import { hostLinkOwner, observe, readSpec } from '../providers/index.js';
 import type { AnyEntry, KernelState, NsKey } from '../state/types.js';
 import { HOST, ownerKey } from '../state/types.js';
 import { buildProgram } from './apply.js';
@@ -24,6 +24,13 @@ export interface ReconcileContext {
   providers: readonly Provider[];
   /** Called as container namespaces are written (large applies show a progress line). */
   progress?: ProgressFn;
+  /** The membership store (--store): endpoints other nodes published, read once per reconcile. */
+  peers?: PeerSource;
+}
+
+/** Where endpoints of other nodes come from (the etcd store; see src/store). */
+export interface PeerSource {
+  endpoints(): Promise<PeerEndpoint[]>;
 }
 
 export interface ReconcileOptions {
@@ -69,11 +76,15 @@ export function detectNode(model: Model, host: NsSnapshot, node: string | undefi
   }
   if (model.hosts.size === 0) return undefined;
   const local = new Set(host.addresses.map((a) => a.local));
-  const match = [...model.hosts.values()].find((h) => local.has(h.address));
+  const matches = [...model.hosts.values()].filter((h) => local.has(h.address));
+  const [match, other] = matches;
   if (!match) {
     throw new UsageError(
       `this machine has none of the declared Host addresses (${[...model.hosts.values()].map((h) => `${h.name}=${h.address}`).join(', ')}); pass --node NAME`,
     );
+  }
+  if (other) {
+    throw new UsageError(`several declared Hosts have their address on this machine (${matches.map((h) => `${h.name}=${h.address}`).join(', ')}); pass --node NAME`);
   }
   return match.name;
 }
@@ -86,11 +97,16 @@ function nsRefsOf(topology: Topology): Map<NsKey, NsRef> {
   return out;
 }
 
-/** Owners the manifests still declare locally: anything else weft owns is an orphan. */
+/**
+ * Owners the manifests still declare: anything else weft owns is an orphan (kept without --prune).
+ * A container placed on another node is declared too: what is left of it here is simply removed.
+ */
 function desiredOwners(model: Model, topology: Topology): Set<string> {
   const out = new Set<string>();
   for (const n of model.networks.keys()) out.add(ownerKey({ kind: 'network', name: n }));
-  for (const c of topology.containers.values()) if (c.local) out.add(ownerKey({ kind: 'container', name: c.container.name }));
+  // Networks compile adds on demand (docker_gwbridge) while they are used.
+  for (const n of topology.networks.values()) if (n.materialize) out.add(ownerKey({ kind: 'network', name: n.network.name }));
+  for (const c of model.containers.keys()) out.add(ownerKey({ kind: 'container', name: c }));
   // The host's own objects (firewall table, host sysctls) follow the manifests without --prune
   // while the host has bridge networks; without any, a firewall left over is an orphan.
   if (firewallWanted(topology)) out.add(ownerKey(hostOwner(topology.hostNetns)));
@@ -121,16 +137,24 @@ async function prepare(model: Model, ctx: ReconcileContext, prune: boolean): Pro
   const draft = compile(model, baseInputs, ctx.drivers);
   const draftMs = performance.now() - t;
   t = performance.now();
-  const first = await observe(ctx.kernel, {
-    hostNetns: ctx.hostNetns,
-    host,
-    desired: draft.desired,
-    nsRefs: nsRefsOf(draft.topology),
-    providers: ctx.providers,
-  });
+  const [first, peers] = await Promise.all([
+    observe(ctx.kernel, {
+      hostNetns: ctx.hostNetns,
+      host,
+      desired: draft.desired,
+      nsRefs: nsRefsOf(draft.topology),
+      providers: ctx.providers,
+    }),
+    ctx.peers?.endpoints(),
+  ]);
   ctx.log.debug({ ms: Math.round(performance.now() - t), namespaces: first.observation.namespaces.size }, 'observed');
   t = performance.now();
   const node = detectNode(model, first.observation.hostSnapshot, ctx.node);
+  if (ctx.peers && (node === undefined || !model.hosts.has(node))) {
+    throw new UsageError(
+      `--store: this node must be a declared Host (its underlay address is what peers send to); declare a Host${node !== undefined ? ` named "${node}"` : ''} and pass --node NAME if its address is not on this host`,
+    );
+  }
   const allocations = extractAllocations(first.observed);
   const compiled = compile(
     model,
@@ -141,6 +165,8 @@ async function prepare(model: Model, ctx: ReconcileContext, prune: boolean): Pro
       // The default bridge stays while it exists, unless pruning: orphans may still use it.
       ...(prune ? {} : { keepNetworks: new Set(allocations.subnets.keys()) }),
       hostRoutes: foreignRoutes(first.observation.hostSnapshot),
+      hostInterfaces: first.observation.hostSnapshot.links.filter((l) => !hostLinkOwner(l)).map((l) => ({ name: l.name, mtu: l.mtu })),
+      ...(peers ? { peers } : {}),
     },
     ctx.drivers,
   );
@@ -177,7 +203,7 @@ async function applyAndVerify(ctx: ReconcileContext, p: Prepared, desired: Kerne
   ctx.log.debug({ ms: Math.round(performance.now() - t), namespaces: program.containers.length }, 'applied');
   t = performance.now();
   // Only what the program wrote can have changed: read those namespaces again, reuse the rest.
-  const fresh = new Set<NsKey>([HOST, ...program.containers.map((w) => w.ns.key), ...program.netnsAdd]);
+  const fresh = new Set<NsKey>([HOST, ...[...(program.early ?? []), ...program.containers].map((w) => w.ns.key), ...program.netnsAdd]);
   const after = await observe(ctx.kernel, {
     hostNetns: ctx.hostNetns,
     host: p.host,
@@ -199,6 +225,14 @@ function finish(result: ReconcileResult, ctx: ReconcileContext, started: number,
   result.durationMs = performance.now() - started;
   result.stats = { processes: ctx.kernel.stats.processes - before.processes, writes: ctx.kernel.stats.writes - before.writes };
   return result;
+}
+
+/**
+ * The manifests compiled against the kernel as it is (IPAM sticky on what is there), without a
+ * plan: what the DNS server needs to know every container's addresses. Read-only.
+ */
+export async function compileAgainstKernel(model: Model, ctx: ReconcileContext): Promise<CompileResult> {
+  return (await prepare(model, ctx, false)).compiled;
 }
 
 /**

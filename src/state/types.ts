@@ -66,7 +66,49 @@ export interface LoopbackEntry extends LinkBase {
   alias: string;
 }
 
-export type LinkEntry = BridgeEntry | VethEntry | VethPeerEntry | LoopbackEntry;
+/** An overlay network's VXLAN device in the host namespace (a port of the network's bridge). */
+export interface VxlanEntry extends LinkBase {
+  kind: 'vxlan';
+  alias: string;
+  mtu: number;
+  up: boolean;
+  master?: string;
+  vni: number;
+  /** This host's underlay (VTEP) address; absent when no Host is declared (a single-host overlay). */
+  local?: string;
+  dstport: number;
+  /** Always false: remote endpoints are programmed statically. Set only at creation. */
+  learning: boolean;
+  /** Always true: the device answers ARP/ND from its neighbour table. Set only at creation. */
+  proxy: boolean;
+}
+
+/** An 802.1q sub-interface weft created for a macvlan network's parent (eth0.50). */
+export interface VlanEntry extends LinkBase {
+  kind: 'vlan';
+  alias: string;
+  up: boolean;
+  parent: string;
+  vlanId: number;
+}
+
+/**
+ * A container's macvlan interface. It lives in the container's namespace but is created from the
+ * host namespace (where its parent is), straight into the container's namespace.
+ */
+export interface MacvlanEntry extends LinkBase {
+  kind: 'macvlan';
+  alias: string;
+  /** The parent interface in the host namespace. */
+  parent: string;
+  mode: 'bridge' | 'private' | 'vepa' | 'passthru';
+  mac: string;
+  mtu: number;
+  up: boolean;
+  addrgenmode: 'none' | 'eui64';
+}
+
+export type LinkEntry = BridgeEntry | VethEntry | VethPeerEntry | LoopbackEntry | VxlanEntry | VlanEntry | MacvlanEntry;
 
 export interface AddressEntry {
   ns: NsKey;
@@ -99,6 +141,27 @@ export interface SysctlEntry {
 export interface FileEntry {
   path: string;
   content: string;
+  owner: Owner;
+}
+
+/**
+ * A static forwarding entry on a VXLAN device (bridge fdb ... self permanent): a remote MAC, or
+ * 00:00:00:00:00:00 for broadcast, sent to a peer's underlay address. Owned through its device.
+ */
+export interface FdbEntry {
+  ns: NsKey;
+  dev: string;
+  mac: string;
+  dst: string;
+  owner: Owner;
+}
+
+/** A permanent neighbour entry (IP -> MAC) on a VXLAN device, tagged with protocol 250. */
+export interface NeighEntry {
+  ns: NsKey;
+  dev: string;
+  address: string;
+  lladdr: string;
   owner: Owner;
 }
 
@@ -162,6 +225,8 @@ export interface KernelState {
   routes: Record<string, RouteEntry>;
   sysctls: Record<string, SysctlEntry>;
   files: Record<string, FileEntry>;
+  fdb: Record<string, FdbEntry>;
+  neigh: Record<string, NeighEntry>;
   nftables: Record<string, NftEntry>;
 }
 
@@ -170,7 +235,7 @@ export type EntryOf<D extends Domain> = KernelState[D][string];
 export type AnyEntry = EntryOf<Domain>;
 
 export function emptyState(): KernelState {
-  return { netns: {}, links: {}, addresses: {}, routes: {}, sysctls: {}, files: {}, nftables: {} };
+  return { netns: {}, links: {}, addresses: {}, routes: {}, sysctls: {}, files: {}, nftables: {}, fdb: {}, neigh: {} };
 }
 
 /** Stable ids: the keys of each domain's record. */
@@ -181,6 +246,8 @@ export const ids = {
   route: (ns: NsKey, family: 4 | 6, dst: string) => `${ns}/${family === 6 && dst === 'default' ? 'default6' : dst}`,
   sysctl: (ns: NsKey, path: string) => `${ns}/${path}`,
   file: (path: string) => path,
+  fdb: (ns: NsKey, dev: string, mac: string, dst: string) => `${ns}/${dev}/${mac}/${dst}`,
+  neigh: (ns: NsKey, dev: string, address: string) => `${ns}/${dev}/${address}`,
   nftTable: (ns: NsKey, family: NftFamily, table: string) => `${ns}/${family} ${table}`,
   /** "@host/inet weft/chain forward/rule isolate", "@host/inet weft/set bridges/docker0". */
   nft: (e: NftEntry): string => {

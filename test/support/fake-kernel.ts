@@ -1,7 +1,10 @@
 import { KernelError } from '../../src/errors.js';
 import type {
+  FdbOp,
   IpOp,
   KAddr,
+  KFdb,
+  KNeigh,
   KLink,
   KRoute,
   Kernel,
@@ -14,6 +17,7 @@ import type {
   ReadBack,
 } from '../../src/kernel/index.js';
 import { nftTableKey, renderIpOp } from '../../src/kernel/index.js';
+import { renderFdbOp } from '../../src/kernel/ip-render.js';
 import { FakeRuleset } from './fake-nft.js';
 
 /**
@@ -36,6 +40,10 @@ interface FakeLink {
   hairpin?: boolean;
   /** For veths: the peer's namespace and name. */
   peer?: { ns: string; name: string };
+  /** info_data as `ip -d -j` shows it (vxlan, vlan, macvlan). */
+  info?: Record<string, unknown>;
+  /** For vlans and macvlans: the parent's ifindex (in the host namespace). */
+  parentIndex?: number;
 }
 
 interface FakeNs {
@@ -45,6 +53,8 @@ interface FakeNs {
   sysctls: Map<string, string>;
   /** The namespace's nftables ruleset; tables by "family name". */
   nft: FakeRuleset;
+  neigh: KNeigh[];
+  fdb: KFdb[];
 }
 
 export const ROOT = '(root)';
@@ -79,7 +89,7 @@ export class FakeKernel implements Kernel {
   ensureNs(name: string): FakeNs {
     let n = this.namespaces.get(name);
     if (!n) {
-      n = { links: new Map(), addrs: [], routes: [], sysctls: new Map(), nft: new FakeRuleset() };
+      n = { links: new Map(), addrs: [], routes: [], sysctls: new Map(), nft: new FakeRuleset(), neigh: [], fdb: [] };
       n.links.set('lo', { ifindex: 1, name: 'lo', mtu: 65536, mac: '00:00:00:00:00:00', up: false, addrgenmode: 'eui64' });
       this.namespaces.set(name, n);
     }
@@ -116,19 +126,24 @@ export class FakeKernel implements Kernel {
           k.linkNetnsId = 0;
         }
       }
+      if (l.parentIndex !== undefined) k.linkIndex = l.parentIndex;
+      if (l.info) k.info = { ...l.info };
       return k;
     });
     const sysctls: Record<string, string | null> = {};
     for (const p of r.sysctls) sysctls[p] = n.sysctls.get(p) ?? null;
     const nft: Record<string, unknown[] | null> = {};
     for (const t of r.nftTables ?? []) nft[nftTableKey(t)] = n.nft.list(nftTableKey(t));
-    return {
+    const snap: NsSnapshot = {
       links,
       addresses: n.addrs.map((a) => ({ ...a })),
       routes: n.routes.map(({ proto, ...r }) => ({ ...r, protocol: String(proto) })),
       sysctls,
       nft,
     };
+    if (r.neighbours) snap.neighbours = n.neigh.map((x) => ({ ...x }));
+    if (r.fdb) snap.fdb = n.fdb.filter((f) => n.links.get(f.dev)?.kind === 'vxlan').map((f) => ({ ...f }));
+    return snap;
   }
 
   async readFiles(paths: readonly string[]): Promise<Map<string, string | null>> {
@@ -153,6 +168,7 @@ export class FakeKernel implements Kernel {
         this.ensureNs(n);
       });
     }
+    for (const w of program.early ?? []) this.runWork(w);
     this.runWork(program.host);
     const readBack: ReadBack = new Map();
     program.containers.forEach((w, i) => {
@@ -168,10 +184,12 @@ export class FakeKernel implements Kernel {
   }
 
   private runWork(w: NsWork): void {
-    if (w.ip.length + w.sysctls.length + w.nft.length === 0) return;
+    const fdb = w.fdb ?? [];
+    if (w.ip.length + fdb.length + w.sysctls.length + w.nft.length === 0) return;
     this.stats.processes++;
     const n = this.ns(this.keyOf(w.ns.path));
     for (const op of w.ip) this.write(`[${w.ns.key}] ip ${renderIpOp(op)}`, () => this.applyIp(n, op), op.what);
+    for (const op of fdb) this.write(`[${w.ns.key}] bridge ${renderFdbOp(op)}`, () => this.applyFdb(n, op), op.what);
     for (const s of w.sysctls) this.write(`[${w.ns.key}] sysctl ${s.path}=${s.value}`, () => n.sysctls.set(s.path, s.value));
     if (w.nft.length > 0) this.write(`[${w.ns.key}] nft ${w.nft.length} commands`, () => n.nft.apply(w.nft));
   }
@@ -189,6 +207,23 @@ export class FakeKernel implements Kernel {
     } catch (err) {
       throw new KernelError(what, line, (err as Error).message);
     }
+  }
+
+  /** A new link, down, as `ip link add` leaves it. */
+  private addLink(n: FakeNs, name: string, kind: string, mtu: number, mac: string, extra: Partial<FakeLink>): void {
+    if (n.links.has(name)) throw new Error('RTNETLINK answers: File exists');
+    n.links.set(name, { ifindex: this.nextIndex++, name, kind, mtu, mac, up: false, addrgenmode: 'eui64', ...extra });
+  }
+
+  private applyFdb(n: FakeNs, op: FdbOp): void {
+    if (this.link(n, op.dev).kind !== 'vxlan') throw new Error('RTNETLINK answers: Operation not supported');
+    const same = (f: KFdb) => f.dev === op.dev && f.mac === op.mac && f.dst === op.dst;
+    if (op.op === 'fdb-append') {
+      if (!n.fdb.some(same)) n.fdb.push({ dev: op.dev, mac: op.mac, dst: op.dst, flags: ['self'], state: 'permanent' });
+      return;
+    }
+    if (!n.fdb.some(same)) throw new Error('RTNETLINK answers: No such file or directory');
+    n.fdb = n.fdb.filter((f) => !same(f));
   }
 
   private deleteNs(name: string): void {
@@ -258,11 +293,42 @@ export class FakeKernel implements Kernel {
         }
         return;
       }
+      case 'link-add-vxlan':
+        this.addLink(n, op.name, 'vxlan', op.mtu, '02:00:00:00:00:03', {
+          info: { id: op.vni, ...(op.local ? { local: op.local } : {}), port: op.dstport, learning: op.learning, proxy: op.proxy },
+        });
+        return;
+      case 'link-add-vlan': {
+        const parent = this.link(n, op.parent);
+        this.addLink(n, op.name, 'vlan', parent.mtu, parent.mac, { info: { id: op.vlanId }, parentIndex: parent.ifindex });
+        return;
+      }
+      case 'link-add-macvlan': {
+        const parent = this.link(n, op.parent);
+        const target = this.namespaces.get(op.netns);
+        if (!target) throw new Error(`Invalid "netns" value "${op.netns}"`);
+        if (op.mtu > parent.mtu) throw new Error('RTNETLINK answers: Invalid argument');
+        this.addLink(target, op.name, 'macvlan', op.mtu, op.mac, { info: { mode: op.mode }, parentIndex: parent.ifindex });
+        return;
+      }
+      case 'neigh-replace':
+        this.link(n, op.dev);
+        n.neigh = n.neigh.filter((x) => !(x.dev === op.dev && x.address === op.address));
+        n.neigh.push({ dev: op.dev, address: op.address, lladdr: op.lladdr, state: ['PERMANENT'], protocol: String(op.proto) });
+        return;
+      case 'neigh-del': {
+        const before = n.neigh.length;
+        n.neigh = n.neigh.filter((x) => !(x.dev === op.dev && x.address === op.address));
+        if (n.neigh.length === before) throw new Error('RTNETLINK answers: No such file or directory');
+        return;
+      }
       case 'link-del': {
         const l = this.link(n, op.name);
         n.links.delete(op.name);
         n.addrs = n.addrs.filter((a) => a.dev !== op.name);
         n.routes = n.routes.filter((r) => r.dev !== op.name);
+        n.neigh = n.neigh.filter((x) => x.dev !== op.name);
+        n.fdb = n.fdb.filter((f) => f.dev !== op.name);
         if (l.peer) {
           const pn = this.namespaces.get(l.peer.ns);
           if (pn) {

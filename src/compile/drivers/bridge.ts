@@ -2,6 +2,9 @@ import type { Network } from '../../model/index.js';
 import { Opt } from '../../model/index.js';
 import { bridgeName } from '../../net/ids.js';
 import { HOST } from '../../state/types.js';
+import type { NsKey, Owner } from '../../state/types.js';
+import type { StateBuilder } from '../state-builder.js';
+import type { EndpointPlan } from '../topology.js';
 import { aliases } from '../alias.js';
 import { dockerDefaultPools } from '../ipam.js';
 import { formatIp } from '../../net/cidr.js';
@@ -13,6 +16,7 @@ export const bridgeDriver: NetworkDriver = {
   scope: 'local',
   defaultPools: dockerDefaultPools,
   hasEndpoints: true,
+  gatewayOnHost: true,
   firewalled: true,
   defaultMtu: 1500,
   hostIfname: (n: Network) => n.options[Opt.bridgeName] ?? bridgeName(n.id),
@@ -42,18 +46,20 @@ export const bridgeDriver: NetworkDriver = {
       ...(ep.hairpin ? { hairpin: true } : {}),
       owner,
     });
-    out.link({
-      kind: 'veth-peer',
-      ns: ctr.ns,
-      name: ep.ifname,
-      mac: ep.mac,
-      mtu: plan.mtu,
-      up: true,
-      addrgenmode: ep.ipv6 ? 'eui64' : 'none',
-      owner,
-    });
-    for (const a of [ep.ipv4, ep.ipv6]) {
-      if (a) out.address({ ns: ctr.ns, dev: ep.ifname, cidr: `${a.address}/${a.prefix}`, owner });
-    }
+    out.link({ kind: 'veth-peer', ...containerSide(ep, ctr.ns, plan.mtu, owner) });
+    endpointAddresses(ep, ctr.ns, owner, out);
   },
 };
+
+/** The settings of an endpoint's interface in the container's namespace (veth end or macvlan). */
+export function containerSide(ep: EndpointPlan, ns: NsKey, mtu: number, owner: Owner) {
+  // "none" keeps IPv6 link-local addresses (and their multicast floods) off IPv4-only endpoints.
+  return { ns, name: ep.ifname, mac: ep.mac, mtu, up: true, addrgenmode: ep.ipv6 ? ('eui64' as const) : ('none' as const), owner };
+}
+
+/** An endpoint's addresses on its interface in the container's namespace. */
+export function endpointAddresses(ep: EndpointPlan, ns: NsKey, owner: Owner, out: StateBuilder): void {
+  for (const a of [ep.ipv4, ep.ipv6]) {
+    if (a) out.address({ ns, dev: ep.ifname, cidr: `${a.address}/${a.prefix}`, owner });
+  }
+}

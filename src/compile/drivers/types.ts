@@ -14,6 +14,13 @@ export interface NetworkDriver {
   readonly defaultPools?: { base: string; size: number }[];
   /** Containers on this driver get a namespace with an interface and addresses. */
   readonly hasEndpoints: boolean;
+  /**
+   * The network gives its containers a gateway (a way out). false for overlay: a container whose
+   * networks give it none is attached to docker_gwbridge too. Default true.
+   */
+  readonly providesGateway?: boolean;
+  /** The network's gateway address sits on a host interface (the bridge): the embedded DNS server listens there. */
+  readonly gatewayOnHost?: boolean;
   /** Name of the host-side interface the network uses (e.g. the bridge), if any. */
   hostIfname?(network: Network): string | undefined;
   /**

@@ -2,8 +2,10 @@ import type { Problem } from '../../errors.js';
 import type { Model } from '../types.js';
 import { exclusiveNetworks } from './exclusive-networks.js';
 import { hostAddresses } from './hosts.js';
+import { macvlanNetworks } from './macvlan.js';
 import { validNames } from './names.js';
 import { optionValues } from './options.js';
+import { gwbridgeShape, overlayEncryption, overlayPlacement, overlayVnis } from './overlay.js';
 import { publishedPorts } from './ports.js';
 import { predefinedNetworks } from './predefined.js';
 import { references } from './references.js';
@@ -24,6 +26,11 @@ export const rules: readonly Rule[] = [
   optionValues,
   publishedPorts,
   hostAddresses,
+  overlayVnis,
+  overlayPlacement,
+  overlayEncryption,
+  gwbridgeShape,
+  macvlanNetworks,
 ];
 
 export function checkRules(model: Model, extra: readonly Rule[] = []): Problem[] {

@@ -1,4 +1,4 @@
-import { FIREWALL_TABLE } from '../../compile/index.js';
+import { DNS_REDIRECT_TABLE, FIREWALL_TABLE } from '../../compile/index.js';
 import type { NftTableRef } from '../../kernel/index.js';
 import { exprText } from '../../nft/index.js';
 import { HOST } from '../../state/types.js';
@@ -14,7 +14,7 @@ import { renderNft } from './render.js';
  */
 export const WEFT_TABLES: { host: readonly NftTableRef[]; container: readonly NftTableRef[] } = {
   host: [FIREWALL_TABLE],
-  container: [],
+  container: [DNS_REDIRECT_TABLE],
 };
 
 function tablesFor(ns: NsKey): NftTableRef[] {

@@ -12,8 +12,9 @@ function compileText(text: string, node?: string): KernelState {
   return compile(model, inputs, builtinDrivers).desired;
 }
 
+/** The host firewall's entries (container namespaces hold the embedded DNS's `ip weft_dns`). */
 function nft(state: KernelState): NftEntry[] {
-  return Object.values(state.nftables);
+  return Object.values(state.nftables).filter((e) => e.ns === '@host');
 }
 
 /** Elements of a set as "key" or "key : value" text, with their owner. */
@@ -72,7 +73,7 @@ describe('compile: the host firewall', () => {
     const veths = Object.values(s.links).filter((l) => l.kind === 'veth');
     expect(veths.filter((v) => v.kind === 'veth' && v.hairpin).map((v) => v.kind === 'veth' && v.master)).toEqual(['br-beta']);
     expect(s.sysctls['@host/net/ipv4/conf/br-beta/route_localnet']).toMatchObject({ value: '1', dev: 'br-beta', owner: { kind: 'network', name: 'beta' } });
-    expect(Object.keys(s.sysctls).filter((k) => k.includes('route_localnet'))).toHaveLength(1);
+    expect(Object.keys(s.sysctls).filter((k) => k.startsWith('@host/') && k.includes('route_localnet'))).toHaveLength(1);
   });
 
   it('binds to the network\'s host_binding_ipv4 unless the port names an address', () => {

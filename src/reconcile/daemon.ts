@@ -1,0 +1,509 @@
+import { formatProblem } from '../errors.js';
+import type { WeftError } from '../errors.js';
+import { CachingKernel } from '../kernel/index.js';
+import type { KernelEvent, KernelWatch, KernelWatchHandlers } from '../kernel/index.js';
+import { CarrierFilter, isNoise, touchedNamespaces } from '../kernel/index.js';
+import type { NetworkDriver } from '../compile/index.js';
+import type { Model } from '../model/index.js';
+import type { Provider } from '../providers/index.js';
+import type { AnyEntry, KernelState, NsKey } from '../state/types.js';
+import { HOST } from '../state/types.js';
+import { DaemonMetrics } from './daemon-metrics.js';
+import type { ReconcileOutcome } from './daemon-metrics.js';
+import type { PlannedChange } from './plan.js';
+import { reconcile } from './reconcile.js';
+import type { ReconcileContext, ReconcileResult } from './reconcile.js';
+import type { Batch, Timers, TriggerReason } from './trigger.js';
+import { Trigger, realTimers } from './trigger.js';
+import type { ManifestSource, SourceEvent, SourceInfo, SourceLoad } from './watch.js';
+
+/**
+ * The watch daemon's loop: keeps the kernel equal to the manifests. It reconciles at start, when
+ * the manifests change, when the kernel drifts (monitor events), on a periodic full resync and on
+ * demand (SIGHUP). Reconciles are debounced and never overlap. Invalid manifests are reported and
+ * skipped: the last good ones stay in force.
+ *
+ * Drift events re-read only the namespaces they name: the daemon's kernel caches every namespace
+ * snapshot until an event, a write or a resync invalidates it. Events caused by weft's own writes
+ * (during a write and a short grace after it, or nft changes by weft's own processes) do not
+ * trigger anything.
+ */
+
+export interface DaemonOptions {
+  /** Remove what weft owns but the manifests no longer declare (apply --prune). */
+  prune: boolean;
+  /** Full resync period; 0 turns it off. */
+  resyncMs: number;
+  /** Quiet time after a manifest change and after a kernel event before reconciling. */
+  debounceMs: { manifest: number; drift: number };
+  /** A steady stream of events still gets a reconcile this often. */
+  maxWaitMs: number;
+  /** Events this long after a write are taken as weft's own (monitors deliver within ~15 ms). */
+  writeGraceMs: number;
+  /** Retry after a failed reconcile: doubling from min up to max. */
+  retryMs: { min: number; max: number };
+}
+
+export const defaultDaemonOptions: DaemonOptions = {
+  prune: false,
+  resyncMs: 60_000,
+  debounceMs: { manifest: 100, drift: 50 },
+  maxWaitMs: 500,
+  writeGraceMs: 30,
+  retryMs: { min: 500, max: 30_000 },
+};
+
+/**
+ * The embedded DNS server as the daemon drives it: updated after every reconcile, its query
+ * counters exported in /metrics, closed on shutdown.
+ */
+export interface DaemonDns {
+  /** After a reconcile that did not fail; `revision` is the manifests' revision in force. */
+  update(result: ReconcileResult, revision: string | undefined): void | Promise<void>;
+  /** Queries answered so far, by response code (NOERROR, NXDOMAIN, SERVFAIL, ...). */
+  queriesByRcode(): Record<string, number>;
+  close(): Promise<void>;
+}
+
+export interface DaemonDeps {
+  /** How to reconcile; its kernel is wrapped in a snapshot cache by the daemon. */
+  ctx: ReconcileContext;
+  source: ManifestSource;
+  /** Starts the kernel monitors (default: none, the daemon then relies on the resync). */
+  watchKernel?: (handlers: KernelWatchHandlers) => KernelWatch;
+  /** nsid -> namespace name, as the host namespace numbers them. */
+  listNsIds?: () => Promise<Map<number, string>>;
+  /** Network drivers for a model (plugin drivers are loaded by name); default: the context's. */
+  loadDrivers?: (model: Model) => Promise<ReadonlyMap<string, NetworkDriver>>;
+  /** Whether a process (named by nft monitor) is weft's own. */
+  isOwnProcess?: (pid: number) => boolean;
+  dns?: DaemonDns;
+  timers?: Timers;
+  options?: Partial<DaemonOptions>;
+}
+
+export type { ReconcileOutcome };
+
+export interface DaemonError {
+  kind: 'manifest' | 'source' | 'reconcile';
+  message: string;
+  at: string;
+  revision?: string;
+  /** Invalid manifests: every problem, as file:line:col lines. */
+  problems?: string[];
+}
+
+export interface DaemonStatus {
+  pid: number;
+  startedAt: string;
+  hostNetns: string;
+  node?: string;
+  source: SourceInfo & {
+    /** The revision (git commit, or content hash of the files) in force: the last one that converged. */
+    revision?: string;
+    /** The newest revision seen (it differs from `revision` while it is skipped or being applied). */
+    latest?: string;
+    /** The last revision skipped because its manifests were invalid (history: it stays after a fix). */
+    skipped?: { revision: string; at: string; error: string };
+  };
+  ready: boolean;
+  lastReconcile?: {
+    startedAt: string;
+    finishedAt: string;
+    durationMs: number;
+    result: ReconcileOutcome;
+    trigger: TriggerReason[];
+    revision?: string;
+    changes: number;
+    summary: string;
+  };
+  /** Objects weft owns on this host, by kind (bridge, veth, netns, address, ...). */
+  owned: Record<string, number>;
+  /** Objects kept although the manifests dropped their owner (watch without --prune). */
+  orphans: number;
+  reconciles: Record<ReconcileOutcome, number>;
+  drift: { events: number; ownEventsIgnored: number; repairs: number; repairedObjects: number; lastEventAt?: string };
+  error: DaemonError | null;
+  errors: DaemonError[];
+  dns?: { queries: Record<string, number> };
+}
+
+/** Counts by noun of what a state holds: {bridge: 2, veth: 3, ...}. */
+export function countOwned(state: KernelState, providers: readonly Provider[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const p of providers) {
+    for (const e of Object.values(state[p.domain] as Record<string, AnyEntry>)) {
+      const noun = p.describe(e as never).noun;
+      out[noun] = (out[noun] ?? 0) + 1;
+    }
+  }
+  return Object.fromEntries(Object.entries(out).sort(([a], [b]) => a.localeCompare(b)));
+}
+
+/** "+1 netns +2 veth ~1 bridge -1 address": what a plan changed, by action and noun. */
+export function summarizeChanges(changes: readonly PlannedChange[], providers: readonly Provider[]): string {
+  const counts = new Map<string, number>();
+  const sign = { create: '+', update: '~', delete: '-' } as const;
+  for (const c of changes) {
+    const p = providers.find((x) => x.domain === c.domain);
+    const e = (c.desired ?? c.observed) as AnyEntry;
+    const noun = p ? p.describe(e as never).noun : c.domain;
+    const k = `${sign[c.action]}${noun}`;
+    counts.set(k, (counts.get(k) ?? 0) + 1);
+  }
+  return [...counts.entries()].map(([k, n]) => `${k[0]}${n} ${k.slice(1)}`).join(' ') || 'nothing';
+}
+
+const FULL_REASONS: readonly TriggerReason[] = ['start', 'resync', 'signal', 'retry'];
+
+export class Daemon {
+  readonly kernel: CachingKernel;
+  readonly metrics: DaemonMetrics;
+  private readonly ctx: ReconcileContext;
+  private readonly opts: DaemonOptions;
+  private readonly trigger: Trigger;
+  private readonly timers: Timers;
+  private readonly startedAt = new Date();
+
+  private model: Model | undefined;
+  private modelRevision: string | undefined;
+  private appliedRevision: string | undefined;
+  private latestRevision: string | undefined;
+  private skipped: DaemonStatus['source']['skipped'];
+  private errors: Partial<Record<DaemonError['kind'], DaemonError>> = {};
+  private last: DaemonStatus['lastReconcile'];
+  private lastOutcome: ReconcileOutcome | undefined;
+  private lastFinishedAt: number | undefined;
+  private owned: Record<string, number> = {};
+  private orphans = 0;
+  private readonly counts: Record<ReconcileOutcome, number> = { converged: 0, applied: 0, failed: 0 };
+  private readonly drift = { events: 0, ownEventsIgnored: 0, repairs: 0, repairedObjects: 0, lastEventAt: undefined as string | undefined };
+
+  /** While weft writes (and for the grace time after): the namespaces the write touches. */
+  private writing: Set<NsKey> | undefined;
+  private nsIds = new Map<number, string>();
+  private readonly carrier = new CarrierFilter();
+  private nsIdRefresh: Promise<void> | undefined;
+  /** Namespaces weft reads or wants on this host: events elsewhere are someone else's. */
+  private knownNs = new Set<NsKey>();
+
+  private monitor: KernelWatch | undefined;
+  private resyncTimer: unknown;
+  private retryTimer: unknown;
+  private retryDelay: number;
+  private stopping = false;
+
+  constructor(private readonly deps: DaemonDeps) {
+    this.opts = { ...defaultDaemonOptions, ...deps.options };
+    this.timers = deps.timers ?? realTimers;
+    this.retryDelay = this.opts.retryMs.min;
+    this.kernel = new CachingKernel(deps.ctx.kernel, {
+      beforeRun: (program) => {
+        this.writing = new Set([HOST, ...touchedNamespaces(program)]);
+      },
+      afterRun: async (program) => {
+        // Wait out the delivery of our own events, and learn the nsids of new namespaces. The
+        // reconcile's verify pass reads the written namespaces after this, so drift in them
+        // during the window is still seen.
+        const grace = new Promise((r) => setTimeout(r, this.opts.writeGraceMs));
+        await Promise.all([grace, program.netnsAdd.length > 0 ? this.refreshNsIds() : undefined]);
+        this.writing = undefined;
+      },
+    });
+    this.ctx = { ...deps.ctx, kernel: this.kernel };
+    this.metrics = new DaemonMetrics(() => this.kernel.stats, () => deps.dns?.queriesByRcode());
+    const d = this.opts.debounceMs;
+    this.trigger = new Trigger((b) => this.runBatch(b), {
+      delayMs: { start: 0, manifest: d.manifest, drift: d.drift, resync: 0, signal: 0, retry: 0 },
+      maxWaitMs: this.opts.maxWaitMs,
+      timers: this.timers,
+    });
+  }
+
+  /** Starts watching and runs the first reconcile; resolves when that reconcile is done. */
+  async start(): Promise<void> {
+    if (this.deps.watchKernel) {
+      this.monitor = this.deps.watchKernel({
+        onEvent: (e) => this.onKernelEvent(e),
+        onRestart: () => this.trigger.poke('resync', 'all'),
+      });
+    }
+    await this.refreshNsIds();
+    if (this.stopping) return; // stopped while starting: watch nothing
+    this.deps.source.watch((e) => this.onSourceEvent(e));
+    if (this.opts.resyncMs > 0) this.scheduleResync();
+    this.trigger.poke('start', 'all');
+    await this.trigger.idle();
+  }
+
+  /** Forces a full reconcile (SIGHUP): looks at the source again and re-reads every namespace. */
+  async forceFull(): Promise<void> {
+    await this.deps.source.refresh().catch(() => undefined);
+    this.trigger.poke('signal', 'all');
+  }
+
+  /** Resolves when no reconcile is pending or running (tests, benchmarks). */
+  idle(): Promise<void> {
+    return this.trigger.idle();
+  }
+
+  /**
+   * Stops: no new reconciles, the one under way finishes, watchers and monitors end. The network
+   * stays as it is.
+   */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    if (this.resyncTimer !== undefined) this.timers.clearTimeout(this.resyncTimer);
+    if (this.retryTimer !== undefined) this.timers.clearTimeout(this.retryTimer);
+    await Promise.all([this.deps.source.close(), this.monitor?.stop()]);
+    await this.trigger.stop();
+    await this.deps.dns?.close();
+  }
+
+  ready(): boolean {
+    return this.lastOutcome !== undefined && this.lastOutcome !== 'failed' && this.currentErrors().length === 0;
+  }
+
+  status(): DaemonStatus {
+    const errors = this.currentErrors();
+    const source: DaemonStatus['source'] = { ...this.deps.source.info };
+    if (this.appliedRevision !== undefined) source.revision = this.appliedRevision;
+    if (this.latestRevision !== undefined) source.latest = this.latestRevision;
+    if (this.skipped) source.skipped = this.skipped;
+    const dns = this.deps.dns?.queriesByRcode();
+    return {
+      pid: process.pid,
+      startedAt: this.startedAt.toISOString(),
+      hostNetns: this.ctx.hostNetns,
+      ...(this.ctx.node !== undefined ? { node: this.ctx.node } : {}),
+      source,
+      ready: this.ready(),
+      ...(this.last ? { lastReconcile: this.last } : {}),
+      owned: this.owned,
+      orphans: this.orphans,
+      reconciles: { ...this.counts },
+      drift: {
+        events: this.drift.events,
+        ownEventsIgnored: this.drift.ownEventsIgnored,
+        repairs: this.drift.repairs,
+        repairedObjects: this.drift.repairedObjects,
+        ...(this.drift.lastEventAt ? { lastEventAt: this.drift.lastEventAt } : {}),
+      },
+      error: errors[0] ?? null,
+      errors,
+      ...(dns ? { dns: { queries: dns } } : {}),
+    };
+  }
+
+  /** /metrics: Prometheus text. */
+  renderMetrics(): string {
+    return this.metrics.render({
+      ready: this.ready(),
+      owned: this.owned,
+      ...(this.lastFinishedAt !== undefined ? { lastReconcileAt: this.lastFinishedAt } : {}),
+      source: { kind: this.deps.source.info.kind, ...(this.appliedRevision !== undefined ? { revision: this.appliedRevision } : {}) },
+    });
+  }
+
+  private currentErrors(): DaemonError[] {
+    return (['manifest', 'source', 'reconcile'] as const).map((k) => this.errors[k]).filter((e): e is DaemonError => e !== undefined);
+  }
+
+  private scheduleResync(): void {
+    this.resyncTimer = this.timers.setTimeout(() => {
+      if (this.stopping) return;
+      this.trigger.poke('resync', 'all');
+      this.scheduleResync();
+    }, this.opts.resyncMs);
+  }
+
+  private onSourceEvent(e: SourceEvent): void {
+    if (this.stopping) return;
+    if (e.kind === 'changed') this.trigger.poke('manifest');
+    else if (e.kind === 'ok') delete this.errors.source;
+    else this.setError('source', e.error);
+  }
+
+  private setError(kind: DaemonError['kind'], err: WeftError | Error, extra: Partial<DaemonError> = {}): void {
+    this.errors[kind] = { kind, message: err.message, at: new Date().toISOString(), ...extra };
+    if (kind === 'source') this.deps.ctx.log.error({ err: err.message }, 'manifest source failed; keeping the last good state');
+  }
+
+  // ---- kernel events ----
+
+  private onKernelEvent(e: KernelEvent): void {
+    // The carrier filter sees every event (its memory must include weft's own writes).
+    if (this.stopping || isNoise(e) || this.carrier.carrierOnly(e)) return;
+    const ownProcess = e.source === 'nft' && e.pid !== undefined && (this.deps.isOwnProcess?.(e.pid) ?? false);
+    // During a write, only events in the namespaces it touches are taken as weft's own.
+    const own = (ns: NsKey) => ownProcess || (this.writing?.has(ns) ?? false);
+    if (e.nsid === null) return this.handleEvent(e, own(HOST), HOST);
+    const name = this.nsIds.get(e.nsid);
+    if (name !== undefined) return this.handleEvent(e, own(name), name);
+    // A namespace weft is creating right now is numbered by its first event: weft's own.
+    if (this.writing !== undefined) return this.noteOwn(e);
+    void this.refreshNsIds().then(() => this.handleEvent(e, false, this.nsIds.get(e.nsid!) ?? 'unknown'));
+  }
+
+  private handleEvent(e: KernelEvent, own: boolean, ns: NsKey | 'unknown'): void {
+    if (ns !== 'unknown' && ns !== HOST && !this.isOurs(ns)) return;
+    // Always forget the snapshot: a foreign change during our write is drift the verify pass must see.
+    this.kernel.invalidate(ns === 'unknown' ? 'all' : [ns]);
+    if (own) return this.noteOwn(e);
+    this.drift.events++;
+    this.drift.lastEventAt = new Date().toISOString();
+    this.metrics.driftEvents.inc({ source: e.source });
+    this.deps.ctx.log.debug({ source: e.source, object: e.object, ns, deleted: e.deleted, line: e.line }, 'kernel drift event');
+    this.trigger.poke('drift', ns === 'unknown' ? 'all' : [ns]);
+  }
+
+  private noteOwn(e: KernelEvent): void {
+    this.drift.ownEventsIgnored++;
+    this.metrics.ownEvents.inc({ source: e.source });
+  }
+
+  private isOurs(ns: NsKey): boolean {
+    const h = this.ctx.hostNetns;
+    return this.knownNs.has(ns) || (h !== '' && ns.startsWith(`${h}-`));
+  }
+
+  private refreshNsIds(): Promise<void> {
+    const list = this.deps.listNsIds;
+    if (!list) return Promise.resolve();
+    this.nsIdRefresh ??= list()
+      .then((m) => {
+        this.nsIds = m;
+      })
+      .catch(() => undefined)
+      .finally(() => {
+        this.nsIdRefresh = undefined;
+      });
+    return this.nsIdRefresh;
+  }
+
+  // ---- one batch ----
+
+  private async runBatch(batch: Batch): Promise<void> {
+    const full = batch.dirty === 'all' || FULL_REASONS.some((r) => batch.reasons.has(r));
+    this.kernel.invalidate(full ? 'all' : batch.dirty);
+    const reasons = [...batch.reasons];
+    let changed = false;
+    if (reasons.some((r) => r !== 'drift') || !this.model) changed = await this.loadManifests();
+    if (!this.model) return; // nothing valid yet: wait for a good edit or commit
+    // A manifest event that changed nothing valid (an invalid edit, a touch, a revert) needs no reconcile.
+    if (!changed && reasons.every((r) => r === 'manifest') && this.lastOutcome !== 'failed') return;
+    await this.reconcileOnce(batch, this.model);
+  }
+
+  /** Loads the manifests; true when a new valid revision took over. Invalid ones are reported and skipped. */
+  private async loadManifests(): Promise<boolean> {
+    let loaded: SourceLoad;
+    try {
+      loaded = await this.deps.source.load();
+    } catch (err) {
+      this.setError('source', err as Error);
+      return false;
+    }
+    delete this.errors.source;
+    this.latestRevision = loaded.revision;
+    if (loaded.invalid) {
+      const problems = loaded.invalid.problems.map(formatProblem);
+      this.setError('manifest', loaded.invalid, { revision: loaded.revision, problems });
+      if (this.skipped?.revision !== loaded.revision) {
+        this.skipped = { revision: loaded.revision, at: new Date().toISOString(), error: loaded.invalid.message };
+        this.metrics.manifestLoads.inc({ result: 'invalid' });
+        this.deps.ctx.log.error({ revision: loaded.revision, problems }, 'manifests invalid; skipped, the last good state stays');
+      }
+      return false;
+    }
+    delete this.errors.manifest;
+    if (loaded.revision === this.modelRevision || !loaded.model) return false;
+    this.model = loaded.model;
+    this.modelRevision = loaded.revision;
+    this.metrics.manifestLoads.inc({ result: 'valid' });
+    return true;
+  }
+
+  private async reconcileOnce(batch: Batch, model: Model): Promise<void> {
+    const started = new Date();
+    const t0 = performance.now();
+    const revision = this.modelRevision;
+    const trigger = [...batch.reasons].sort();
+    const log = this.deps.ctx.log;
+    const reads = { ...this.kernel.reads };
+    const before = { ...this.kernel.stats };
+    let outcome: ReconcileOutcome;
+    let changes = 0;
+    let summary = 'nothing';
+    try {
+      const ctx = this.deps.loadDrivers ? { ...this.ctx, drivers: await this.deps.loadDrivers(model) } : this.ctx;
+      const result = await reconcile(model, ctx, { prune: this.opts.prune, dryRun: false });
+      changes = result.plan.changes.length;
+      summary = summarizeChanges(result.plan.changes, this.ctx.providers);
+      outcome = changes > 0 ? 'applied' : 'converged';
+      this.owned = countOwned(result.observed, this.ctx.providers);
+      this.orphans = result.plan.orphans.filter((o) => !o.implied).length;
+      this.knownNs = new Set([...result.observation.nsRefs.keys(), ...[...result.topology.containers.values()].flatMap((c) => (c.ns ? [c.ns] : []))]);
+      // The same manifests as last time, yet something to do: the kernel had drifted.
+      if (changes > 0 && revision === this.appliedRevision) {
+        this.drift.repairs++;
+        this.drift.repairedObjects += changes;
+        this.metrics.driftRepairs.inc();
+        this.metrics.driftRepairedObjects.inc({}, changes);
+      }
+      if (revision !== this.appliedRevision && revision !== undefined) {
+        this.appliedRevision = revision;
+        await this.deps.source.recordApplied(revision).catch((err: Error) => log.warn({ err: err.message }, 'could not record the applied revision'));
+      }
+      delete this.errors.reconcile;
+      this.retryDelay = this.opts.retryMs.min;
+      for (const c of result.plan.changes) this.metrics.changes.inc({ action: c.action });
+      await this.deps.dns?.update(result, revision);
+    } catch (err) {
+      outcome = 'failed';
+      this.setError('reconcile', err as Error, revision !== undefined ? { revision } : {});
+      this.scheduleRetry();
+    }
+    const durationMs = performance.now() - t0;
+    this.counts[outcome]++;
+    this.lastOutcome = outcome;
+    this.last = {
+      startedAt: started.toISOString(),
+      finishedAt: new Date().toISOString(),
+      durationMs: Math.round(durationMs * 10) / 10,
+      result: outcome,
+      trigger,
+      ...(revision !== undefined ? { revision } : {}),
+      changes,
+      summary,
+    };
+    this.lastFinishedAt = Date.now();
+    this.metrics.recordReconcile(outcome, durationMs / 1000);
+    const fields = {
+      trigger: trigger.join(','),
+      result: outcome,
+      revision,
+      changes,
+      summary,
+      ms: Math.round(durationMs),
+      processes: this.kernel.stats.processes - before.processes,
+      writes: this.kernel.stats.writes - before.writes,
+      nsRead: this.kernel.reads.fresh - reads.fresh,
+      nsCached: this.kernel.reads.cached - reads.cached,
+    };
+    if (outcome === 'failed') log.error({ ...fields, err: this.errors.reconcile?.message }, 'reconcile failed');
+    else log.info(fields, outcome === 'applied' ? 'reconcile applied' : 'reconcile converged');
+  }
+
+  private scheduleRetry(): void {
+    if (this.stopping) return;
+    if (this.retryTimer !== undefined) this.timers.clearTimeout(this.retryTimer);
+    const delay = this.retryDelay;
+    this.retryDelay = Math.min(this.opts.retryMs.max, this.retryDelay * 2);
+    this.retryTimer = this.timers.setTimeout(() => {
+      this.retryTimer = undefined;
+      if (!this.stopping) this.trigger.poke('retry', 'all');
+    }, delay);
+  }
+}

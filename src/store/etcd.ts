@@ -1,0 +1,163 @@
+import { Etcd3 } from 'etcd3';
+import type { Lease, Watcher } from 'etcd3';
+import type { PeerEndpoint } from '../compile/index.js';
+import { UsageError, WeftError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { parseEndpoint } from './endpoints.js';
+
+/**
+ * The membership store on etcd (v3 API): each node publishes its local endpoints on global
+ * networks under a lease, and programs its peers from what the others published. A node that
+ * stops renewing its lease (it died, or stopped applying) has its endpoints expire after the TTL.
+ *
+ * Keys, all under /weft/v1/:
+ *   nodes/<node>                               {"node","address","lease"}   (the node's heartbeat)
+ *   endpoints/<node>/<network>/<container>     a PeerEndpoint as JSON
+ *
+ * Two ways to use it:
+ * - one-shot (`weft apply --store`): read the peers, apply, then publish() with a fresh lease of
+ *   ttl seconds and revoke the node's previous one. Run apply again within the TTL (a timer, or
+ *   the daemon) or the node's endpoints expire.
+ * - long-running (the daemon): publish(..., {keepAlive: true}) after every reconcile keeps one
+ *   lease alive in the background; watch() calls back on every change of the others' endpoints,
+ *   so the daemon reconciles (debounced) when a peer comes or goes; close({revoke: true}) on a
+ *   clean stop withdraws the node at once.
+ */
+
+export const STORE_ROOT = '/weft/v1/';
+const DEFAULT_TTL = 60;
+
+export interface StoreConfig {
+  url: string;
+  /** http://host:port for each endpoint of the cluster. */
+  hosts: string[];
+  /** Lease TTL in seconds. */
+  ttl: number;
+}
+
+/** etcd://HOST:PORT[,HOST:PORT...][?ttl=SECONDS]. Throws UsageError for anything else. */
+export function parseStoreUrl(url: string): StoreConfig {
+  const m = /^etcd:\/\/([^/?]+)\/?(?:\?(.*))?$/.exec(url);
+  if (!m?.[1]) throw new UsageError(`--store ${url}: write etcd://HOST:PORT (several as etcd://h1:2379,h2:2379), optionally ?ttl=SECONDS`);
+  const hosts = m[1].split(',').map((h) => h.trim());
+  if (hosts.some((h) => !/^[A-Za-z0-9.-]+:\d+$|^\[[0-9a-fA-F:]+\]:\d+$/.test(h))) {
+    throw new UsageError(`--store ${url}: each endpoint is HOST:PORT, e.g. 192.168.77.254:2379`);
+  }
+  let ttl = DEFAULT_TTL;
+  for (const [k, v] of new URLSearchParams(m[2] ?? '')) {
+    if (k !== 'ttl' || !/^\d+$/.test(v) || Number(v) < 2) throw new UsageError(`--store ${url}: the only option is ttl=SECONDS (at least 2)`);
+    ttl = Number(v);
+  }
+  return { url, hosts: hosts.map((h) => `http://${h}`), ttl };
+}
+
+export function endpointKey(e: Pick<PeerEndpoint, 'node' | 'network' | 'container'>): string {
+  return `${STORE_ROOT}endpoints/${e.node}/${e.network}/${e.container}`;
+}
+
+function nodeKey(node: string): string {
+  return `${STORE_ROOT}nodes/${node}`;
+}
+
+/** Talks to etcd. Not a kernel: the only network client in weft besides the DNS forwarder. */
+export class EtcdStore {
+  private readonly client: Etcd3;
+  private lease: Lease | undefined;
+
+  constructor(readonly config: StoreConfig, private readonly log: Logger) {
+    this.client = new Etcd3({
+      hosts: config.hosts,
+      dialTimeout: 3000,
+      // Bounded calls: an unreachable store fails an apply instead of hanging it.
+      defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + 5000 }),
+    });
+  }
+
+  /** Every endpoint any node published (the caller skips its own). Throws WeftError STORE. */
+  async endpoints(): Promise<PeerEndpoint[]> {
+    const kvs = await this.call('reading endpoints', () => this.client.getAll().prefix(`${STORE_ROOT}endpoints/`).strings());
+    const out: PeerEndpoint[] = [];
+    for (const [key, value] of Object.entries(kvs)) {
+      const e = parseEndpoint(value);
+      if (e && key === endpointKey(e)) out.push(e);
+      else this.log.warn({ key }, 'ignoring a store entry that is not an endpoint');
+    }
+    return out;
+  }
+
+  /**
+   * Replaces this node's endpoints with `endpoints` in one transaction, under a lease: a fresh one
+   * per call (one-shot), or one kept alive in the background (keepAlive, for a daemon).
+   */
+  async publish(node: string, address: string, endpoints: readonly PeerEndpoint[], opts: { keepAlive?: boolean } = {}): Promise<void> {
+    const prefix = `${STORE_ROOT}endpoints/${node}/`;
+    const existing = await this.call('reading this node\'s endpoints', () => this.client.getAll().prefix(prefix).keys());
+    const previous = parseLeaseId(await this.call('reading this node', () => this.client.get(nodeKey(node)).string()));
+    const lease = opts.keepAlive ? (this.lease ??= this.keptLease()) : this.client.lease(this.config.ttl, { autoKeepAlive: false });
+    const leaseId = await this.call('granting a lease', () => lease.grant());
+    const wanted = new Map(endpoints.map((e) => [endpointKey(e), JSON.stringify(e)]));
+    const ops = [
+      ...existing.filter((k) => !wanted.has(k)).map((k) => this.client.delete().key(k)),
+      ...[...wanted].map(([k, v]) => this.client.put(k).value(v).lease(leaseId)),
+      this.client.put(nodeKey(node)).value(JSON.stringify({ node, address, lease: leaseId })).lease(leaseId),
+    ];
+    // One transaction, so a peer never sees the node half-published. The comparison always holds
+    // (a missing key's create revision is 0).
+    await this.call('publishing endpoints', () => this.client.if(nodeKey(node), 'Create', '>', -1).then(...ops).commit());
+    if (previous !== undefined && previous !== leaseId) {
+      // The old lease holds no key any more; revoking it is housekeeping, and it may be gone already.
+      await this.revokeLease(previous);
+    }
+    this.log.info({ node, endpoints: endpoints.length, lease: leaseId }, 'endpoints published');
+  }
+
+  /** Calls back on every change of any node's endpoints, until the returned function is called. */
+  async watch(onChange: (e: { type: 'put' | 'delete'; key: string }) => void): Promise<() => Promise<void>> {
+    const watcher: Watcher = await this.call('watching endpoints', () => this.client.watch().prefix(`${STORE_ROOT}endpoints/`).create());
+    watcher.on('put', (kv) => onChange({ type: 'put', key: kv.key.toString() }));
+    watcher.on('delete', (kv) => onChange({ type: 'delete', key: kv.key.toString() }));
+    watcher.on('error', (err) => this.log.warn({ err: String(err) }, 'store watch failed; it reconnects'));
+    return () => watcher.cancel();
+  }
+
+  /** Closes the connection; with revoke, this node's endpoints disappear at once (a clean stop). */
+  async close(opts: { revoke?: boolean } = {}): Promise<void> {
+    if (this.lease && opts.revoke) await this.lease.revoke().catch(() => undefined);
+    else this.lease?.release();
+    this.client.close();
+  }
+
+  private keptLease(): Lease {
+    const lease = this.client.lease(this.config.ttl);
+    lease.on('lost', (err) => {
+      // Expired (e.g. the store was unreachable for longer than the TTL): the next publish starts a new one.
+      this.log.warn({ err: String(err) }, 'store lease lost; publishing again on the next reconcile');
+      if (this.lease === lease) this.lease = undefined;
+    });
+    return lease;
+  }
+
+  private async revokeLease(id: string): Promise<void> {
+    await this.client.leaseClient.leaseRevoke({ ID: id }).catch(() => undefined);
+  }
+
+  private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      // grpc appends an empty "Resolution note:" to connection errors.
+      const message = (err instanceof Error ? err.message : String(err)).replace(/\s*Resolution note:\s*$/, '');
+      throw new WeftError('STORE', `membership store ${this.config.url}: ${what} failed: ${message}`, { cause: err });
+    }
+  }
+}
+
+function parseLeaseId(text: string | null): string | undefined {
+  if (!text) return undefined;
+  try {
+    const v = (JSON.parse(text) as { lease?: unknown }).lease;
+    return typeof v === 'string' ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
