@@ -6,6 +6,9 @@ cd "$(dirname "$0")/.."
 
 # Debian packages: the kernel tools weft drives, and what the tests use for real traffic.
 PACKAGES=(iproute2 nftables iputils-ping dnsutils socat util-linux procps git dnsmasq-base curl tcpdump etcd-server)
+# More for a caller that needs them (bench/setup.sh: the peers it measures weft against).
+read -r -a extra <<< "${SETUP_EXTRA_PACKAGES:-}"
+PACKAGES+=("${extra[@]}")
 missing=()
 for p in "${PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

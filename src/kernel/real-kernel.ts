@@ -3,10 +3,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { KernelError } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { ExecResult } from './exec.js';
 import { exec, inNamespace, mapLimit } from './exec.js';
+import type { NsCommand } from './ns-batch.js';
+import { execInNamespaces } from './ns-batch.js';
 import { failedBatchLine, parseAddresses, parseFdb, parseLinks, parseNeighbours, parseRoutes, splitJsonLines } from './ip-parse.js';
 import { renderFdbOp, renderIpOp } from './ip-render.js';
-import type { Kernel, KernelProgram, KernelStats, NsReadRequest, NsRef, NsSnapshot, NsWork, ProgressFn } from './types.js';
+import type { Kernel, KernelProgram, KernelStats, NsReadRequest, NsRef, NsSnapshot, NsWork, ProgressFn, ReadBack } from './types.js';
 
 export interface RealKernelOptions {
   log: Logger;
@@ -14,15 +17,20 @@ export interface RealKernelOptions {
   concurrency?: number;
 }
 
+/** File operations in flight at once when writing /etc/netns (libuv's pool runs 4; the rest queue). */
+const FILE_CONCURRENCY = 32;
+
 const SEP = '----weft-sysctls----';
 const NFT_SEP = '----weft-nft----';
 const FDB_SEP = '----weft-fdb----';
-const MISSING = '<missing>';
 
 // Reads a namespace in one process: links, addresses, routes (and neighbours when the first
-// argument is "neigh") as JSON, the sysctls asked for, then nftables tables (arguments after
-// "::nft", as family/name pairs), one JSON line each. When the second argument is "fdb", the
-// forwarding entries of every VXLAN device follow, one "name=JSON" line per device.
+// argument is "neigh") as JSON; then the sysctls asked for (third argument: their paths under
+// /proc/sys, one per line) as "path:value" lines from one grep (a missing file prints nothing; the
+// shell's read builtin cannot be used: /proc/sys files end a byte-wise read after the first
+// byte); then nftables tables (the other arguments, as family/name pairs), one JSON line each.
+// When the second argument is "fdb", the forwarding entries of every VXLAN device follow, one
+// "name=JSON" line per device.
 const READ_SCRIPT = `lines='link show
 addr show
 route show table all'
@@ -31,13 +39,18 @@ neigh show"
 fdb=$2; shift 2
 printf '%s\\n' "$lines" | ip -d -j -batch - || exit 3
 echo '${SEP}'
-while [ $# -gt 0 ] && [ "$1" != ::nft ]; do printf '%s=' "$1"; cat "/proc/sys/$1" 2>/dev/null || echo '${MISSING}'; shift; done
-[ $# -gt 0 ] && shift
+if [ -n "$1" ]; then (cd /proc/sys && IFS='
+' && set -f && grep -H '' -- $1 2>/dev/null); fi
+shift
 echo '${NFT_SEP}'
 while [ $# -gt 1 ]; do printf '%s %s=' "$1" "$2"; nft -j list table "$1" "$2" 2>/dev/null || echo null; shift 2; done
 [ "$fdb" = fdb ] || exit 0
 echo '${FDB_SEP}'
 ip -o link show type vxlan | while read -r _ n _; do n=\${n%:}; n=\${n%@*}; printf '%s=' "$n"; bridge -j fdb show dev "$n" || exit 3; echo; done`;
+
+// Without anything but links, addresses and routes to read, ip alone (no shell) reads the namespace.
+const IP_READ = ['ip', '-d', '-j', '-batch', '-'];
+const IP_READ_INPUT = 'link show\naddr show\nroute show table all\n';
 
 // Writes a namespace in one process: the ip batch from stdin, then (second argument, may be
 // empty) a bridge batch file of forwarding entries, sysctls given as path/value pairs, then
@@ -69,31 +82,33 @@ export class RealKernel implements Kernel {
   }
 
   async readNamespaces(reqs: readonly NsReadRequest[]): Promise<Map<string, NsSnapshot | null>> {
-    const results = await mapLimit(reqs, this.concurrency, (r) => this.readNamespace(r));
-    return new Map(reqs.map((r, i) => [r.ns.key, results[i] ?? null]));
+    const cmds: NsCommand[] = reqs.map((r) => {
+      const tables = (r.nftTables ?? []).flatMap((t) => [t.family, t.name]);
+      if (r.sysctls.length === 0 && tables.length === 0 && !r.neighbours && !r.fdb) return { ns: r.ns, argv: IP_READ, input: IP_READ_INPUT };
+      const extra = [r.neighbours ? 'neigh' : '-', r.fdb ? 'fdb' : '-'];
+      return { ns: r.ns, argv: ['sh', '-c', READ_SCRIPT, 'sh', ...extra, r.sysctls.join('\n'), ...tables] };
+    });
+    const results = await execInNamespaces(cmds, this.concurrency, this.stats);
+    return new Map(reqs.map((r, i) => [r.ns.key, this.parseRead(r, cmds[i]!, results[i]!)]));
   }
 
-  private async readNamespace(req: NsReadRequest): Promise<NsSnapshot | null> {
-    const tables = (req.nftTables ?? []).flatMap((t) => [t.family, t.name]);
-    const extra = [req.neighbours ? 'neigh' : '-', req.fdb ? 'fdb' : '-'];
-    const argv = inNamespace(req.ns.path, ['sh', '-c', READ_SCRIPT, 'sh', ...extra, ...req.sysctls, '::nft', ...tables]);
-    const res = await exec(argv, this.stats);
+  private parseRead(req: NsReadRequest, cmd: NsCommand, res: ExecResult): NsSnapshot | null {
     if (res.code !== 0) {
       // A namespace deleted between listing and reading is simply gone.
       if (/No such file|Invalid argument|reassociate/.test(res.stderr)) return null;
-      throw new KernelError(`reading namespace ${req.ns.key}`, argv.join(' '), res.stderr);
+      throw new KernelError(`reading namespace ${req.ns.key}`, inNamespace(req.ns.path, cmd.argv).slice(0, 4).join(' '), res.stderr);
     }
     const [json, rest = ''] = res.stdout.split(`${SEP}\n`);
     const [sys = '', nftAndFdb = ''] = rest.split(`${NFT_SEP}\n`);
     const [nftText = '', fdbText] = nftAndFdb.split(`${FDB_SEP}\n`);
     const [links, addrs, routes, neigh] = splitJsonLines(json ?? '');
-    const sysctls: Record<string, string | null> = {};
+    const found = new Map<string, string>();
     for (const line of sys.split('\n')) {
-      const eq = line.indexOf('=');
-      if (eq < 0) continue;
-      const v = line.slice(eq + 1);
-      sysctls[line.slice(0, eq)] = v === MISSING ? null : v.trim();
+      const colon = line.indexOf(':');
+      if (colon > 0) found.set(line.slice(0, colon), line.slice(colon + 1).trim());
     }
+    const sysctls: Record<string, string | null> = {};
+    for (const p of req.sysctls) sysctls[p] = found.get(p) ?? null;
     const nft: Record<string, unknown[] | null> = {};
     for (const line of nftText.split('\n')) {
       const eq = line.indexOf('=');
@@ -133,19 +148,76 @@ export class RealKernel implements Kernel {
     }
   }
 
-  async run(program: KernelProgram, progress?: ProgressFn): Promise<void> {
+  async run(program: KernelProgram, progress?: ProgressFn): Promise<ReadBack> {
+    let t = performance.now();
+    const lap = (stage: string, count: number) => {
+      this.log.debug({ stage, count, ms: Math.round(performance.now() - t) }, 'kernel stage done');
+      t = performance.now();
+    };
     if (program.netnsDelete.length > 0) await this.netnsBatch('del', program.netnsDelete);
     if (program.netnsAdd.length > 0) await this.netnsBatch('add', program.netnsAdd);
+    lap('netns', program.netnsDelete.length + program.netnsAdd.length);
     await mapLimit(program.early ?? [], this.concurrency, (w) => this.runWork(w));
     await this.runWork(program.host);
-    let done = 0;
-    const total = program.containers.length;
-    await mapLimit(program.containers, this.concurrency, async (w) => {
-      await this.runWork(w);
-      progress?.(++done, total);
-    });
+    lap('host', program.host.ip.length + (program.host.fdb ?? []).length + program.host.sysctls.length + program.host.nft.length);
+    const work = program.containers.filter((w) => !isEmptyWork(w));
+    // Namespaces with nftables or forwarding entries keep a Node child each (the daemon recognises
+    // its own nft runs by their parent; entries go through a file); the others go through a few
+    // shells (see execInNamespaces).
+    const direct = work.filter((w) => w.nft.length > 0 || (w.fdb ?? []).length > 0);
+    const batched = work.filter((w) => !direct.includes(w));
+    const total = work.length;
+    let directDone = 0;
+    let batchedDone = 0;
+    const report = () => progress?.(directDone + batchedDone, total);
+    const [, readBack] = await Promise.all([
+      mapLimit(direct, this.concurrency, async (w) => {
+        await this.runWork(w);
+        directDone++;
+        report();
+      }),
+      this.runBatched(batched, (n) => {
+        batchedDone = n;
+        report();
+      }),
+    ]);
+    lap('containers', work.length);
     await this.runFiles(program);
+    lap('files', program.files.write.length + program.files.remove.length);
     for (const g of program.awaitGone) await this.awaitGone(g.ns, g.links);
+    lap('await-gone', program.awaitGone.reduce((n, g) => n + g.links.length, 0));
+    return readBack;
+  }
+
+  /**
+   * Writes namespaces with ip operations and sysctls only: ip alone, or sh for sysctls. Where
+   * only links, addresses and routes are to be read back, the same ip process reads them after
+   * writing. Throws the first failure.
+   */
+  private async runBatched(works: readonly NsWork[], onDone: (n: number) => void): Promise<ReadBack> {
+    const reads = works.map((w) => {
+      const r = w.readBack;
+      return r !== undefined && w.sysctls.length === 0 && r.sysctls.length === 0 && (r.nftTables ?? []).length === 0 && !r.neighbours && !r.fdb;
+    });
+    const cmds: NsCommand[] = works.map((w, i) => {
+      const lines = w.ip.map(renderIpOp).join('\n');
+      if (reads[i]) return { ns: w.ns, argv: IP_READ, input: `${lines}\n${IP_READ_INPUT}` };
+      if (w.sysctls.length === 0) return { ns: w.ns, argv: ['ip', '-batch', '-'], input: lines };
+      return { ns: w.ns, argv: ['sh', '-c', WRITE_SCRIPT, 'sh', '', '', ...w.sysctls.flatMap((s) => [s.path, s.value])], input: lines };
+    });
+    for (const w of works) this.log.debug({ ns: w.ns.key, lines: w.ip.length, sysctls: w.sysctls.length }, 'writing namespace');
+    const results = await execInNamespaces(cmds, this.concurrency, this.stats, onDone);
+    for (const w of works) this.stats.writes += w.ip.length + w.sysctls.length;
+    const out: ReadBack = new Map();
+    works.forEach((w, i) => {
+      const res = results[i]!;
+      if (res.code !== 0) throw writeError(w, cmds[i]!.argv, res);
+      if (reads[i]) {
+        const snap = this.parseRead({ ns: w.ns, sysctls: [] }, cmds[i]!, res);
+        if (snap) out.set(w.ns.key, snap);
+      }
+    });
+    return out;
   }
 
   private async netnsBatch(verb: 'add' | 'del', names: readonly string[]): Promise<void> {
@@ -160,10 +232,9 @@ export class RealKernel implements Kernel {
   }
 
   private async runWork(work: NsWork): Promise<void> {
-    const fdb = work.fdb ?? [];
-    if (work.ip.length === 0 && fdb.length === 0 && work.sysctls.length === 0 && work.nft.length === 0) return;
+    if (isEmptyWork(work)) return;
     const lines = work.ip.map(renderIpOp);
-    const fdbLines = fdb.map(renderFdbOp);
+    const fdbLines = (work.fdb ?? []).map(renderFdbOp);
     const pairs = work.sysctls.flatMap((s) => [s.path, s.value]);
     // nft JSON and forwarding entries can exceed the 128 KiB limit of one argument: hand them over in files.
     const temp: string[] = [];
@@ -175,51 +246,41 @@ export class RealKernel implements Kernel {
     };
     const nftFile = work.nft.length > 0 ? await tempFile('nft', JSON.stringify({ nftables: work.nft })) : '';
     const fdbFile = fdbLines.length > 0 ? await tempFile('fdb', `${fdbLines.join('\n')}\n`) : '';
-    const argv = inNamespace(work.ns.path, ['sh', '-c', WRITE_SCRIPT, 'sh', nftFile, fdbFile, ...pairs]);
+    const argv = ['sh', '-c', WRITE_SCRIPT, 'sh', nftFile, fdbFile, ...pairs];
     this.log.debug({ ns: work.ns.key, lines: lines.length, fdb: fdbLines.length, sysctls: work.sysctls.length, nft: work.nft.length }, 'writing namespace');
     let res;
     try {
-      res = await exec(argv, this.stats, { input: lines.length > 0 ? `${lines.join('\n')}\n` : '' });
+      res = await exec(inNamespace(work.ns.path, argv), this.stats, { input: lines.length > 0 ? `${lines.join('\n')}\n` : '' });
     } finally {
       await Promise.all(temp.map((f) => rm(f, { force: true })));
     }
     this.stats.writes += lines.length + fdbLines.length + work.sysctls.length + work.nft.length;
-    if (res.code === 0) return;
-    if (res.code === 5) throw new KernelError(`loading nftables rules in namespace ${work.ns.key}`, 'nft -j -f', res.stderr);
-    if (res.code === 6) {
-      const m = /Command failed \S*:(\d+)/.exec(res.stderr);
-      const i = m ? Number(m[1]) - 1 : -1;
-      const op = fdb[i];
-      if (op) throw new KernelError(`${op.what} in namespace ${work.ns.key}`, `bridge ${fdbLines[i] ?? ''}`, res.stderr.replace(/Command failed \S*:\d+\s*$/, ''));
-      throw new KernelError(`writing forwarding entries in namespace ${work.ns.key}`, 'bridge -batch', res.stderr);
-    }
-    const n = failedBatchLine(res.stderr);
-    const op = n !== undefined ? work.ip[n - 1] : undefined;
-    if (op) throw new KernelError(`${op.what} in namespace ${work.ns.key}`, `ip ${lines[(n ?? 1) - 1]}`, res.stderr.replace(/Command failed -:\d+\s*$/, ''));
-    throw new KernelError(`writing namespace ${work.ns.key}`, argv.slice(0, 3).join(' '), res.stderr);
+    if (res.code !== 0) throw writeError(work, argv, res);
   }
 
   private async runFiles(program: KernelProgram): Promise<void> {
     const f = program.files;
-    for (const w of f.write) {
-      await mkdir(path.dirname(w.path), { recursive: true });
+    // Files are independent: a few dozen fs calls in flight instead of one (thousands of files at scale).
+    const dirs = [...new Set(f.write.map((w) => path.dirname(w.path)))];
+    await mapLimit(dirs, FILE_CONCURRENCY, (d) => mkdir(d, { recursive: true }));
+    await mapLimit(f.write, FILE_CONCURRENCY, async (w) => {
       // Write then rename, so a reader never sees half a file.
       const tmp = `${w.path}.weft-tmp`;
       await writeFile(tmp, w.content);
       await rename(tmp, w.path);
       this.stats.writes++;
-    }
-    for (const p of f.remove) {
+    });
+    await mapLimit(f.remove, FILE_CONCURRENCY, async (p) => {
       await rm(p, { force: true });
       this.stats.writes++;
-    }
-    for (const d of f.removeDirs) {
+    });
+    await mapLimit(f.removeDirs, FILE_CONCURRENCY, async (d) => {
       try {
         await rmdir(d);
       } catch {
         /* not empty (someone else's files) or already gone: leave it */
       }
-    }
+    });
   }
 
   /** Deleting a namespace destroys its veths asynchronously (up to ~2 s at scale): wait for them. */
@@ -234,6 +295,25 @@ export class RealKernel implements Kernel {
       if (remaining.size > 0) await new Promise((r) => setTimeout(r, 50));
     }
   }
+}
+
+function isEmptyWork(w: NsWork): boolean {
+  return w.ip.length === 0 && (w.fdb ?? []).length === 0 && w.sysctls.length === 0 && w.nft.length === 0;
+}
+
+/** The error of a failed namespace write: names the operation (and its ip or bridge line) that failed. */
+function writeError(work: NsWork, argv: readonly string[], res: ExecResult): KernelError {
+  if (res.code === 5) return new KernelError(`loading nftables rules in namespace ${work.ns.key}`, 'nft -j -f', res.stderr);
+  if (res.code === 6) {
+    const m = /Command failed \S*:(\d+)/.exec(res.stderr);
+    const op = m ? (work.fdb ?? [])[Number(m[1]) - 1] : undefined;
+    if (op) return new KernelError(`${op.what} in namespace ${work.ns.key}`, `bridge ${renderFdbOp(op)}`, res.stderr.replace(/Command failed \S*:\d+\s*$/, ''));
+    return new KernelError(`writing forwarding entries in namespace ${work.ns.key}`, 'bridge -batch', res.stderr);
+  }
+  const n = failedBatchLine(res.stderr);
+  const op = n !== undefined ? work.ip[n - 1] : undefined;
+  if (op) return new KernelError(`${op.what} in namespace ${work.ns.key}`, `ip ${renderIpOp(op)}`, res.stderr.replace(/Command failed -:\d+\s*$/, ''));
+  return new KernelError(`writing namespace ${work.ns.key}`, inNamespace(work.ns.path, argv).slice(0, 4).join(' '), res.stderr);
 }
 
 /** `nft -j list table` output without its metainfo; null when the table does not exist. */

@@ -96,6 +96,11 @@ export interface NsWork {
    * with one `nft -j -f` run: one atomic transaction.
    */
   nft: unknown[];
+  /**
+   * Read the namespace back right after writing it, in the same process: verification then needs
+   * no process of its own for it. A kernel may ignore this; the namespace is then read as usual.
+   */
+  readBack?: NsReadSpec;
 }
 
 export interface FileWork {
@@ -233,6 +238,12 @@ export interface NsReadRequest {
   fdb?: boolean;
 }
 
+/** What to read in a namespace, wherever it is. */
+export type NsReadSpec = Omit<NsReadRequest, 'ns'>;
+
+/** Snapshots read back right after writing (NsWork.readBack), by namespace key. */
+export type ReadBack = Map<string, NsSnapshot>;
+
 export function nftTableKey(t: NftTableRef): string {
   return `${t.family} ${t.name}`;
 }
@@ -258,7 +269,8 @@ export interface Kernel {
   listDir(path: string): Promise<string[]>;
   /**
    * Runs a program. Throws KernelError naming the object and the command that failed.
-   * `progress` is called as namespaces are done (for a progress line on large applies).
+   * `progress` is called as namespaces are done (for a progress line on large applies). Returns the
+   * snapshots of the namespaces it could read back (NsWork.readBack), if any.
    */
-  run(program: KernelProgram, progress?: ProgressFn): Promise<void>;
+  run(program: KernelProgram, progress?: ProgressFn): Promise<ReadBack | void>;
 }

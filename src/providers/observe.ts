@@ -1,4 +1,4 @@
-import type { Kernel, NsReadRequest, NsRef, NsSnapshot } from '../kernel/index.js';
+import type { Kernel, NsReadRequest, NsReadSpec, NsRef, NsSnapshot, ReadBack } from '../kernel/index.js';
 import { nftTableKey } from '../kernel/index.js';
 import type { KernelState, NsKey } from '../state/types.js';
 import { HOST, emptyState } from '../state/types.js';
@@ -16,8 +16,23 @@ export interface ObserveRequest {
    * Reuse an earlier observation: only the namespaces in `fresh` (HOST for the host) are read
    * again; the others keep their earlier snapshot if it covers what is asked now. Used to verify
    * an apply (only written namespaces can have changed) and by the daemon (only what events name).
+   * `readBack` holds fresh snapshots the apply took right after writing (Kernel.run).
    */
-  reuse?: { observation: Observation; fresh: ReadonlySet<NsKey> };
+  reuse?: { observation: Observation; fresh: ReadonlySet<NsKey>; readBack?: ReadBack };
+}
+
+// Desired sysctl paths per namespace, indexed once per desired state (readSpec runs per namespace).
+const sysctlIndex = new WeakMap<KernelState['sysctls'], Map<NsKey, string[]>>();
+
+/** What observing a namespace reads besides links, addresses and routes: desired sysctls, providers' tables. */
+export function readSpec(desired: KernelState, providers: readonly Provider[], key: NsKey): NsReadSpec {
+  let index = sysctlIndex.get(desired.sysctls);
+  if (!index) {
+    index = new Map();
+    for (const s of Object.values(desired.sysctls)) index.set(s.ns, [...(index.get(s.ns) ?? []), s.path]);
+    sysctlIndex.set(desired.sysctls, index);
+  }
+  return { sysctls: [...(index.get(key) ?? [])], nftTables: providers.flatMap((p) => p.nftTables?.(key) ?? []) };
 }
 
 /**
@@ -37,20 +52,14 @@ export async function observe(kernel: Kernel, req: ObserveRequest): Promise<{ ob
     const named = ref.path?.startsWith('/run/netns/') ?? false;
     if (!named || names.has(ref.path!.slice('/run/netns/'.length))) candidates.set(key, ref);
   }
-  const sysctls = new Map<NsKey, string[]>();
-  for (const s of Object.values(req.desired.sysctls)) sysctls.set(s.ns, [...(sysctls.get(s.ns) ?? []), s.path]);
-
-  const tablesFor = (key: NsKey) => req.providers.flatMap((p) => p.nftTables?.(key) ?? []);
-  const hostRead: NsReadRequest = { ns: req.host, sysctls: sysctls.get(HOST) ?? [], nftTables: tablesFor(HOST) };
+  const spec = (key: NsKey) => readSpec(req.desired, req.providers, key);
+  const hostRead: NsReadRequest = { ns: req.host, ...spec(HOST) };
   for (const p of req.providers) {
     const extra = p.hostReads?.(req.desired);
     if (extra?.neighbours) hostRead.neighbours = true;
     if (extra?.fdb) hostRead.fdb = true;
   }
-  const wanted: NsReadRequest[] = [
-    hostRead,
-    ...[...candidates.values()].map((ns) => ({ ns, sysctls: sysctls.get(ns.key) ?? [], nftTables: tablesFor(ns.key) })),
-  ];
+  const wanted: NsReadRequest[] = [hostRead, ...[...candidates.values()].map((ns) => ({ ns, ...spec(ns.key) }))];
   const snapshots = new Map<NsKey, NsSnapshot | null>();
   const reads: NsReadRequest[] = [];
   for (const r of wanted) {
@@ -100,10 +109,17 @@ export async function observe(kernel: Kernel, req: ObserveRequest): Promise<{ ob
   return { observation, observed };
 }
 
-/** An earlier snapshot of a namespace that was not touched since and holds everything asked now. */
+/**
+ * A snapshot taken right after the namespace was last written, or an earlier one of a namespace
+ * not touched since, that holds everything asked now.
+ */
 function reusable(req: ObserveRequest, r: NsReadRequest): NsSnapshot | undefined {
-  if (!req.reuse || req.reuse.fresh.has(r.ns.key)) return undefined;
-  const prev = r.ns.key === HOST ? req.reuse.observation.hostSnapshot : req.reuse.observation.namespaces.get(r.ns.key);
+  if (!req.reuse) return undefined;
+  const prev = req.reuse.fresh.has(r.ns.key)
+    ? req.reuse.readBack?.get(r.ns.key)
+    : r.ns.key === HOST
+      ? req.reuse.observation.hostSnapshot
+      : req.reuse.observation.namespaces.get(r.ns.key);
   if (!prev) return undefined;
   if (!r.sysctls.every((p) => p in prev.sysctls)) return undefined;
   if (!(r.nftTables ?? []).every((t) => nftTableKey(t) in prev.nft)) return undefined;

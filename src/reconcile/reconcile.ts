@@ -5,7 +5,7 @@ import type { CompileInputs, CompileResult, NetworkDriver, PeerEndpoint, Topolog
 import { compile, emptyAllocations, extractAllocations, firewallWanted, hostOwner } from '../compile/index.js';
 import type { Kernel, KernelStats, NsRef, NsSnapshot, ProgressFn } from '../kernel/index.js';
 import type { Observation, Provider } from '../providers/index.js';
-import { hostLinkOwner, observe } from '../providers/index.js';
+import { hostLinkOwner, observe, readSpec } from '../providers/index.js';
 import type { AnyEntry, KernelState, NsKey } from '../state/types.js';
 import { HOST, ownerKey } from '../state/types.js';
 import { buildProgram } from './apply.js';
@@ -133,7 +133,10 @@ async function prepare(model: Model, ctx: ReconcileContext, prune: boolean): Pro
     ...(ctx.node !== undefined ? { node: ctx.node } : {}),
   };
   // A first compile only tells which namespaces and settings to read (they do not depend on IPAM).
+  let t = performance.now();
   const draft = compile(model, baseInputs, ctx.drivers);
+  const draftMs = performance.now() - t;
+  t = performance.now();
   const [first, peers] = await Promise.all([
     observe(ctx.kernel, {
       hostNetns: ctx.hostNetns,
@@ -144,6 +147,8 @@ async function prepare(model: Model, ctx: ReconcileContext, prune: boolean): Pro
     }),
     ctx.peers?.endpoints(),
   ]);
+  ctx.log.debug({ ms: Math.round(performance.now() - t), namespaces: first.observation.namespaces.size }, 'observed');
+  t = performance.now();
   const node = detectNode(model, first.observation.hostSnapshot, ctx.node);
   if (ctx.peers && (node === undefined || !model.hosts.has(node))) {
     throw new UsageError(
@@ -176,6 +181,7 @@ async function prepare(model: Model, ctx: ReconcileContext, prune: boolean): Pro
     providers: ctx.providers,
     reuse: { observation: first.observation, fresh: new Set() },
   });
+  ctx.log.debug({ ms: Math.round(performance.now() - t + draftMs) }, 'compiled');
   return { host, compiled, observed: final.observed, observation: final.observation, owners: desiredOwners(model, compiled.topology) };
 }
 
@@ -187,9 +193,15 @@ async function applyAndVerify(ctx: ReconcileContext, p: Prepared, desired: Kerne
     observed: p.observed,
     nsRef: (key) => (key === HOST ? p.host : (refs.get(key) ?? { key, path: `/run/netns/${key}` })),
   });
+  // Container namespaces are read back by the process that writes them: verifying them costs no
+  // process of its own.
+  for (const w of program.containers) w.readBack = readSpec(desired, ctx.providers, w.ns.key);
   ctx.log.debug({ changes: plan.changes.length }, 'applying');
-  await ctx.kernel.run(program, ctx.progress);
+  let t = performance.now();
+  const readBack = (await ctx.kernel.run(program, ctx.progress)) ?? undefined;
   result.applied = true;
+  ctx.log.debug({ ms: Math.round(performance.now() - t), namespaces: program.containers.length }, 'applied');
+  t = performance.now();
   // Only what the program wrote can have changed: read those namespaces again, reuse the rest.
   const fresh = new Set<NsKey>([HOST, ...[...(program.early ?? []), ...program.containers].map((w) => w.ns.key), ...program.netnsAdd]);
   const after = await observe(ctx.kernel, {
@@ -198,9 +210,10 @@ async function applyAndVerify(ctx: ReconcileContext, p: Prepared, desired: Kerne
     desired,
     nsRefs: nsRefsOf(p.compiled.topology),
     providers: ctx.providers,
-    reuse: { observation: p.observation, fresh },
+    reuse: { observation: p.observation, fresh, ...(readBack ? { readBack } : {}) },
   });
   const again = planChanges(after.observed, desired, ctx.providers, planOpts);
+  ctx.log.debug({ ms: Math.round(performance.now() - t) }, 'verified');
   result.observed = after.observed;
   result.observation = after.observation;
   if (again.changes.length > 0) {
@@ -233,7 +246,9 @@ export async function reconcile(model: Model, ctx: ReconcileContext, opts: Recon
   const conflicts = findConflicts(p.observation, p.observed, p.compiled.desired);
   if (conflicts.length > 0) throw new ConflictError(conflicts);
   const planOpts: PlanOptions = { prune: opts.prune, desiredOwners: p.owners };
+  const t = performance.now();
   const plan = planChanges(p.observed, p.compiled.desired, ctx.providers, planOpts);
+  ctx.log.debug({ ms: Math.round(performance.now() - t), changes: plan.changes.length }, 'planned');
   const result: ReconcileResult = {
     plan,
     topology: p.compiled.topology,

@@ -14,6 +14,7 @@ import type {
   NsRef,
   NsSnapshot,
   NsWork,
+  ReadBack,
 } from '../../src/kernel/index.js';
 import { nftTableKey, renderIpOp } from '../../src/kernel/index.js';
 import { renderFdbOp } from '../../src/kernel/ip-render.js';
@@ -156,7 +157,7 @@ export class FakeKernel implements Kernel {
     return [...names].filter(Boolean).sort();
   }
 
-  async run(program: KernelProgram, progress?: (done: number, total: number) => void): Promise<void> {
+  async run(program: KernelProgram, progress?: (done: number, total: number) => void): Promise<ReadBack | void> {
     // As the real kernel: one `ip -batch` process for all namespace deletions, one for additions.
     if (program.netnsDelete.length > 0) this.stats.processes++;
     if (program.netnsAdd.length > 0) this.stats.processes++;
@@ -169,12 +170,17 @@ export class FakeKernel implements Kernel {
     }
     for (const w of program.early ?? []) this.runWork(w);
     this.runWork(program.host);
+    const readBack: ReadBack = new Map();
     program.containers.forEach((w, i) => {
       this.runWork(w);
+      // As the real kernel: the process that wrote the namespace reads it back.
+      const n = this.namespaces.get(this.keyOf(w.ns.path));
+      if (w.readBack && n) readBack.set(w.ns.key, this.snapshot(n, { ns: w.ns, ...w.readBack }));
       progress?.(i + 1, program.containers.length);
     });
     for (const f of program.files.write) this.write(`write ${f.path}`, () => this.files.set(f.path, f.content));
     for (const p of program.files.remove) this.write(`rm ${p}`, () => this.files.delete(p));
+    return readBack;
   }
 
   private runWork(w: NsWork): void {
