@@ -45,8 +45,9 @@ describe('multi-host overlay (three hosts on an underlay)', () => {
     h1 = await ul.addHost(1);
     h2 = await ul.addHost(2);
     h3 = await ul.addHost(3);
-    // A lease long enough for node-1 to read the store on a busy machine, short enough to wait out.
-    store = await ul.startEtcd(10);
+    // A lease long enough for node-1 to apply and its DNS server to read the store on a busy
+    // machine (10 s was not, with other integration files running), short enough to wait out.
+    store = await ul.startEtcd(20);
     files = Object.fromEntries(
       await Promise.all(['hosts.yaml', 'networks.yaml', 'containers.yaml'].map(async (f) => [f, await readFile(path.join(examples, f), 'utf8')] as const)),
     );
@@ -179,7 +180,7 @@ describe('multi-host overlay (three hosts on an underlay)', () => {
     // node-3 stops (the machine leaves the underlay, its weft no longer renews the lease): its
     // endpoints expire in the store, and node-1's next apply removes what it programmed for them.
     await run(['ip', '-n', h3.name, 'link', 'set', 'ul0', 'down']);
-    await eventually(async () => watcher.output().includes('delete /weft/v1/endpoints/node-3/my-multi-host-network/guest'), 30_000, 250);
+    await eventually(async () => watcher.output().includes('delete /weft/v1/endpoints/node-3/my-multi-host-network/guest'), 45_000, 250);
     const again = await weftOn(h1, ['--node', 'node-1', '--store', store, 'apply', '-f', shared]);
     expect(again.code).toBe(0);
     expect(again.stdout.split('\n').sort()).toEqual(['', `- fdb ${guest.mac} dst 192.168.77.3 on ${vx} network my-multi-host-network`, `- neigh ${guest.ip} lladdr ${guest.mac} on ${vx} network my-multi-host-network`]);

@@ -88,6 +88,7 @@ describe('weft watch --store: two hosts, dynamic membership through etcd', () =>
     expect((await http(hB, '/readyz')).code).toBe(503);
     expect((await http(hB, '/readyz')).body).toMatch(/^not ready: store: membership store etcd:\/\//);
     expect((await daemonStatus(hB))?.store).toMatchObject({ connected: false, remoteEndpoints: 2 });
+    expect((await http(hB, '/metrics')).body).toMatch(/^weft_store_connected 0$/m);
     // A full reconcile without the store (SIGHUP) keeps what B programmed for the guest.
     const from = b!.output().length;
     process.kill((await daemonStatus(hB))!.pid, 'SIGHUP');
