@@ -60,10 +60,15 @@ export function endpointKey(container: string, network: string): string {
 export function extractAllocations(observed: KernelState): Allocations {
   const subnets = new Map<string, string[]>();
   const addresses = new Map<string, string[]>();
-  const addrsOf = (ns: string, dev: string) =>
-    Object.values(observed.addresses)
-      .filter((a) => a.ns === ns && a.dev === dev)
-      .map((a) => a.cidr);
+  // Indexed once by namespace and device: a scan per endpoint is quadratic in the containers.
+  const byDevice = new Map<string, string[]>();
+  for (const a of Object.values(observed.addresses)) {
+    const key = `${a.ns}\0${a.dev}`;
+    const list = byDevice.get(key);
+    if (list) list.push(a.cidr);
+    else byDevice.set(key, [a.cidr]);
+  }
+  const addrsOf = (ns: string, dev: string) => [...(byDevice.get(`${ns}\0${dev}`) ?? [])];
   for (const link of Object.values(observed.links)) {
     if (link.ns !== HOST) continue;
     const tag = parseAlias('alias' in link ? link.alias : undefined);

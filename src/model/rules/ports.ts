@@ -10,6 +10,9 @@ import type { Model } from '../types.js';
 export function publishedPorts(model: Model): Problem[] {
   const out: Problem[] = [];
   const taken = new Map<string, string>(); // "host|proto|port" -> "container (text)"
+  // "proto|port" -> the first holder on any address: what a wildcard bind clashes with, without a
+  // scan of every taken port per bind.
+  const firstHolder = new Map<string, string>();
   for (const c of model.containers.values()) {
     if (c.ports.length === 0) continue;
     const nets = c.endpoints.map((e) => model.networks.get(e.network)).filter((n) => n !== undefined);
@@ -32,12 +35,14 @@ export function publishedPorts(model: Model): Problem[] {
         const hostIp = p.hostIp && p.hostIp !== '0.0.0.0' && p.hostIp !== '::' ? p.hostIp : '*';
         const keys = hostIp === '*' ? [`*|${p.protocol}|${port}`] : [`${hostIp}|${p.protocol}|${port}`, `*|${p.protocol}|${port}`];
         const clash = keys.map((k) => taken.get(k)).find((v) => v !== undefined)
-          ?? (hostIp === '*' ? [...taken.entries()].find(([k]) => k.endsWith(`|${p.protocol}|${port}`))?.[1] : undefined);
+          ?? (hostIp === '*' ? firstHolder.get(`${p.protocol}|${port}`) : undefined);
         if (clash !== undefined) {
           out.push(problemAt(p.src, 'PORT_IN_USE', `container "${c.name}": host port ${port}/${p.protocol} is already published by ${clash}`, 'publish another host port'));
           break;
         }
-        taken.set(`${hostIp}|${p.protocol}|${port}`, `container "${c.name}" ("${p.text}")`);
+        const holder = `container "${c.name}" ("${p.text}")`;
+        taken.set(`${hostIp}|${p.protocol}|${port}`, holder);
+        if (!firstHolder.has(`${p.protocol}|${port}`)) firstHolder.set(`${p.protocol}|${port}`, holder);
       }
     }
   }

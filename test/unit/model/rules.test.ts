@@ -48,6 +48,22 @@ describe('validation rules', () => {
     expect(problems(a + yaml.container('b', '{ports: ["80:80"]}'))).toEqual(['PORT_IN_USE']);
     expect(problems(a + yaml.container('b', '{ports: ["80:80/udp"]}'))).toEqual([]);
   });
+
+  it('names the first holder of a port when a wildcard bind clashes with several addresses', () => {
+    const text =
+      yaml.container('a', '{ports: ["127.0.0.1:81:80"]}') +
+      yaml.container('b', '{ports: ["127.0.0.2:80-81:80-81"]}') +
+      yaml.container('c', '{ports: ["127.0.0.3:80:80"]}') +
+      yaml.container('d', '{ports: ["79-80:79-80"]}');
+    let messages: string[] = [];
+    try {
+      modelFromText([{ file: 'm.yaml', text }]);
+    } catch (err) {
+      if (!(err instanceof InvalidManifestError)) throw err;
+      messages = err.problems.map((p) => p.message);
+    }
+    expect(messages).toEqual(['container "d": host port 80/tcp is already published by container "b" ("127.0.0.2:80-81:80-81")']);
+  });
 });
 
 describe('parsePort', () => {
