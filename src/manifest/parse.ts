@@ -1,5 +1,4 @@
-import { Ajv } from 'ajv';
-import type { ErrorObject, ValidateFunction } from 'ajv';
+import type { ErrorObject } from 'ajv';
 import type { Problem } from '../errors.js';
 import type { SourceDocument } from './load.js';
 import { positionOf } from './load.js';
@@ -7,11 +6,9 @@ import { kinds } from './schema.js';
 import type { KindName } from './schema.js';
 import type { Manifest } from './types.js';
 
-// verbose: errors carry their schema, so "unknown field" can list the allowed ones.
-const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true, verbose: true });
-const validators = Object.fromEntries(
-  Object.entries(kinds).map(([kind, schema]) => [kind, ajv.compile(schema)]),
-) as Record<KindName, ValidateFunction>;
+import { loadValidators } from './validators.js';
+
+const validators = loadValidators();
 
 const kindNames = Object.keys(kinds) as KindName[];
 
