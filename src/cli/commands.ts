@@ -13,7 +13,6 @@ import { compile, emptyAllocations } from '../compile/index.js';
 import { planJson, printLines, summary } from './output.js';
 import { readCreated, recordCreated } from './records.js';
 import { runExec } from './exec.js';
-import { runDns } from './dns.js';
 import { registerStatusCommand } from './status.js';
 import { registerWatchCommand } from './watch.js';
 import { closing, openStore, publishResult } from './store.js';
@@ -109,6 +108,8 @@ export function registerCommands(program: Command): void {
     .description('the embedded DNS server alone (follows manifest edits); runs until stopped')
     .addOption(fileOption())
     .action(async (opts: FileOpts, cmd: Command) => {
+      // Loaded here: the DNS server (dns2) is for `weft dns` and `watch` only, not every run's start-up.
+      const { runDns } = await import('./dns.js');
       process.exitCode = await runDns(globals(cmd), files(opts));
     });
 

@@ -4,7 +4,6 @@ import { Option } from 'commander';
 import { UsageError } from '../errors.js';
 import { inHostNetns, isWeftProcess, listNsIds, onParentGone, reexecInNetns, watchKernel } from '../kernel/index.js';
 import type { Logger } from '../log.js';
-import { startDnsServer } from '../dns/index.js';
 import { Daemon, FileSource, GitSource, DEFAULT_LISTEN, acquireLock, hostRef, parseListen, readHostResolvConf, startStatusServer } from '../reconcile/index.js';
 import type { DaemonDns, ManifestSource, MembershipStore, ReconcileContext, StatusServer } from '../reconcile/index.js';
 import { EndpointCacheFile } from '../store/cache.js';
@@ -57,7 +56,9 @@ function makeSource(opts: WatchOpts, g: GlobalOptions, log: Logger): ManifestSou
  * from the membership store, or a new upstream list; a converged reconcile (drift no-op, resync)
  * leaves them alone, since compiling the records runs on the thread that answers queries.
  */
-function startDns(ctx: ReconcileContext, log: Logger): DaemonDns {
+async function startDns(ctx: ReconcileContext, log: Logger): Promise<DaemonDns> {
+  // Loaded here, not at start-up: only the daemon and `weft dns` serve DNS (dns2).
+  const { startDnsServer } = await import('../dns/index.js');
   const server = startDnsServer({ hostNetns: ctx.hostNetns, log });
   let last: { revision: string | undefined; peers: number | undefined; resolv: string } | undefined;
   return {
@@ -117,7 +118,7 @@ async function runDaemon(
   // No progress line: the daemon's stderr is its log.
   const { progress: _progress, ...ctx } = await makeContext(g, undefined, log);
   const host = hostRef(ctx.hostNetns);
-  const dns = opts.dns ? startDns(ctx, log) : undefined;
+  const dns = opts.dns ? await startDns(ctx, log) : undefined;
   const daemon = new Daemon({
     ctx,
     source: s.source,

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { watch as chokidarWatch } from 'chokidar';
 import type { FSWatcher } from 'chokidar';
 import { InvalidManifestError, WeftError } from '../errors.js';
 import type { Problem } from '../errors.js';
@@ -85,6 +84,7 @@ export class FileSource implements ManifestSource {
   readonly info: SourceInfo;
   private watcher: FSWatcher | undefined;
   private closed = false;
+  private starting: Promise<void> | undefined;
 
   constructor(private readonly paths: readonly string[]) {
     this.info = { kind: 'files', paths: [...paths] };
@@ -107,14 +107,20 @@ export class FileSource implements ManifestSource {
   watch(onEvent: (e: SourceEvent) => void): void {
     if (this.closed) return;
     const roots = new Set(this.paths.map((p) => path.resolve(p)));
-    this.watcher = chokidarWatch([...this.paths], {
-      ignoreInitial: true,
-      // Hidden files (editor swap files, .git) and anything that is not YAML are not manifests,
-      // unless given with -f.
-      ignored: (p, stats) => !roots.has(path.resolve(p)) && (path.basename(p).startsWith('.') || (stats?.isFile() === true && !YAML.test(p))),
-    });
-    this.watcher.on('all', () => onEvent({ kind: 'changed' }));
-    this.watcher.on('error', (err) => onEvent({ kind: 'error', error: new SourceError(`watching manifests: ${(err as Error).message}`, { cause: err }) }));
+    const failed = (err: unknown) => onEvent({ kind: 'error', error: new SourceError(`watching manifests: ${(err as Error).message}`, { cause: err }) });
+    // chokidar is loaded here rather than at start-up: only `weft watch` needs it. Its watches
+    // start asynchronously either way (it scans the folders first).
+    this.starting = import('chokidar').then(({ watch }) => {
+      if (this.closed) return;
+      this.watcher = watch([...this.paths], {
+        ignoreInitial: true,
+        // Hidden files (editor swap files, .git) and anything that is not YAML are not manifests,
+        // unless given with -f.
+        ignored: (p, stats) => !roots.has(path.resolve(p)) && (path.basename(p).startsWith('.') || (stats?.isFile() === true && !YAML.test(p))),
+      });
+      this.watcher.on('all', () => onEvent({ kind: 'changed' }));
+      this.watcher.on('error', failed);
+    }, failed);
   }
 
   async refresh(): Promise<void> {
@@ -127,6 +133,7 @@ export class FileSource implements ManifestSource {
 
   async close(): Promise<void> {
     this.closed = true;
+    await this.starting;
     await this.watcher?.close();
   }
 }
