@@ -9,7 +9,7 @@ import type { NsCommand } from './ns-batch.js';
 import { execInNamespaces } from './ns-batch.js';
 import { failedBatchLine, parseAddresses, parseFdb, parseLinks, parseNeighbours, parseRoutes, splitJsonLines } from './ip-parse.js';
 import { renderFdbOp, renderIpOp } from './ip-render.js';
-import type { Kernel, KernelProgram, KernelStats, NsReadRequest, NsRef, NsSnapshot, NsWork, ProgressFn, ReadBack } from './types.js';
+import type { Kernel, KernelProgram, KernelStats, NsReadRequest, NsReadSpec, NsRef, NsSnapshot, NsWork, ProgressFn, ReadBack } from './types.js';
 
 export interface RealKernelOptions {
   log: Logger;
@@ -53,13 +53,32 @@ const IP_READ = ['ip', '-d', '-j', '-batch', '-'];
 const IP_READ_INPUT = 'link show\naddr show\nroute show table all\n';
 
 // Writes a namespace in one process: the ip batch from stdin, then (second argument, may be
-// empty) a bridge batch file of forwarding entries, sysctls given as path/value pairs, then
-// (first argument, may be empty) an nftables JSON file as one transaction.
-const WRITE_SCRIPT = `nftfile=$1; fdbfile=$2; shift 2
+// empty) a bridge batch file of forwarding entries, the sysctls (third argument: how many
+// path/value pairs follow), then (first argument, may be empty) an nftables JSON file as one
+// transaction.
+const WRITE_SCRIPT = `nftfile=$1; fdbfile=$2; n=$3; shift 3
 ip -batch - || exit $?
 if [ -n "$fdbfile" ]; then bridge -batch "$fdbfile" || exit 6; fi
-while [ $# -gt 1 ]; do printf '%s' "$2" > "/proc/sys/$1" || { echo "sysctl $1" >&2; exit 4; }; shift 2; done
+while [ "$n" -gt 0 ]; do printf '%s' "$2" > "/proc/sys/$1" || { echo "sysctl $1" >&2; exit 4; }; shift 2; n=$((n - 1)); done
 if [ -n "$nftfile" ]; then nft -j -f "$nftfile" || exit 5; fi`;
+
+// Writes a namespace, then reads it back in the same process (verification costs no process of
+// its own): WRITE_SCRIPT's arguments, then READ_SCRIPT's. The marker line tells a failed write
+// from a failed read.
+const WRITTEN = '----weft-written----';
+const WRITE_READ_SCRIPT = `${WRITE_SCRIPT}
+echo '${WRITTEN}'
+${READ_SCRIPT}`;
+
+/** READ_SCRIPT's arguments for a read request. */
+function readArgs(r: NsReadSpec): string[] {
+  return [r.neighbours ? 'neigh' : '-', r.fdb ? 'fdb' : '-', r.sysctls.join('\n'), ...(r.nftTables ?? []).flatMap((t) => [t.family, t.name])];
+}
+
+/** Whether reading `r` takes nothing but links, addresses and routes (ip alone, no shell). */
+function ipOnly(r: NsReadSpec): boolean {
+  return r.sysctls.length === 0 && (r.nftTables ?? []).length === 0 && !r.neighbours && !r.fdb;
+}
 
 /** The kernel reached through iproute2 and /proc. The only code that changes the system. */
 export class RealKernel implements Kernel {
@@ -82,12 +101,7 @@ export class RealKernel implements Kernel {
   }
 
   async readNamespaces(reqs: readonly NsReadRequest[]): Promise<Map<string, NsSnapshot | null>> {
-    const cmds: NsCommand[] = reqs.map((r) => {
-      const tables = (r.nftTables ?? []).flatMap((t) => [t.family, t.name]);
-      if (r.sysctls.length === 0 && tables.length === 0 && !r.neighbours && !r.fdb) return { ns: r.ns, argv: IP_READ, input: IP_READ_INPUT };
-      const extra = [r.neighbours ? 'neigh' : '-', r.fdb ? 'fdb' : '-'];
-      return { ns: r.ns, argv: ['sh', '-c', READ_SCRIPT, 'sh', ...extra, r.sysctls.join('\n'), ...tables] };
-    });
+    const cmds: NsCommand[] = reqs.map((r) => (ipOnly(r) ? { ns: r.ns, argv: IP_READ, input: IP_READ_INPUT } : { ns: r.ns, argv: ['sh', '-c', READ_SCRIPT, 'sh', ...readArgs(r)] }));
     const results = await execInNamespaces(cmds, this.concurrency, this.stats);
     return new Map(reqs.map((r, i) => [r.ns.key, this.parseRead(r, cmds[i]!, results[i]!)]));
   }
@@ -160,27 +174,10 @@ export class RealKernel implements Kernel {
     await mapLimit(program.early ?? [], this.concurrency, (w) => this.runWork(w));
     await this.runWork(program.host);
     lap('host', program.host.ip.length + (program.host.fdb ?? []).length + program.host.sysctls.length + program.host.nft.length);
+    // Container namespaces go through a few shells (see execInNamespaces), not a Node child each.
+    // (The daemon's nft monitor, which tells weft's nft runs by their parent, watches the host only.)
     const work = program.containers.filter((w) => !isEmptyWork(w));
-    // Namespaces with nftables or forwarding entries keep a Node child each (the daemon recognises
-    // its own nft runs by their parent; entries go through a file); the others go through a few
-    // shells (see execInNamespaces).
-    const direct = work.filter((w) => w.nft.length > 0 || (w.fdb ?? []).length > 0);
-    const batched = work.filter((w) => !direct.includes(w));
-    const total = work.length;
-    let directDone = 0;
-    let batchedDone = 0;
-    const report = () => progress?.(directDone + batchedDone, total);
-    const [, readBack] = await Promise.all([
-      mapLimit(direct, this.concurrency, async (w) => {
-        await this.runWork(w);
-        directDone++;
-        report();
-      }),
-      this.runBatched(batched, (n) => {
-        batchedDone = n;
-        report();
-      }),
-    ]);
+    const readBack = await this.runBatched(work, (n) => progress?.(n, work.length));
     lap('containers', work.length);
     await this.runFiles(program);
     lap('files', program.files.write.length + program.files.remove.length);
@@ -190,34 +187,65 @@ export class RealKernel implements Kernel {
   }
 
   /**
-   * Writes namespaces with ip operations and sysctls only: ip alone, or sh for sysctls. Where
-   * only links, addresses and routes are to be read back, the same ip process reads them after
-   * writing. Throws the first failure.
+   * Writes namespaces through a few shells (execInNamespaces), each namespace in one process
+   * that also reads it back when `readBack` asks: ip alone where only ip operations are written
+   * and only links, addresses and routes are read; sh otherwise (sysctls, forwarding entries and
+   * nftables, whose JSON goes through temporary files). Throws the first failure.
    */
   private async runBatched(works: readonly NsWork[], onDone: (n: number) => void): Promise<ReadBack> {
-    const reads = works.map((w) => {
-      const r = w.readBack;
-      return r !== undefined && w.sysctls.length === 0 && r.sysctls.length === 0 && (r.nftTables ?? []).length === 0 && !r.neighbours && !r.fdb;
-    });
-    const cmds: NsCommand[] = works.map((w, i) => {
-      const lines = w.ip.map(renderIpOp).join('\n');
-      if (reads[i]) return { ns: w.ns, argv: IP_READ, input: `${lines}\n${IP_READ_INPUT}` };
-      if (w.sysctls.length === 0) return { ns: w.ns, argv: ['ip', '-batch', '-'], input: lines };
-      return { ns: w.ns, argv: ['sh', '-c', WRITE_SCRIPT, 'sh', '', '', ...w.sysctls.flatMap((s) => [s.path, s.value])], input: lines };
-    });
-    for (const w of works) this.log.debug({ ns: w.ns.key, lines: w.ip.length, sysctls: w.sysctls.length }, 'writing namespace');
-    const results = await execInNamespaces(cmds, this.concurrency, this.stats, onDone);
-    for (const w of works) this.stats.writes += w.ip.length + w.sysctls.length;
-    const out: ReadBack = new Map();
-    works.forEach((w, i) => {
-      const res = results[i]!;
-      if (res.code !== 0) throw writeError(w, cmds[i]!.argv, res);
-      if (reads[i]) {
-        const snap = this.parseRead({ ns: w.ns, sysctls: [] }, cmds[i]!, res);
+    const temp: string[] = [];
+    try {
+      const writes = await mapLimit(works, FILE_CONCURRENCY, (w) => this.writeCommand(w, temp));
+      for (const w of works) this.log.debug({ ns: w.ns.key, lines: w.ip.length, fdb: (w.fdb ?? []).length, sysctls: w.sysctls.length, nft: w.nft.length }, 'writing namespace');
+      const results = await execInNamespaces(
+        writes.map((x) => x.cmd),
+        this.concurrency,
+        this.stats,
+        onDone,
+      );
+      for (const w of works) this.stats.writes += w.ip.length + (w.fdb ?? []).length + w.sysctls.length + w.nft.length;
+      const out: ReadBack = new Map();
+      works.forEach((w, i) => {
+        const { cmd, reads } = writes[i]!;
+        const res = results[i]!;
+        // The ip that writes and reads stops at a failed write; the sh marks where writing ended.
+        const at = cmd.argv === IP_READ ? -1 : res.stdout.indexOf(`${WRITTEN}\n`);
+        if (res.code !== 0 && (cmd.argv === IP_READ || at < 0)) throw writeError(w, cmd.argv, res);
+        if (!reads) return;
+        const read = at < 0 ? res : { ...res, stdout: res.stdout.slice(at + WRITTEN.length + 1) };
+        const snap = this.parseRead({ ns: w.ns, ...reads }, cmd, read);
         if (snap) out.set(w.ns.key, snap);
-      }
-    });
-    return out;
+      });
+      return out;
+    } finally {
+      await mapLimit(temp, FILE_CONCURRENCY, (f) => rm(f, { force: true }));
+    }
+  }
+
+  /**
+   * The command that writes `w` and what it reads back (when `w.readBack` asks); temporary files
+   * go in `temp`.
+   */
+  private async writeCommand(w: NsWork, temp: string[]): Promise<{ cmd: NsCommand; reads?: NsReadSpec }> {
+    const lines = w.ip.map(renderIpOp).join('\n');
+    const fdbLines = (w.fdb ?? []).map(renderFdbOp);
+    const reads = w.readBack;
+    const simple = fdbLines.length === 0 && w.sysctls.length === 0 && w.nft.length === 0;
+    if (simple && reads && ipOnly(reads)) return { cmd: { ns: w.ns, argv: IP_READ, input: `${lines}\n${IP_READ_INPUT}` }, reads };
+    if (simple && !reads) return { cmd: { ns: w.ns, argv: ['ip', '-batch', '-'], input: lines } };
+    // nft JSON and forwarding entries can exceed the 128 KiB limit of one argument: hand them over in files.
+    const nftFile = w.nft.length > 0 ? await this.tempFile(temp, 'nft', JSON.stringify({ nftables: w.nft })) : '';
+    const fdbFile = fdbLines.length > 0 ? await this.tempFile(temp, 'fdb', `${fdbLines.join('\n')}\n`) : '';
+    const writeArgs = [nftFile, fdbFile, String(w.sysctls.length), ...w.sysctls.flatMap((s) => [s.path, s.value])];
+    if (!reads) return { cmd: { ns: w.ns, argv: ['sh', '-c', WRITE_SCRIPT, 'sh', ...writeArgs], input: lines } };
+    return { cmd: { ns: w.ns, argv: ['sh', '-c', WRITE_READ_SCRIPT, 'sh', ...writeArgs, ...readArgs(reads)], input: lines }, reads };
+  }
+
+  private async tempFile(temp: string[], kind: string, content: string): Promise<string> {
+    const f = path.join(tmpdir(), `weft-${kind}-${process.pid}-${++this.tempSeq}`);
+    temp.push(f);
+    await writeFile(f, content);
+    return f;
   }
 
   private async netnsBatch(verb: 'add' | 'del', names: readonly string[]): Promise<void> {
@@ -238,15 +266,9 @@ export class RealKernel implements Kernel {
     const pairs = work.sysctls.flatMap((s) => [s.path, s.value]);
     // nft JSON and forwarding entries can exceed the 128 KiB limit of one argument: hand them over in files.
     const temp: string[] = [];
-    const tempFile = async (kind: string, content: string) => {
-      const f = path.join(tmpdir(), `weft-${kind}-${process.pid}-${++this.tempSeq}`);
-      temp.push(f);
-      await writeFile(f, content);
-      return f;
-    };
-    const nftFile = work.nft.length > 0 ? await tempFile('nft', JSON.stringify({ nftables: work.nft })) : '';
-    const fdbFile = fdbLines.length > 0 ? await tempFile('fdb', `${fdbLines.join('\n')}\n`) : '';
-    const argv = ['sh', '-c', WRITE_SCRIPT, 'sh', nftFile, fdbFile, ...pairs];
+    const nftFile = work.nft.length > 0 ? await this.tempFile(temp, 'nft', JSON.stringify({ nftables: work.nft })) : '';
+    const fdbFile = fdbLines.length > 0 ? await this.tempFile(temp, 'fdb', `${fdbLines.join('\n')}\n`) : '';
+    const argv = ['sh', '-c', WRITE_SCRIPT, 'sh', nftFile, fdbFile, String(work.sysctls.length), ...pairs];
     this.log.debug({ ns: work.ns.key, lines: lines.length, fdb: fdbLines.length, sysctls: work.sysctls.length, nft: work.nft.length }, 'writing namespace');
     let res;
     try {
