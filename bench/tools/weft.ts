@@ -122,6 +122,13 @@ async function measureWatch(ctx: ToolContext, bin: string, f: WeftFeatures, s: W
   if (f.watchOptions.includes('--resync')) args.push('--resync', '1h');
   const daemon = startBackground(args);
   try {
+    // Its first reconcile must be over (the daemon's CPU alone can look idle while the shells it
+    // runs read the namespaces), then it must be idle.
+    const started0 = Date.now();
+    while (!/"msg":"reconcile (converged|applied)"/.test(daemon.output()) && Date.now() - started0 < 300_000) {
+      if (daemon.child.exitCode !== null) throw new Error(`weft watch exited (${daemon.child.exitCode}): ${daemon.output().slice(-2000)}`);
+      await sleep(100);
+    }
     const settled = await waitDaemonIdle(daemon, 180_000);
     if (!settled) throw new Error(`weft watch did not settle within 180 s; its output:\n${daemon.output().slice(-2000)}`);
     const idleBefore = await ctx.quiet();
