@@ -46,14 +46,16 @@ describe('weft watch --store: two hosts, dynamic membership through etcd', () =>
     b = startWatch(hB, ['--node', 'node-2', '--store', `${store}?ttl=30`, '-f', examples]);
     a = watchA(30);
   });
+  // Cleaning up waits for both daemons to stop and for etcd: more than the default hook timeout under load.
   afterAll(async () => {
     await Promise.all([stopDaemon(a), stopDaemon(b)]);
     await ul?.cleanup();
-  });
+  }, 120_000);
 
   it("a container added to A's manifests becomes reachable from B by address, and by name through B's daemon", async () => {
     await eventually(async () => (await ready(hA)) && (await ready(hB)), 30_000, 250);
-    expect((await daemonStatus(hB))?.store?.remoteEndpoints).toBe(1);
+    // B may be ready before A has published its endpoint: B learns it from the store's watch.
+    await eventually(async () => (await daemonStatus(hB))?.store?.remoteEndpoints === 1, 20_000, 250);
     const from = b!.output().length;
     const t0 = Date.now();
     // node-1 runs one more container, known to its own manifests only.

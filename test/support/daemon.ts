@@ -1,6 +1,6 @@
 import type { DaemonStatus } from '../../src/reconcile/index.js';
 import type { TestHost } from './netns.js';
-import { run, weftBin } from './netns.js';
+import { killGroup, run, weftBin } from './netns.js';
 
 /** A `weft watch` started by a test (its outer process: it relays signals to the daemon inside the host namespace). */
 export interface DaemonProc {
@@ -46,12 +46,24 @@ export function reconciles(d: DaemonProc, from = 0): ReconcileLine[] {
 }
 
 /** SIGTERM, then the exit status (undefined when there was no daemon). */
-export async function stopDaemon(d: DaemonProc | undefined): Promise<number | undefined> {
+export async function stopDaemon(d: DaemonProc | undefined, graceMs = 20_000): Promise<number | undefined> {
   if (!d) return undefined;
   try {
     process.kill(d.pid, 'SIGTERM');
   } catch {
     /* already gone */
   }
-  return d.exited;
+  // A daemon that does not stop in time is killed with its process group, so no test leaks one.
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<number>((resolve) => {
+    timer = setTimeout(() => {
+      killGroup(d.pid);
+      resolve(137);
+    }, graceMs);
+  });
+  try {
+    return await Promise.race([d.exited, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -102,7 +102,9 @@ export class TestHost {
   /** Starts a long-running process (server, daemon); cleanup() ends it by PID. */
   spawn(argv: readonly string[]): { pid: number; output: () => string; exited: Promise<number> } {
     const [cmd, ...args] = argv;
-    const child = spawn(cmd!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // A process group of its own, so cleanup also ends what it started (weft watch re-executes
+    // itself inside the host namespace: the daemon is a child of this process).
+    const child = spawn(cmd!, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     let out = '';
     child.stdout.on('data', (b: Buffer) => (out += b.toString()));
     child.stderr.on('data', (b: Buffer) => (out += b.toString()));
@@ -113,13 +115,7 @@ export class TestHost {
 
   /** Removes every namespace, /etc/netns folder, process and file this host made. */
   async cleanup(): Promise<void> {
-    for (const pid of this.pids) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        /* already gone */
-      }
-    }
+    for (const pid of this.pids) killGroup(pid);
     const names = (await readdir('/run/netns').catch(() => [] as string[])).filter((n) => n === this.name || n.startsWith(`${this.name}-`));
     // Containers first, the host last (its veths go with the container namespaces).
     for (const n of names.sort((a, b) => b.length - a.length)) await run(['ip', 'netns', 'del', n]);
@@ -127,6 +123,17 @@ export class TestHost {
     for (const d of etc) await rm(`/etc/netns/${d}`, { recursive: true, force: true });
     await rmdir('/etc/netns').catch(() => undefined);
     await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** SIGKILL to a process started by TestHost.spawn and everything in its process group. */
+export function killGroup(pid: number): void {
+  for (const target of [-pid, pid]) {
+    try {
+      process.kill(target, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
   }
 }
 
