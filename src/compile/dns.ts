@@ -1,6 +1,6 @@
 import type { NftStatement } from '../nft/index.js';
 import { masquerade, match, payload, prefix } from '../nft/index.js';
-import { parseResolvConf, usesEmbeddedDns } from './files.js';
+import { hasEmbeddedDns, parseResolvConf, usesEmbeddedDns } from './files.js';
 import type { StateBuilder } from './state-builder.js';
 import type { ContainerPlan, EndpointPlan, Topology } from './topology.js';
 
@@ -54,12 +54,6 @@ export interface DnsConfig {
   listen: string[];
   networks: DnsNetwork[];
   clients: DnsClient[];
-}
-
-/** Networks with embedded DNS: the user-defined ones (Docker's default bridge has none). */
-function hasEmbeddedDns(topology: Topology, network: string): boolean {
-  const n = topology.networks.get(network)?.network;
-  return n !== undefined && !n.predefined;
 }
 
 /**

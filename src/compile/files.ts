@@ -71,12 +71,15 @@ export function usableUpstreams(host: ResolvConf): string[] {
   return host.nameservers.filter((s) => !s.startsWith('127.') && s !== '::1');
 }
 
+/** Networks with embedded DNS: the user-defined ones (Docker's default bridge has none). */
+export function hasEmbeddedDns(topology: Topology, network: string): boolean {
+  const n = topology.networks.get(network)?.network;
+  return n !== undefined && !n.predefined;
+}
+
 /** Whether the container resolves through the embedded DNS server (any user-defined network). */
 export function usesEmbeddedDns(ctr: ContainerPlan, topology: Topology): boolean {
-  return ctr.endpoints.some((ep) => {
-    const n = topology.networks.get(ep.network)?.network;
-    return n !== undefined && !n.predefined;
-  });
+  return ctr.endpoints.some((ep) => hasEmbeddedDns(topology, ep.network));
 }
 
 export function resolvConfFile(ctr: ContainerPlan, topology: Topology, host: ResolvConf): string {

@@ -1,5 +1,6 @@
 import type { NsKey } from '../state/types.js';
-import type { Kernel, KernelProgram, KernelStats, NsReadRequest, NsSnapshot, ProgressFn } from './types.js';
+import type { Kernel, KernelProgram, KernelStats, NsReadRequest, NsSnapshot, ProgressFn, ReadBack } from './types.js';
+import { workWrites } from './types.js';
 
 /** Called around every write, so the daemon can tell its own kernel events from drift. */
 export interface WriteHooks {
@@ -93,12 +94,13 @@ export class CachingKernel implements Kernel {
     return out;
   }
 
-  async run(program: KernelProgram, progress?: ProgressFn): Promise<void> {
+  async run(program: KernelProgram, progress?: ProgressFn): Promise<ReadBack | void> {
     const touched = touchedNamespaces(program);
     this.invalidate(touched);
     this.hooks.beforeRun?.(program);
     try {
-      await this.inner.run(program, progress);
+      // The snapshots the writers read back go to the caller's verify pass, as without the cache.
+      return await this.inner.run(program, progress);
     } finally {
       this.invalidate(touched);
       await this.hooks.afterRun?.(program);
@@ -113,7 +115,7 @@ function signature(r: NsReadRequest): string {
 /** Every namespace a program writes to (or creates, deletes, waits in). Pure. */
 export function touchedNamespaces(p: KernelProgram): NsKey[] {
   const out = new Set<NsKey>([...p.netnsAdd, ...p.netnsDelete]);
-  for (const w of [p.host, ...p.containers]) if (w.ip.length + w.sysctls.length + w.nft.length > 0) out.add(w.ns.key);
+  for (const w of [p.host, ...(p.early ?? []), ...p.containers]) if (workWrites(w) > 0) out.add(w.ns.key);
   for (const g of p.awaitGone) out.add(g.ns.key);
   return [...out];
 }

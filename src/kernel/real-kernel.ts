@@ -10,6 +10,7 @@ import { execInNamespaces } from './ns-batch.js';
 import { failedBatchLine, parseAddresses, parseFdb, parseLinks, parseNeighbours, parseRoutes, splitJsonLines } from './ip-parse.js';
 import { renderFdbOp, renderIpOp } from './ip-render.js';
 import type { Kernel, KernelProgram, KernelStats, NsReadRequest, NsReadSpec, NsRef, NsSnapshot, NsWork, ProgressFn, ReadBack } from './types.js';
+import { workWrites } from './types.js';
 
 export interface RealKernelOptions {
   log: Logger;
@@ -173,10 +174,10 @@ export class RealKernel implements Kernel {
     lap('netns', program.netnsDelete.length + program.netnsAdd.length);
     await mapLimit(program.early ?? [], this.concurrency, (w) => this.runWork(w));
     await this.runWork(program.host);
-    lap('host', program.host.ip.length + (program.host.fdb ?? []).length + program.host.sysctls.length + program.host.nft.length);
+    lap('host', workWrites(program.host));
     // Container namespaces go through a few shells (see execInNamespaces), not a Node child each.
     // (The daemon's nft monitor, which tells weft's nft runs by their parent, watches the host only.)
-    const work = program.containers.filter((w) => !isEmptyWork(w));
+    const work = program.containers.filter((w) => workWrites(w) > 0);
     const readBack = await this.runBatched(work, (n) => progress?.(n, work.length));
     lap('containers', work.length);
     await this.runFiles(program);
@@ -196,21 +197,21 @@ export class RealKernel implements Kernel {
     const temp: string[] = [];
     try {
       const writes = await mapLimit(works, FILE_CONCURRENCY, (w) => this.writeCommand(w, temp));
-      for (const w of works) this.log.debug({ ns: w.ns.key, lines: w.ip.length, fdb: (w.fdb ?? []).length, sysctls: w.sysctls.length, nft: w.nft.length }, 'writing namespace');
+      for (const w of works) logWrite(this.log, w);
       const results = await execInNamespaces(
         writes.map((x) => x.cmd),
         this.concurrency,
         this.stats,
         onDone,
       );
-      for (const w of works) this.stats.writes += w.ip.length + (w.fdb ?? []).length + w.sysctls.length + w.nft.length;
+      for (const w of works) this.stats.writes += workWrites(w);
       const out: ReadBack = new Map();
       works.forEach((w, i) => {
-        const { cmd, reads } = writes[i]!;
+        const { cmd, reads, marked } = writes[i]!;
         const res = results[i]!;
-        // The ip that writes and reads stops at a failed write; the sh marks where writing ended.
-        const at = cmd.argv === IP_READ ? -1 : res.stdout.indexOf(`${WRITTEN}\n`);
-        if (res.code !== 0 && (cmd.argv === IP_READ || at < 0)) throw writeError(w, cmd.argv, res);
+        // An ip that writes and reads stops at a failed write; a sh marks where writing ended.
+        const at = marked ? res.stdout.indexOf(`${WRITTEN}\n`) : -1;
+        if (res.code !== 0 && at < 0) throw writeError(w, cmd.argv, res);
         if (!reads) return;
         const read = at < 0 ? res : { ...res, stdout: res.stdout.slice(at + WRITTEN.length + 1) };
         const snap = this.parseRead({ ns: w.ns, ...reads }, cmd, read);
@@ -223,10 +224,10 @@ export class RealKernel implements Kernel {
   }
 
   /**
-   * The command that writes `w` and what it reads back (when `w.readBack` asks); temporary files
-   * go in `temp`.
+   * The command that writes `w` and what it reads back (when `w.readBack` asks); `marked` when a
+   * marker line separates the writing from the reading. Temporary files go in `temp`.
    */
-  private async writeCommand(w: NsWork, temp: string[]): Promise<{ cmd: NsCommand; reads?: NsReadSpec }> {
+  private async writeCommand(w: NsWork, temp: string[]): Promise<{ cmd: NsCommand; reads?: NsReadSpec; marked?: boolean }> {
     const lines = w.ip.map(renderIpOp).join('\n');
     const fdbLines = (w.fdb ?? []).map(renderFdbOp);
     const reads = w.readBack;
@@ -238,7 +239,7 @@ export class RealKernel implements Kernel {
     const fdbFile = fdbLines.length > 0 ? await this.tempFile(temp, 'fdb', `${fdbLines.join('\n')}\n`) : '';
     const writeArgs = [nftFile, fdbFile, String(w.sysctls.length), ...w.sysctls.flatMap((s) => [s.path, s.value])];
     if (!reads) return { cmd: { ns: w.ns, argv: ['sh', '-c', WRITE_SCRIPT, 'sh', ...writeArgs], input: lines } };
-    return { cmd: { ns: w.ns, argv: ['sh', '-c', WRITE_READ_SCRIPT, 'sh', ...writeArgs, ...readArgs(reads)], input: lines }, reads };
+    return { cmd: { ns: w.ns, argv: ['sh', '-c', WRITE_READ_SCRIPT, 'sh', ...writeArgs, ...readArgs(reads)], input: lines }, reads, marked: true };
   }
 
   private async tempFile(temp: string[], kind: string, content: string): Promise<string> {
@@ -259,26 +260,21 @@ export class RealKernel implements Kernel {
     }
   }
 
+  /** Writes one namespace (the host, or one that must be written before it) from a Node child of its own. */
   private async runWork(work: NsWork): Promise<void> {
-    if (isEmptyWork(work)) return;
-    const lines = work.ip.map(renderIpOp);
-    const fdbLines = (work.fdb ?? []).map(renderFdbOp);
-    const pairs = work.sysctls.flatMap((s) => [s.path, s.value]);
-    // nft JSON and forwarding entries can exceed the 128 KiB limit of one argument: hand them over in files.
+    if (workWrites(work) === 0) return;
     const temp: string[] = [];
-    const nftFile = work.nft.length > 0 ? await this.tempFile(temp, 'nft', JSON.stringify({ nftables: work.nft })) : '';
-    const fdbFile = fdbLines.length > 0 ? await this.tempFile(temp, 'fdb', `${fdbLines.join('\n')}\n`) : '';
-    const argv = ['sh', '-c', WRITE_SCRIPT, 'sh', nftFile, fdbFile, String(work.sysctls.length), ...pairs];
-    this.log.debug({ ns: work.ns.key, lines: lines.length, fdb: fdbLines.length, sysctls: work.sysctls.length, nft: work.nft.length }, 'writing namespace');
-    let res;
     try {
-      res = await exec(inNamespace(work.ns.path, argv), this.stats, { input: lines.length > 0 ? `${lines.join('\n')}\n` : '' });
+      const { cmd } = await this.writeCommand(work, temp);
+      logWrite(this.log, work);
+      const res = await exec(inNamespace(work.ns.path, cmd.argv), this.stats, { input: cmd.input ?? '' });
+      this.stats.writes += workWrites(work);
+      if (res.code !== 0) throw writeError(work, cmd.argv, res);
     } finally {
       await Promise.all(temp.map((f) => rm(f, { force: true })));
     }
-    this.stats.writes += lines.length + fdbLines.length + work.sysctls.length + work.nft.length;
-    if (res.code !== 0) throw writeError(work, argv, res);
   }
+
 
   private async runFiles(program: KernelProgram): Promise<void> {
     const f = program.files;
@@ -319,9 +315,10 @@ export class RealKernel implements Kernel {
   }
 }
 
-function isEmptyWork(w: NsWork): boolean {
-  return w.ip.length === 0 && (w.fdb ?? []).length === 0 && w.sysctls.length === 0 && w.nft.length === 0;
+function logWrite(log: Logger, w: NsWork): void {
+  log.debug({ ns: w.ns.key, lines: w.ip.length, fdb: (w.fdb ?? []).length, sysctls: w.sysctls.length, nft: w.nft.length }, 'writing namespace');
 }
+
 
 /** The error of a failed namespace write: names the operation (and its ip or bridge line) that failed. */
 function writeError(work: NsWork, argv: readonly string[], res: ExecResult): KernelError {

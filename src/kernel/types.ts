@@ -139,15 +139,16 @@ export function emptyProgram(host: NsRef): KernelProgram {
   };
 }
 
+/** Kernel write operations in one namespace's work. */
+export function workWrites(w: NsWork): number {
+  return w.ip.length + (w.fdb ?? []).length + w.sysctls.length + w.nft.length;
+}
+
 export function programIsEmpty(p: KernelProgram): boolean {
   return (
     p.netnsDelete.length === 0 &&
     p.netnsAdd.length === 0 &&
-    p.host.ip.length === 0 &&
-    p.host.sysctls.length === 0 &&
-    p.host.nft.length === 0 &&
-    (p.host.fdb ?? []).length === 0 &&
-    [...(p.early ?? []), ...p.containers].every((c) => c.ip.length === 0 && (c.fdb ?? []).length === 0 && c.sysctls.length === 0 && c.nft.length === 0) &&
+    [p.host, ...(p.early ?? []), ...p.containers].every((w) => workWrites(w) === 0) &&
     p.files.write.length === 0 &&
     p.files.remove.length === 0 &&
     p.files.removeDirs.length === 0

@@ -29,7 +29,11 @@ export function readSpec(desired: KernelState, providers: readonly Provider[], k
   let index = sysctlIndex.get(desired.sysctls);
   if (!index) {
     index = new Map();
-    for (const s of Object.values(desired.sysctls)) index.set(s.ns, [...(index.get(s.ns) ?? []), s.path]);
+    for (const s of Object.values(desired.sysctls)) {
+      const paths = index.get(s.ns);
+      if (paths) paths.push(s.path);
+      else index.set(s.ns, [s.path]);
+    }
     sysctlIndex.set(desired.sysctls, index);
   }
   return { sysctls: [...(index.get(key) ?? [])], nftTables: providers.flatMap((p) => p.nftTables?.(key) ?? []) };

@@ -184,6 +184,8 @@ export class Daemon {
   private readonly store: StoreSync | undefined;
 
   private model: Model | undefined;
+  /** Plugin drivers loaded for a model: loaded again only when the model changes, not per reconcile. */
+  private driversFor: { model: Model; drivers: Promise<ReadonlyMap<string, NetworkDriver>> } | undefined;
   private modelRevision: string | undefined;
   private appliedRevision: string | undefined;
   private latestRevision: string | undefined;
@@ -475,7 +477,16 @@ export class Daemon {
     let summary = 'nothing';
     let topology: Topology | undefined;
     try {
-      const ctx = this.deps.loadDrivers ? { ...this.ctx, drivers: await this.deps.loadDrivers(model) } : this.ctx;
+      const load = this.deps.loadDrivers;
+      if (load && this.driversFor?.model !== model) {
+        // A failed load is tried again by the next reconcile, as before.
+        const drivers = load(model).catch((err: unknown) => {
+          this.driversFor = undefined;
+          throw err;
+        });
+        this.driversFor = { model, drivers };
+      }
+      const ctx = this.driversFor ? { ...this.ctx, drivers: await this.driversFor.drivers } : this.ctx;
       const result = await reconcile(model, ctx, { prune: this.opts.prune, dryRun: false });
       changes = result.plan.changes.length;
       summary = summarizeChanges(result.plan.changes, this.ctx.providers);
