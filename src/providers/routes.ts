@@ -1,7 +1,7 @@
 import type { RouteEntry } from '../state/types.js';
 import { HOST, ids } from '../state/types.js';
 import { order } from './program-builder.js';
-import { ownedNamespaces } from './ownership.js';
+import { ownedLinks } from './ownership.js';
 import type { Provider } from './types.js';
 
 /** weft's routes carry this protocol number; routes with any other are never touched. */
@@ -16,9 +16,14 @@ export const routesProvider: Provider<'routes'> = {
   recreateOn: ['family'],
   observe(obs, ctx) {
     const out: Record<string, RouteEntry> = {};
-    for (const [ns, owner] of ownedNamespaces(obs, ctx)) {
+    // Routes on weft's links in container namespaces: those weft created, and attached ones
+    // (spec.netns), where only weft's own links are weft's (keying by namespace ownership alone
+    // missed every route in an attached namespace, so such an apply never converged).
+    for (const [ns, links] of ownedLinks(obs, ctx)) {
+      if (ns === HOST) continue;
       for (const r of obs.namespaces.get(ns)?.routes ?? []) {
-        if (r.protocol !== String(WEFT_ROUTE_PROTO) || r.table !== 'main' || !r.dev) continue;
+        const owner = r.dev !== undefined ? links.get(r.dev) : undefined;
+        if (r.protocol !== String(WEFT_ROUTE_PROTO) || r.table !== 'main' || !r.dev || !owner) continue;
         const e: RouteEntry = { ns, dst: r.dst, family: r.family, dev: r.dev, owner };
         if (r.gateway) e.via = r.gateway;
         out[ids.route(ns, r.family, r.dst)] = e;
