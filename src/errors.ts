@@ -35,7 +35,12 @@ export interface Problem {
 }
 
 export function formatProblem(p: Problem): string {
-  return `${formatPos(p.pos)}: ${p.message}; ${p.hint} [${p.code}]`;
+  return `${formatPos(p.pos)}: ${printable(p.message)}; ${p.hint} [${p.code}]`;
+}
+
+/** Control characters from manifest text (escape sequences, line breaks) shown as \uXXXX, never sent to a terminal. */
+function printable(s: string): string {
+  return s.replace(/[\p{Cc}\p{Zl}\p{Zp}]/gu, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /** Invalid manifests: carries every problem found, so users fix them all in one go. Exit code 2. */
@@ -88,6 +93,17 @@ export class NotConvergedError extends WeftError {
     super('NOT_CONVERGED', `apply did not converge; still different:\n${remaining.join('\n')}`);
     this.name = 'NotConvergedError';
     this.remaining = remaining;
+  }
+}
+
+/**
+ * The kernel layer refused a token that is not what its place needs (an interface name, an
+ * address, a MAC, a number...): a rule upstream missed it. Never becomes a command. Exit code 1.
+ */
+export class KernelInputError extends WeftError {
+  constructor(what: string, value: unknown, expected: string) {
+    super('KERNEL_INPUT', `internal error (a weft bug, please report it): refusing ${what} ${JSON.stringify(value)}: not ${expected}`);
+    this.name = 'KernelInputError';
   }
 }
 

@@ -8,11 +8,12 @@ import type { ReconcileResult } from '../reconcile/index.js';
 import { providers } from '../providers/index.js';
 import { inspectNetworks } from '../inspect/networks.js';
 import type { GlobalOptions } from './context.js';
-import { loadDrivers, makeContext, makeLogger } from './context.js';
+import { findDrivers, makeContext, makeLogger } from './context.js';
 import { compile, emptyAllocations } from '../compile/index.js';
 import { planJson, printLines, summary } from './output.js';
 import { readCreated, recordCreated } from './records.js';
 import { runExec } from './exec.js';
+import { hostNamespaceRule } from './netns-guard.js';
 import { registerStatusCommand } from './status.js';
 import { registerWatchCommand } from './watch.js';
 import { closing, openStore, publishResult } from './store.js';
@@ -45,7 +46,7 @@ async function withLock<T>(g: GlobalOptions, command: string, fn: () => Promise<
 async function setup(cmd: Command, opts: FileOpts) {
   const g = globals(cmd);
   const log = makeLogger(g);
-  const model = await loadModel(files(opts));
+  const model = await loadModel(files(opts), [hostNamespaceRule(g.hostNetns)]);
   const store = await openStore(g, log);
   const ctx = await makeContext(g, model, log, store);
   return { g, log, model, ctx, store };
@@ -117,11 +118,11 @@ export function registerCommands(program: Command): void {
     .command('validate')
     .description('check manifests only; exit 0 valid, 2 invalid')
     .addOption(fileOption())
-    .action(async (opts: FileOpts, cmd: Command) => {
+    .action(async (opts: FileOpts) => {
       const model = await loadModel(files(opts));
       // Some problems only show when compiling (an unknown driver, exhausted address pools).
-      const drivers = await loadDrivers(model, makeLogger(globals(cmd)));
-      compile(model, { hostNetns: '', allocations: emptyAllocations(), hostResolvConf: '', hostRoutes: [] }, drivers);
+      // Plugin drivers are found but never loaded: validate runs no code the manifests name.
+      compile(model, { hostNetns: '', allocations: emptyAllocations(), hostResolvConf: '', hostRoutes: [] }, findDrivers(model));
       console.log(`valid: ${model.networks.size} networks (3 predefined), ${model.containers.size} containers, ${model.hosts.size} hosts`);
     });
 

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { checkNsPath } from './guard.js';
 import type { KernelStats } from './types.js';
 
 export interface ExecResult {
@@ -64,6 +65,7 @@ export function isOwnChild(pid: number): boolean {
  * thousands of namespaces.
  */
 export function inNamespace(path: string | null, argv: readonly string[]): string[] {
+  checkNsPath('namespace path', path);
   return path === null ? [...argv] : ['nsenter', `--net=${path}`, ...argv];
 }
 

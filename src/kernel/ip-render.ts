@@ -1,10 +1,13 @@
+import { checkFdbOp, checkIpOp } from './guard.js';
 import type { FdbOp, IpOp } from './types.js';
 
 /**
- * Renders typed operations as `ip -batch` lines. Names are validated upstream (no white space),
- * aliases are quoted. Pure.
+ * Renders typed operations as `ip -batch` lines. Every token is checked first (guard.ts: an
+ * interface name, an address, a MAC, a number...), so text that slipped past validation throws
+ * KernelInputError instead of becoming a second line; aliases are quoted. Pure.
  */
 export function renderIpOp(op: IpOp): string {
+  checkIpOp(op);
   switch (op.op) {
     case 'link-add-bridge':
       return `link add ${op.name} mtu ${op.mtu} type bridge`;
@@ -64,6 +67,7 @@ function quote(s: string): string {
 
 /** Renders a forwarding-table operation as a `bridge -batch` line. Pure. */
 export function renderFdbOp(op: FdbOp): string {
+  checkFdbOp(op);
   // "append" also adds a second destination for 00:00:00:00:00:00 (one per peer); an identical
   // entry is accepted again, so the write is idempotent.
   return op.op === 'fdb-append'

@@ -1,9 +1,11 @@
 import { mkdir, readdir, readFile, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { KernelError } from '../errors.js';
+import { KernelError, KernelInputError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ExecResult } from './exec.js';
+import { checkNftTable, checkProgram, checkSysctl } from './guard.js';
+import { MACHINE_NETNS, OWN_NETNS, namespaceIdentity, sameNamespace } from './netns-identity.js';
 import { exec, inNamespace, mapLimit } from './exec.js';
 import type { NsCommand } from './ns-batch.js';
 import { execInNamespaces } from './ns-batch.js';
@@ -73,6 +75,8 @@ ${READ_SCRIPT}`;
 
 /** READ_SCRIPT's arguments for a read request. */
 function readArgs(r: NsReadSpec): string[] {
+  for (const p of r.sysctls) checkSysctl({ path: p });
+  for (const t of r.nftTables ?? []) checkNftTable(t);
   return [r.neighbours ? 'neigh' : '-', r.fdb ? 'fdb' : '-', r.sysctls.join('\n'), ...(r.nftTables ?? []).flatMap((t) => [t.family, t.name])];
 }
 
@@ -164,6 +168,9 @@ export class RealKernel implements Kernel {
   }
 
   async run(program: KernelProgram, progress?: ProgressFn): Promise<ReadBack> {
+    // Before anything runs: a refused token or target leaves the kernel untouched.
+    checkProgram(program);
+    refuseHostAsContainer(program);
     let t = performance.now();
     const lap = (stage: string, count: number) => {
       this.log.debug({ stage, count, ms: Math.round(performance.now() - t) }, 'kernel stage done');
@@ -312,6 +319,20 @@ export class RealKernel implements Kernel {
       remaining = new Set([...remaining].filter((l) => present.has(l)));
       if (remaining.size > 0) await new Promise((r) => setTimeout(r, 50));
     }
+  }
+}
+
+/**
+ * Container work must never land in the namespace weft manages as the host, nor in the machine's
+ * own (an attached `netns` that is either, by inode): the CLI refuses such manifests with their
+ * position; this catches every other way in (the daemon, a missed rule).
+ */
+function refuseHostAsContainer(program: KernelProgram): void {
+  const hosts = [namespaceIdentity(program.host.ns.path ?? OWN_NETNS), namespaceIdentity(MACHINE_NETNS)];
+  for (const w of [...(program.early ?? []), ...program.containers]) {
+    if (w.ns.path === null || workWrites(w) === 0) continue;
+    const id = namespaceIdentity(w.ns.path);
+    if (hosts.some((h) => sameNamespace(h, id))) throw new KernelInputError(`container namespace ${w.ns.key} at`, w.ns.path, 'a container\'s namespace (it is the host namespace or the machine\'s own)');
   }
 }
 

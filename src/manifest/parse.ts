@@ -6,6 +6,7 @@ import { kinds } from './schema.js';
 import type { KindName } from './schema.js';
 import type { Manifest } from './types.js';
 
+import { formatOfPattern } from './formats.js';
 import { loadValidators } from './validators.js';
 
 const validators = loadValidators();
@@ -14,11 +15,15 @@ const kindNames = Object.keys(kinds) as KindName[];
 
 /**
  * Checks each document's structure against its kind's schema and returns typed manifests.
- * Documents with problems are left out of `manifests`. Pure.
+ * Documents with structural problems are left out of `manifests` (`problems`). A document whose
+ * only problems are field formats (formats.ts) is kept without those fields (`fieldProblems`),
+ * so the cross-object rules still run and every problem shows at once; the bad text itself never
+ * reaches the model. Pure.
  */
-export function parseManifests(documents: readonly SourceDocument[]): { manifests: Manifest[]; problems: Problem[] } {
+export function parseManifests(documents: readonly SourceDocument[]): { manifests: Manifest[]; problems: Problem[]; fieldProblems: Problem[] } {
   const manifests: Manifest[] = [];
   const problems: Problem[] = [];
+  const fieldProblems: Problem[] = [];
   for (const doc of documents) {
     const value = doc.value;
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
@@ -41,13 +46,47 @@ export function parseManifests(documents: readonly SourceDocument[]): { manifest
       continue;
     }
     const validate = validators[kind as KindName];
-    if (!validate(value)) {
-      problems.push(...schemaProblems(doc, kind, validate.errors ?? []));
+    if (validate(value)) {
+      manifests.push(normalize({ ...(value as object), source: doc } as Manifest));
       continue;
     }
-    manifests.push(normalize({ ...(value as object), source: doc } as Manifest));
+    const found = schemaProblems(doc, kind, validate.errors ?? []);
+    if (!found.every((f) => f.error.keyword === 'pattern')) {
+      problems.push(...found.map((f) => f.problem));
+      continue;
+    }
+    fieldProblems.push(...found.map((f) => f.problem));
+    const stripped = withoutFields(value, found.map((f) => f.error.instancePath));
+    // Without its bad fields the document must be valid; if not, report it as unreadable.
+    if (validate(stripped)) manifests.push(normalize({ ...(stripped as object), source: doc } as Manifest));
   }
-  return { manifests, problems };
+  return { manifests, problems, fieldProblems };
+}
+
+/**
+ * A copy of `value` without the values at `pointers`: a list item takes its whole list with it
+ * (removing one item would shift the positions other rules report for the rest).
+ */
+function withoutFields(value: unknown, pointers: readonly string[]): unknown {
+  const copy = structuredClone(value);
+  for (const pointer of pointers) {
+    const segs = pointer.split('/').slice(1).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+    let parent: unknown = null;
+    let cur: unknown = copy;
+    let i = 0;
+    for (; i < segs.length - 1; i++) {
+      if (cur === null || typeof cur !== 'object') break;
+      parent = cur;
+      cur = (cur as Record<string, unknown>)[segs[i]!];
+    }
+    if (cur === null || typeof cur !== 'object') continue;
+    if (Array.isArray(cur)) {
+      if (parent && typeof parent === 'object') delete (parent as Record<string, unknown>)[segs[i - 1]!];
+    } else {
+      delete (cur as Record<string, unknown>)[segs[i]!];
+    }
+  }
+  return copy;
 }
 
 /** Turns numbers users may write unquoted (ports) into the strings the model expects. */
@@ -59,11 +98,11 @@ function normalize(m: Manifest): Manifest {
   return m;
 }
 
-function schemaProblems(doc: SourceDocument, kind: string, errors: readonly ErrorObject[]): Problem[] {
+function schemaProblems(doc: SourceDocument, kind: string, errors: readonly ErrorObject[]): { problem: Problem; error: ErrorObject }[] {
   const anyOfPaths = new Set(errors.filter((e) => e.keyword === 'anyOf').map((e) => e.instancePath));
   const hasDeeper = (p: string) => errors.some((e) => e.instancePath.startsWith(`${p}/`));
   const name = objectName(doc);
-  const out: Problem[] = [];
+  const out: { problem: Problem; error: ErrorObject }[] = [];
   const seen = new Set<string>();
   for (const e of errors) {
     // anyOf reports each failed branch; keep one clear message per path.
@@ -73,7 +112,7 @@ function schemaProblems(doc: SourceDocument, kind: string, errors: readonly Erro
     const key = `${problem.pos.line}:${problem.pos.col}:${problem.message}`;
     if (seen.has(key)) continue;
     seen.add(key);
-    out.push(problem);
+    out.push({ problem, error: e });
   }
   return out;
 }
@@ -142,6 +181,16 @@ function schemaProblem(doc: SourceDocument, kind: string, name: string, e: Error
         message: `${where}: ${field} must be a list of network names or a map of network name to settings`,
         hint: 'write e.g. "networks: [frontend]" or "networks: {frontend: {aliases: [web]}}"',
       };
+    case 'pattern': {
+      const format = formatOfPattern(String((e.params as { pattern: string }).pattern));
+      return {
+        code: format?.code ?? 'BAD_VALUE',
+        pos: positionOf(doc, e.instancePath),
+        // JSON quoting: the value may hold line breaks or control characters meant for a terminal.
+        message: `${where}: ${field} ${JSON.stringify(valueAt(doc.value, e.instancePath))} ${format?.what ?? 'has the wrong format'}`,
+        hint: format?.hint ?? 'see specs/manifest-reference.md',
+      };
+    }
     case 'minLength':
       return {
         code: 'EMPTY_VALUE',

@@ -1,10 +1,18 @@
+import { formats } from './formats.js';
+import type { FormatName } from './formats.js';
+
 /**
- * JSON Schemas for the manifest kinds. Structure only (fields, types, shapes); cross-object rules
- * (references, overlaps, duplicates) live in src/model/rules.
+ * JSON Schemas for the manifest kinds. Structure (fields, types, shapes) and the text format of
+ * every field that reaches the kernel, a file, a path or the network (formats.ts); cross-object
+ * rules (references, overlaps, duplicates) live in src/model/rules.
  */
 
+/** A string of one of the formats in formats.ts. */
+const text = (f: FormatName) => ({ type: 'string', pattern: formats[f].pattern }) as const;
+const list = (f: FormatName) => ({ type: 'array', items: text(f) }) as const;
+
 const stringMap = { type: 'object', additionalProperties: { type: 'string' } } as const;
-const optionMap = { type: 'object', additionalProperties: { type: ['string', 'number', 'boolean'] } } as const;
+const optionMap = { type: 'object', additionalProperties: { type: ['string', 'number', 'boolean'], pattern: formats.optionValue.pattern } } as const;
 const stringList = { type: 'array', items: { type: 'string' } } as const;
 
 const metadata = {
@@ -36,10 +44,10 @@ const ipamPool = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    subnet: { type: 'string' },
-    gateway: { type: 'string' },
-    ipRange: { type: 'string' },
-    auxAddresses: stringMap,
+    subnet: text('cidr'),
+    gateway: text('gateway'),
+    ipRange: text('cidr'),
+    auxAddresses: { type: 'object', additionalProperties: text('ip') },
   },
 } as const;
 
@@ -49,7 +57,7 @@ export const networkSchema = doc(
     type: 'object',
     additionalProperties: false,
     properties: {
-      driver: { type: 'string', minLength: 1 },
+      driver: text('driver'),
       internal: { type: 'boolean' },
       enableIPv6: { type: 'boolean' },
       attachable: { type: 'boolean' },
@@ -57,7 +65,7 @@ export const networkSchema = doc(
         type: 'object',
         additionalProperties: false,
         properties: {
-          driver: { type: 'string' },
+          driver: text('driver'),
           config: { type: 'array', items: ipamPool },
           options: optionMap,
         },
@@ -72,11 +80,11 @@ const endpoint = {
   type: ['object', 'null'],
   additionalProperties: false,
   properties: {
-    ipv4Address: { type: 'string' },
-    ipv6Address: { type: 'string' },
-    aliases: stringList,
-    links: stringList,
-    macAddress: { type: 'string' },
+    ipv4Address: text('ip'),
+    ipv6Address: text('ip'),
+    aliases: list('dnsName'),
+    links: list('link'),
+    macAddress: text('mac'),
   },
 } as const;
 
@@ -86,19 +94,19 @@ export const containerSchema = doc(
     type: 'object',
     additionalProperties: false,
     properties: {
-      host: { type: 'string', minLength: 1 },
-      netns: { type: 'string', minLength: 1 },
-      hostname: { type: 'string', minLength: 1 },
+      host: text('objectName'),
+      netns: text('netns'),
+      hostname: text('hostname'),
       networks: {
         anyOf: [stringList, { type: 'object', additionalProperties: endpoint }],
       },
-      ports: { type: 'array', items: { type: ['string', 'number'] } },
+      ports: { type: 'array', items: { type: ['string', 'number'], pattern: formats.port.pattern } },
       dns: {
         type: 'object',
         additionalProperties: false,
-        properties: { servers: stringList, search: stringList, options: stringList },
+        properties: { servers: list('dnsServer'), search: list('dnsSearch'), options: list('dnsOption') },
       },
-      extraHosts: stringList,
+      extraHosts: list('extraHost'),
     },
   },
   false,
@@ -110,7 +118,7 @@ export const hostSchema = doc(
     type: 'object',
     required: ['address'],
     additionalProperties: false,
-    properties: { address: { type: 'string' } },
+    properties: { address: text('ip') },
   },
   true,
 );

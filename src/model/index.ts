@@ -38,7 +38,7 @@ export function modelFromText(sources: readonly { file: string; text: string }[]
 function modelFromDocuments(documents: SourceDocument[], loadProblems: Problem[], extraRules: readonly Rule[]): Model {
   const parsed = parseManifests(documents);
   const built = buildModel(parsed.manifests);
-  const problems = [...loadProblems, ...parsed.problems, ...built.problems];
+  const problems = [...loadProblems, ...parsed.problems, ...parsed.fieldProblems, ...built.problems];
   // While whole documents are unreadable, cross-object rules would report follow-on noise
   // ("network not declared" for a network whose document has a typo); otherwise run them all.
   if (loadProblems.length === 0 && parsed.problems.length === 0) problems.push(...checkRules(built.model, extraRules));

@@ -1,6 +1,7 @@
 import type { Problem } from '../../errors.js';
 import type { Model } from '../types.js';
 import { exclusiveNetworks } from './exclusive-networks.js';
+import { fieldValues } from './field-values.js';
 import { hostAddresses } from './hosts.js';
 import { macvlanNetworks } from './macvlan.js';
 import { validNames } from './names.js';
@@ -31,6 +32,7 @@ export const rules: readonly Rule[] = [
   overlayEncryption,
   gwbridgeShape,
   macvlanNetworks,
+  fieldValues,
 ];
 
 export function checkRules(model: Model, extra: readonly Rule[] = []): Problem[] {
