@@ -171,11 +171,15 @@ export function checkFdbOp(op: FdbOp): void {
   checkIp(`${op.op} dst`, op.dst);
 }
 
-/** A /proc/sys path below net/ (one interface name per segment, never "." or "..") and its value. */
+/**
+ * A /proc/sys path (one name per segment, never "." or ".."; writes only below net/) and the
+ * value to write.
+ */
 export function checkSysctl(s: Pick<SysctlWrite, 'path'> & Partial<Pick<SysctlWrite, 'value'>>): void {
   const segs = typeof s.path === 'string' ? s.path.split('/') : [];
-  const ok = segs[0] === 'net' && segs.length >= 2 && segs.length <= 6 && segs.every((x) => SYSCTL_SEGMENT.test(x) && x !== '.' && x !== '..');
-  if (!ok) refuse('sysctl path', s.path, 'a path below /proc/sys/net');
+  const write = s.value !== undefined;
+  const ok = (!write || segs[0] === 'net') && segs.length >= 2 && segs.length <= 6 && segs.every((x) => SYSCTL_SEGMENT.test(x) && x !== '.' && x !== '..');
+  if (!ok) refuse('sysctl path', s.path, write ? 'a path below /proc/sys/net' : 'a path below /proc/sys');
   if (s.value !== undefined && (typeof s.value !== 'string' || !SYSCTL_VALUE.test(s.value))) refuse(`sysctl ${s.path} value`, s.value, 'a short value on one line');
 }
 
