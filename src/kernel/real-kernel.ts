@@ -332,7 +332,8 @@ function refuseHostAsContainer(program: KernelProgram): void {
   for (const w of [...(program.early ?? []), ...program.containers]) {
     if (w.ns.path === null || workWrites(w) === 0) continue;
     const id = namespaceIdentity(w.ns.path);
-    if (hosts.some((h) => sameNamespace(h, id))) throw new KernelInputError(`container namespace ${w.ns.key} at`, w.ns.path, 'a container\'s namespace (it is the host namespace or the machine\'s own)');
+    // PID 1's namespace may not be readable (a sandbox): its path alone is enough to refuse.
+    if (w.ns.path === MACHINE_NETNS || hosts.some((h) => sameNamespace(h, id))) throw new KernelInputError(`container namespace ${w.ns.key} at`, w.ns.path, 'a container\'s namespace (it is the host namespace or the machine\'s own)');
   }
 }
 
