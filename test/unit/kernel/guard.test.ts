@@ -49,7 +49,7 @@ function hostileOps(): IpOp[] {
       const refused = (bad: string) => (k === 'alias' ? /[\p{Cc}]/u.test(bad) : !(k === 'local' && bad === ''));
       if (typeof v === 'string') for (const bad of INJECT.filter(refused)) out.push({ ...op, [k]: bad } as IpOp);
       if (typeof v === 'number') for (const bad of [-1, 1.5, Number.NaN, 1e12]) out.push({ ...op, [k]: bad } as IpOp);
-      if (k === 'peer') for (const bad of INJECT) for (const pk of ['name', 'netns', 'mac']) out.push({ ...op, peer: { ...(v as object), [pk]: bad } } as IpOp);
+      if (k === 'peer') for (const bad of INJECT) for (const pk of ['name', 'netns', 'mac']) out.push({ ...op, peer: { ...(v as object), [pk]: bad } } as unknown as IpOp);
     }
   }
   return out;
