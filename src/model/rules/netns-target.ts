@@ -31,7 +31,8 @@ export function netnsTargets(protect: readonly ProtectedNamespace[], identityOf:
   return (model: Model): Problem[] => {
     const out: Problem[] = [];
     for (const c of model.containers.values()) {
-      if (c.netns === undefined) continue;
+      // PID 1's path is refused from the text alone (field-values.ts): one problem is enough.
+      if (c.netns === undefined || c.netns === '/proc/1/ns/net') continue;
       const id = identityOf(attachedNetnsPath(c.netns));
       const hit = id && protect.find((p) => p.id.dev === id.dev && p.id.ino === id.ino);
       if (hit) {
