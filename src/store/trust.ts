@@ -140,54 +140,58 @@ export function isUnicastMac(mac: string): boolean {
  * does not depend on the store's order. Pure.
  */
 export function admitEndpoints(endpoints: readonly PeerEndpoint[], trust: StoreTrust): { accepted: PeerEndpoint[]; rejected: Rejection[] } {
-  const accepted: PeerEndpoint[] = [];
   const rejected: Rejection[] = [];
-  const perHost = new Map<string, number>();
-  const addresses = new Set<string>();
-  const macs = new Set<string>();
-  const names = new Map<string, string>();
   const sorted = [...endpoints].sort((a, b) => cmp(a.node, b.node) || cmp(a.network, b.network) || cmp(a.container, b.container));
-  for (const e of sorted) {
+  // 1. Each endpoint on its own, against the manifests.
+  const wellFormed = sorted.filter((e) => {
     const problem = checkEndpoint(e, trust);
-    if (problem) {
-      rejected.push(rejection(e, problem));
-      continue;
-    }
+    if (problem) rejected.push(rejection(e, problem));
+    return !problem;
+  });
+  // 2. No alias shadows the name of another container, of the manifests or of the store; checked
+  // before anything is claimed, so a shadowing endpoint takes no address from a valid one.
+  const storeNames = new Set(wellFormed.map((e) => e.container.toLowerCase()));
+  const unshadowed = wellFormed.filter((e) => {
+    const own = e.container.toLowerCase();
+    const shadow = e.aliases.find((a) => {
+      const lower = a.toLowerCase();
+      return lower !== own && (trust.containers.has(lower) || storeNames.has(lower));
+    });
+    if (shadow !== undefined) rejected.push(rejection(e, ['alias', `alias ${JSON.stringify(clip(shadow))} shadows a container's name`]));
+    return shadow === undefined;
+  });
+  // 3. What can be held once: a container name (by one node), an address and a MAC per network;
+  // and a bounded number per host. The first in the stable order keeps it.
+  const accepted: PeerEndpoint[] = [];
+  const perHost = new Map<string, number>();
+  const held = new Set<string>();
+  const names = new Map<string, string>();
+  for (const e of unshadowed) {
     const n = (perHost.get(e.node) ?? 0) + 1;
     if (n > trust.maxPerHost) {
       rejected.push(rejection(e, ['limit', `more than ${trust.maxPerHost} endpoints from one host`]));
       continue;
     }
-    const taken = [e.ipv4, e.ipv6].filter((a): a is string => a !== undefined).map((a) => `${e.network}|${canonical(a.slice(0, a.indexOf('/')))}`);
-    const mac = `${e.network}|${e.mac.toLowerCase()}`;
-    if (taken.some((a) => addresses.has(a)) || macs.has(mac)) {
+    const claims = [e.ipv4, e.ipv6]
+      .filter((a): a is string => a !== undefined)
+      .map((a) => `${e.network}|${canonical(a.slice(0, a.indexOf('/')))}`)
+      .concat(`${e.network}|${e.mac.toLowerCase()}`);
+    if (claims.some((c) => held.has(c))) {
       rejected.push(rejection(e, ['address_taken', 'an address or MAC another store endpoint holds on this network']));
       continue;
     }
-    // One container name, one node (a name published by two nodes keeps the first node's).
+    // One container name, one node (as compile's planPeers: the first node by name keeps it).
     const owner = names.get(e.container.toLowerCase());
     if (owner !== undefined && owner !== e.node) {
       rejected.push(rejection(e, ['name_taken', 'a container name another host published']));
       continue;
     }
     perHost.set(e.node, n);
-    for (const a of taken) addresses.add(a);
-    macs.add(mac);
+    for (const c of claims) held.add(c);
     names.set(e.container.toLowerCase(), e.node);
     accepted.push(e);
   }
-  // An alias is checked against every accepted name (from any host): it must not shadow one.
-  const out: PeerEndpoint[] = [];
-  for (const e of accepted) {
-    const shadow = e.aliases.find((a) => {
-      const lower = a.toLowerCase();
-      if (lower === e.container.toLowerCase()) return false;
-      return trust.containers.has(lower) || names.has(lower);
-    });
-    if (shadow !== undefined) rejected.push(rejection(e, ['alias', `alias ${JSON.stringify(clip(shadow))} shadows a container's name`]));
-    else out.push(e);
-  }
-  return { accepted: out, rejected };
+  return { accepted, rejected };
 }
 
 type Problem = [RejectReason, string];
