@@ -41,7 +41,7 @@ export interface StoreConfig {
 
 /**
  * How weft proves itself to etcd and checks etcd: TLS files (PEM) and a user with a password.
- * Never printed or logged (see describeCredentials).
+ * Never printed or logged.
  */
 export interface StoreCredentials {
   /** CA certificates that sign the store's server certificates (default: the system's). */
@@ -71,7 +71,7 @@ export function parseStoreUrl(url: string): StoreConfig {
   }
   let ttl = DEFAULT_TTL;
   for (const [k, v] of new URLSearchParams(m[3] ?? '')) {
-    if (k !== 'ttl' || !/^\d+$/.test(v) || Number(v) < 2) throw new UsageError(`--store ${url}: the only option is ttl=SECONDS (at least 2)`);
+    if (k !== 'ttl' || !/^\d+$/.test(v) || Number(v) < 2) throw new UsageError('--store: the only URL option is ttl=SECONDS (at least 2)');
     ttl = Number(v);
   }
   return { url, hosts: hosts.map((h) => `${tls ? 'https' : 'http'}://${h}`), ttl, tls };
