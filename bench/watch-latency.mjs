@@ -61,7 +61,7 @@ process.on('SIGINT', () => {
 must(['ip', 'netns', 'add', host]);
 must(['ip', '-n', host, 'link', 'set', 'lo', 'up']);
 mkdirSync(`/etc/netns/${host}`, { recursive: true });
-writeFileSync(`/etc/netns/${host}/resolv.conf`, 'nameserver 192.0.2.53\n');
+writeFileSync(`/etc/netns/${host}/resolv.conf`, 'nameserver 198.18.0.53\n');
 mkdirSync(manifests, { recursive: true });
 const walkthrough = path.join(root, 'examples/walkthrough');
 writeFileSync(path.join(manifests, 'networks.yaml'), readFileSync(path.join(walkthrough, 'networks.yaml'), 'utf8'));

@@ -52,7 +52,7 @@ export class Sandbox {
     await must(['nsenter', `--net=/run/netns/${name}`, 'ip', 'link', 'set', 'lo', 'up']);
     // What weft copies into containers' resolv.conf: a documentation address, never the machine's.
     await mkdir(`/etc/netns/${name}`, { recursive: true });
-    await writeFile(`/etc/netns/${name}/resolv.conf`, 'nameserver 192.0.2.53\n');
+    await writeFile(`/etc/netns/${name}/resolv.conf`, 'nameserver 198.18.0.53\n');
     return name;
   }
 

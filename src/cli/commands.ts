@@ -15,8 +15,8 @@ import { readCreated, recordCreated } from './records.js';
 import { runExec } from './exec.js';
 import { hostNamespaceRule } from './netns-guard.js';
 import { registerStatusCommand } from './status.js';
-import { registerWatchCommand } from './watch.js';
-import { closing, openStore, publishResult } from './store.js';
+import { reexecInHostNetns, registerWatchCommand } from './watch.js';
+import { closing, openStore, peerSource, publishResult } from './store.js';
 
 interface FileOpts {
   file?: string[];
@@ -42,13 +42,23 @@ async function withLock<T>(g: GlobalOptions, command: string, fn: () => Promise<
   }
 }
 
+/**
+ * With --store under --host-netns, the command runs itself again inside that namespace (Node
+ * cannot enter one): its store connection must leave from the host it manages, never from the
+ * machine's own namespace. Returns true when this process handed over (the exit code is set).
+ */
+async function handedOver(cmd: Command): Promise<boolean> {
+  const g = globals(cmd);
+  return g.store !== undefined && (await reexecInHostNetns(g));
+}
+
 /** Global options, logger, validated model, membership store (--store) and reconcile context: what every writer/planner needs. */
 async function setup(cmd: Command, opts: FileOpts) {
   const g = globals(cmd);
   const log = makeLogger(g);
   const model = await loadModel(files(opts), [hostNamespaceRule(g.hostNetns)]);
   const store = await openStore(g, log);
-  const ctx = await makeContext(g, model, log, store);
+  const ctx = await makeContext(g, model, log, peerSource(store, log));
   return { g, log, model, ctx, store };
 }
 
@@ -60,6 +70,7 @@ export function registerCommands(program: Command): void {
     .option('--dry-run', 'show what would change, write nothing')
     .option('--prune', 'also remove containers and networks no longer in the manifests')
     .action(async (opts: FileOpts & { dryRun?: boolean; prune?: boolean }, cmd: Command) => {
+      if (await handedOver(cmd)) return;
       const { g, log, model, ctx, store } = await setup(cmd, opts);
       const result: ReconcileResult = await closing(store, async () => {
         const run = () => reconcile(model, ctx, { prune: opts.prune ?? false, dryRun: opts.dryRun ?? false });
@@ -80,6 +91,7 @@ export function registerCommands(program: Command): void {
     .option('--json', 'machine-readable output')
     .option('--prune', 'plan the removal of orphans too')
     .action(async (opts: FileOpts & { json?: boolean; prune?: boolean }, cmd: Command) => {
+      if (await handedOver(cmd)) return;
       const { model, ctx, store } = await setup(cmd, opts);
       const result = await closing(store, () => reconcile(model, ctx, { prune: opts.prune ?? false, dryRun: true }));
       if (opts.json) console.log(JSON.stringify(planJson(result.plan, providers), null, 2));
@@ -92,6 +104,7 @@ export function registerCommands(program: Command): void {
     .addOption(fileOption())
     .option('--dry-run', 'show what would be removed')
     .action(async (opts: FileOpts & { dryRun?: boolean }, cmd: Command) => {
+      if (await handedOver(cmd)) return;
       const { g, model, ctx, store } = await setup(cmd, opts);
       const result = await closing(store, async () => {
         const run = () => destroy(model, ctx, { dryRun: opts.dryRun ?? false });
@@ -133,6 +146,7 @@ export function registerCommands(program: Command): void {
     .addOption(fileOption())
     .option('-q, --quiet', 'only network ids')
     .action(async (opts: FileOpts & { quiet?: boolean }, cmd: Command) => {
+      if (await handedOver(cmd)) return;
       const nets = await observedNetworks(globals(cmd), opts);
       if (opts.quiet) return printLines(nets.map((n) => n.Id.slice(0, 12)));
       const rows = [['NETWORK ID', 'NAME', 'DRIVER', 'SCOPE'], ...nets.map((n) => [n.Id.slice(0, 12), n.Name, n.Driver, n.Scope])];
@@ -145,6 +159,7 @@ export function registerCommands(program: Command): void {
     .argument('<names...>')
     .addOption(fileOption())
     .action(async (names: string[], opts: FileOpts, cmd: Command) => {
+      if (await handedOver(cmd)) return;
       const nets = await observedNetworks(globals(cmd), opts);
       const found = names.map((n) => nets.find((x) => x.Name === n || x.Id.startsWith(n)));
       console.log(JSON.stringify(found.filter((n) => n !== undefined), null, 4));

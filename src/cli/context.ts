@@ -16,8 +16,14 @@ import type { PeerSource, ReconcileContext } from '../reconcile/index.js';
 export interface GlobalOptions {
   hostNetns?: string;
   node?: string;
-  /** --store etcd://HOST:PORT[?ttl=N] */
+  /** --store etcd://HOST:PORT[?ttl=N] (etcds:// for TLS) */
   store?: string;
+  /** TLS files and the user for the store (the password only from the environment or a file). */
+  storeCa?: string;
+  storeCert?: string;
+  storeKey?: string;
+  storeUser?: string;
+  storePasswordFile?: string;
   stateDir: string;
   logLevel: string;
   logFormat?: LogFormat;

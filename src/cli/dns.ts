@@ -10,7 +10,7 @@ import { loadModel } from '../model/index.js';
 import { compileAgainstKernel, readHostResolvConf } from '../reconcile/index.js';
 import type { GlobalOptions } from './context.js';
 import { makeContext, makeKernel, makeLogger } from './context.js';
-import { openStore } from './store.js';
+import { openStore, peerSource } from './store.js';
 
 /**
  * A resync looks for what file events miss (namespaces created or removed by an apply, a
@@ -56,7 +56,7 @@ export async function runDns(g: GlobalOptions, paths: readonly string[]): Promis
       loaded = now;
       const started = performance.now();
       const model = await loadModel(paths);
-      const ctx = await makeContext(g, model, log, store);
+      const ctx = await makeContext(g, model, log, peerSource(store, log));
       const compiled = await compileAgainstKernel(model, ctx);
       server.update(compiled.topology, await readHostResolvConf(ctx.kernel, hostNetns));
       const s = server.stats();

@@ -54,6 +54,8 @@ function storeLine(st: NonNullable<DaemonStatus['store']>, now: number): string 
   const from = st.cached ? 'kept from the last run' : st.readAt ? `read ${ago(st.readAt, now)}` : 'none read yet';
   const parts = [`${st.url} ${state}`, `${n(st.remoteEndpoints, 'remote endpoint')} (${st.connected ? from : `last known, ${from}`})`];
   parts.push(st.lastPublish ? `published ${n(st.lastPublish.endpoints, 'endpoint')} ${ago(st.lastPublish.at, now)}` : 'nothing published yet');
+  const rejected = Object.values(st.rejected ?? {}).reduce((a, b) => a + b, 0);
+  if (rejected > 0) parts.push(`${n(rejected, 'record')} rejected (see the log)`);
   return parts.join('; ');
 }
 

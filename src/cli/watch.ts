@@ -10,7 +10,7 @@ import { EndpointCacheFile } from '../store/cache.js';
 import type { GlobalOptions } from './context.js';
 import { loadDrivers, makeContext, makeLogger } from './context.js';
 import { parseDuration } from './duration.js';
-import { openStore } from './store.js';
+import { openStore, storeRejections } from './store.js';
 
 interface WatchOpts {
   file?: string[];
@@ -127,7 +127,7 @@ async function runDaemon(
     isOwnProcess: isWeftProcess,
     loadDrivers: (model) => loadDrivers(model, log),
     ...(dns ? { dns } : {}),
-    ...(s.store ? { store: s.store, storeCache: new EndpointCacheFile(path.join(g.stateDir, `${g.hostNetns || 'root'}.store-endpoints.json`)) } : {}),
+    ...(s.store ? { store: s.store, storeRejections: storeRejections(log), storeCache: new EndpointCacheFile(path.join(g.stateDir, `${g.hostNetns || 'root'}.store-endpoints.json`)) } : {}),
     options: { prune: opts.prune ?? false, resyncMs: s.resyncMs },
   });
   let server: StatusServer;

@@ -43,6 +43,7 @@ export class DaemonMetrics {
   private readonly storeLastPublish: Gauge;
   private readonly storeChanges: Counter;
   private readonly storeErrors: Counter;
+  private readonly storeRejected: Counter;
 
   constructor(
     private readonly kernelStats: () => KernelStats,
@@ -74,6 +75,7 @@ export class DaemonMetrics {
     this.storeLastPublish = r.gauge('weft_store_last_publish_timestamp_seconds', 'When this node last published its endpoints to the membership store.');
     this.storeChanges = r.counter('weft_store_changes_total', 'Changes of other nodes\' endpoints seen on the membership store\'s watch.');
     this.storeErrors = r.counter('weft_store_errors_total', 'Failed membership store operations, by operation (read, publish, watch).');
+    this.storeRejected = r.counter('weft_store_endpoints_rejected_total', 'Store records not used because the manifests do not vouch for them (or they are not endpoints), by reason; each record counted once.');
   }
 
   recordReconcile(outcome: ReconcileOutcome, seconds: number): void {
@@ -103,5 +105,6 @@ export class DaemonMetrics {
     if (s.lastPublish) this.storeLastPublish.set({}, Date.parse(s.lastPublish.at) / 1000);
     this.storeChanges.sync({}, s.changes);
     for (const [op, n] of Object.entries(s.errors)) this.storeErrors.sync({ op }, n);
+    for (const [reason, n] of Object.entries(s.rejected ?? {})) this.storeRejected.sync({ reason }, n);
   }
 }

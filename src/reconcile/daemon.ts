@@ -17,7 +17,7 @@ import type { Batch, Timers, TriggerReason } from './trigger.js';
 import { Trigger, realTimers } from './trigger.js';
 import type { ManifestSource, SourceEvent, SourceInfo, SourceLoad } from './watch.js';
 import { StoreSync } from './store-sync.js';
-import type { EndpointCache, MembershipStore, StoreStatus } from './store-sync.js';
+import type { EndpointCache, MembershipStore, RejectionSink, StoreStatus } from './store-sync.js';
 
 /**
  * The watch daemon's loop: keeps the kernel equal to the manifests. It reconciles at start, when
@@ -93,6 +93,8 @@ export interface DaemonDeps {
   store?: MembershipStore;
   /** Where the last endpoints read from the store are kept across restarts (with `store`). */
   storeCache?: EndpointCache;
+  /** Logs and counts store records the manifests do not vouch for (with `store`). */
+  storeRejections?: RejectionSink;
   timers?: Timers;
   options?: Partial<DaemonOptions>;
 }
@@ -236,6 +238,7 @@ export class Daemon {
           timers: this.timers,
           onChange: () => this.trigger.poke('store'),
           ...(deps.storeCache ? { cache: deps.storeCache } : {}),
+          ...(deps.storeRejections ? { rejections: deps.storeRejections } : {}),
           options: { timeoutMs: this.opts.storeTimeoutMs, retryMs: this.opts.retryMs },
         })
       : undefined;

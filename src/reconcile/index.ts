@@ -11,7 +11,7 @@ export { Daemon, defaultDaemonOptions, countOwned, summarizeChanges } from './da
 export type { DaemonDeps, DaemonDns, DaemonError, DaemonOptions, DaemonStatus, ReconcileOutcome } from './daemon.js';
 export { Trigger } from './trigger.js';
 export { StoreSync } from './store-sync.js';
-export type { EndpointCache, MembershipStore, StoreFailure, StoreOp, StoreStatus, StoreSyncOptions } from './store-sync.js';
+export type { EndpointCache, MembershipStore, RejectionSink, StoreFailure, StoreOp, StoreStatus, StoreSyncOptions } from './store-sync.js';
 export type { Batch, Timers, TriggerReason } from './trigger.js';
 export { FileSource, SourceError, contentRevision, loadFromText } from './watch.js';
 export type { ManifestSource, SourceEvent, SourceInfo, SourceLoad } from './watch.js';

@@ -8,6 +8,8 @@ import type { Observation, Provider } from '../providers/index.js';
 import { hostLinkOwner, observe, readSpec } from '../providers/index.js';
 import type { AnyEntry, KernelState, NsKey } from '../state/types.js';
 import { HOST, ownerKey } from '../state/types.js';
+import { admitEndpoints, storeTrust } from '../store/trust.js';
+import type { Rejection } from '../store/trust.js';
 import { buildProgram } from './apply.js';
 import { ConflictError, findConflicts } from './conflicts.js';
 import { planChanges } from './plan.js';
@@ -31,6 +33,8 @@ export interface ReconcileContext {
 /** Where endpoints of other nodes come from (the etcd store; see src/store). */
 export interface PeerSource {
   endpoints(): Promise<PeerEndpoint[]>;
+  /** Hears about each endpoint the manifests do not vouch for (src/store/trust.ts); it is not used. */
+  rejected?(r: Rejection): void;
 }
 
 export interface ReconcileOptions {
@@ -137,7 +141,7 @@ async function prepare(model: Model, ctx: ReconcileContext, prune: boolean): Pro
   const draft = compile(model, baseInputs, ctx.drivers);
   const draftMs = performance.now() - t;
   t = performance.now();
-  const [first, peers] = await Promise.all([
+  const [first, published] = await Promise.all([
     observe(ctx.kernel, {
       hostNetns: ctx.hostNetns,
       host,
@@ -154,6 +158,13 @@ async function prepare(model: Model, ctx: ReconcileContext, prune: boolean): Pro
     throw new UsageError(
       `--store: this node must be a declared Host (its underlay address is what peers send to); declare a Host${node !== undefined ? ` named "${node}"` : ''} and pass --node NAME if its address is not on this host`,
     );
+  }
+  // The store is a trust boundary: only endpoints the manifests vouch for reach the compile.
+  let peers: PeerEndpoint[] | undefined;
+  if (published) {
+    const admitted = admitEndpoints(published, storeTrust(model, draft.topology));
+    for (const r of admitted.rejected) ctx.peers?.rejected?.(r);
+    peers = admitted.accepted;
   }
   const allocations = extractAllocations(first.observed);
   const compiled = compile(

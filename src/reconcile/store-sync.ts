@@ -3,6 +3,7 @@ import { WeftError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { canonicalEndpoint, localEndpoints, sameEndpoints } from '../store/endpoints.js';
 import type { StoreChange } from '../store/endpoints.js';
+import type { Rejection } from '../store/trust.js';
 import type { PeerSource } from './reconcile.js';
 import type { Timers } from './trigger.js';
 
@@ -36,6 +37,12 @@ export interface MembershipStore {
   watch(onChange: (e: StoreChange) => void, onConnection?: (connected: boolean, err?: Error) => void): Promise<() => Promise<void>>;
   /** With revoke, this node's endpoints disappear from the store at once. */
   close(opts?: { revoke?: boolean; timeoutMs?: number }): Promise<void>;
+}
+
+/** Where endpoints the manifests do not vouch for are logged and counted (src/store/rejections.ts). */
+export interface RejectionSink {
+  add(r: Rejection): void;
+  totals(): Record<string, number>;
 }
 
 /** Keeps the last endpoints read from the store between daemon runs (a file in --state-dir). */
@@ -76,6 +83,8 @@ export interface StoreStatus {
   /** Changes by other nodes seen on the watch. */
   changes: number;
   errors: Record<StoreOp, number>;
+  /** Store records not used (not vouched for by the manifests, or not endpoints), by reason. */
+  rejected?: Record<string, number>;
 }
 
 interface Wanted {
@@ -86,7 +95,7 @@ interface Wanted {
 
 export class StoreSync {
   /** For the reconcile context: the endpoints to compile with. Never throws. */
-  readonly peers: PeerSource = { endpoints: () => this.read() };
+  readonly peers: PeerSource = { endpoints: () => this.read(), rejected: (r) => this.deps.rejections?.add(r) };
   /** Changes whenever the endpoints in use change (the DNS records follow them). */
   generation = 0;
 
@@ -113,7 +122,7 @@ export class StoreSync {
 
   constructor(
     private readonly store: MembershipStore,
-    private readonly deps: { log: Logger; timers: Timers; onChange: () => void; cache?: EndpointCache; options: StoreSyncOptions },
+    private readonly deps: { log: Logger; timers: Timers; onChange: () => void; cache?: EndpointCache; rejections?: RejectionSink; options: StoreSyncOptions },
   ) {
     this.retryDelay = deps.options.retryMs.min;
   }
@@ -169,6 +178,7 @@ export class StoreSync {
       ...(this.published ? { lastPublish: { at: this.published.at, endpoints: this.published.endpoints.length } } : {}),
       changes: this.changes,
       errors: { ...this.errors },
+      ...(this.deps.rejections ? { rejected: this.deps.rejections.totals() } : {}),
     };
   }
 

@@ -23,15 +23,22 @@ export function localEndpoints(topology: Topology): PeerEndpoint[] {
   return out.sort((a, b) => a.network.localeCompare(b.network) || a.container.localeCompare(b.container));
 }
 
-/** A stored value back into an endpoint; undefined when it is not one (another writer, an old format). */
+/** Stored values larger than this are not endpoints (an endpoint is a few hundred bytes). */
+const MAX_VALUE = 16 * 1024;
+
+/**
+ * A stored value back into an endpoint; undefined when it is not one (garbage, another writer, an
+ * old format): every field of the right type, nothing else checked (see trust.ts for that).
+ */
 export function parseEndpoint(text: string): PeerEndpoint | undefined {
+  if (text.length > MAX_VALUE) return undefined;
   let v: unknown;
   try {
     v = JSON.parse(text);
   } catch {
     return undefined;
   }
-  if (typeof v !== 'object' || v === null) return undefined;
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return undefined;
   const o = v as Record<string, unknown>;
   const str = (k: string) => (typeof o[k] === 'string' && o[k] !== '' ? (o[k] as string) : undefined);
   const node = str('node');
@@ -40,12 +47,15 @@ export function parseEndpoint(text: string): PeerEndpoint | undefined {
   const network = str('network');
   const mac = str('mac');
   if (!node || !nodeAddress || !container || !network || !mac) return undefined;
-  const aliases = Array.isArray(o['aliases']) ? o['aliases'].filter((a): a is string => typeof a === 'string') : [];
-  const e: PeerEndpoint = { node, nodeAddress, container, network, mac, aliases };
-  const ipv4 = str('ipv4');
-  const ipv6 = str('ipv6');
-  if (ipv4) e.ipv4 = ipv4;
-  if (ipv6) e.ipv6 = ipv6;
+  const rawAliases = o['aliases'] ?? [];
+  if (!Array.isArray(rawAliases) || !rawAliases.every((a): a is string => typeof a === 'string')) return undefined;
+  const e: PeerEndpoint = { node, nodeAddress, container, network, mac, aliases: rawAliases };
+  for (const k of ['ipv4', 'ipv6'] as const) {
+    if (o[k] === undefined) continue;
+    const text = str(k);
+    if (text === undefined) return undefined;
+    e[k] = text;
+  }
   return e;
 }
 

@@ -5,6 +5,7 @@ import { UsageError, WeftError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { parseEndpoint } from './endpoints.js';
 import type { StoreChange } from './endpoints.js';
+import type { StoreRejections } from './rejections.js';
 
 /**
  * The membership store on etcd (v3 API): each node publishes its local endpoints on global
@@ -30,26 +31,50 @@ const DEFAULT_TTL = 60;
 
 export interface StoreConfig {
   url: string;
-  /** http://host:port for each endpoint of the cluster. */
+  /** http(s)://host:port for each endpoint of the cluster. */
   hosts: string[];
   /** Lease TTL in seconds. */
   ttl: number;
+  /** etcds://: TLS to every endpoint. */
+  tls: boolean;
 }
 
-/** etcd://HOST:PORT[,HOST:PORT...][?ttl=SECONDS]. Throws UsageError for anything else. */
+/**
+ * How weft proves itself to etcd and checks etcd: TLS files (PEM) and a user with a password.
+ * Never printed or logged.
+ */
+export interface StoreCredentials {
+  /** CA certificates that sign the store's server certificates (default: the system's). */
+  ca?: Buffer;
+  /** A client certificate and its key, for stores that require client-certificate auth. */
+  cert?: Buffer;
+  key?: Buffer;
+  user?: string;
+  password?: string;
+}
+
+/**
+ * etcd://HOST:PORT[,HOST:PORT...][?ttl=SECONDS], or etcds:// for TLS. Credentials never go in
+ * the URL (it shows in /status and logs). Throws UsageError for anything else; its message
+ * never repeats what could be a password.
+ */
 export function parseStoreUrl(url: string): StoreConfig {
-  const m = /^etcd:\/\/([^/?]+)\/?(?:\?(.*))?$/.exec(url);
-  if (!m?.[1]) throw new UsageError(`--store ${url}: write etcd://HOST:PORT (several as etcd://h1:2379,h2:2379), optionally ?ttl=SECONDS`);
-  const hosts = m[1].split(',').map((h) => h.trim());
+  const m = /^(etcds?):\/\/([^/?@]+)\/?(?:\?(.*))?$/.exec(url);
+  if (/^etcds?:\/\/[^/?]*@/.test(url)) {
+    throw new UsageError('--store: credentials do not belong in the URL; pass --store-user and the password in WEFT_STORE_PASSWORD or --store-password-file');
+  }
+  if (!m?.[2]) throw new UsageError(`--store ${url}: write etcd://HOST:PORT or etcds://HOST:PORT for TLS (several as etcd://h1:2379,h2:2379), optionally ?ttl=SECONDS`);
+  const tls = m[1] === 'etcds';
+  const hosts = m[2].split(',').map((h) => h.trim());
   if (hosts.some((h) => !/^[A-Za-z0-9.-]+:\d+$|^\[[0-9a-fA-F:]+\]:\d+$/.test(h))) {
-    throw new UsageError(`--store ${url}: each endpoint is HOST:PORT, e.g. 192.168.77.254:2379`);
+    throw new UsageError(`--store ${url}: each endpoint is HOST:PORT, e.g. 198.18.77.254:2379`);
   }
   let ttl = DEFAULT_TTL;
-  for (const [k, v] of new URLSearchParams(m[2] ?? '')) {
-    if (k !== 'ttl' || !/^\d+$/.test(v) || Number(v) < 2) throw new UsageError(`--store ${url}: the only option is ttl=SECONDS (at least 2)`);
+  for (const [k, v] of new URLSearchParams(m[3] ?? '')) {
+    if (k !== 'ttl' || !/^\d+$/.test(v) || Number(v) < 2) throw new UsageError('--store: the only URL option is ttl=SECONDS (at least 2)');
     ttl = Number(v);
   }
-  return { url, hosts: hosts.map((h) => `http://${h}`), ttl };
+  return { url, hosts: hosts.map((h) => `${tls ? 'https' : 'http'}://${h}`), ttl, tls };
 }
 
 export function endpointKey(e: Pick<PeerEndpoint, 'node' | 'network' | 'container'>): string {
@@ -83,9 +108,17 @@ export class EtcdStore {
   /** The last real failure: etcd3 then fails calls at once for a while ("circuit breaker is open"). */
   private lastFailure: string | undefined;
 
-  constructor(readonly config: StoreConfig, private readonly log: Logger) {
+  constructor(
+    readonly config: StoreConfig,
+    private readonly log: Logger,
+    private readonly opts: { credentials?: StoreCredentials; rejections?: StoreRejections } = {},
+  ) {
+    const c = opts.credentials ?? {};
     this.client = new Etcd3({
       hosts: config.hosts,
+      // etcd3 hands these to grpc's createSsl, where a missing CA means the system's.
+      ...(config.tls ? { credentials: { rootCertificate: c.ca as Buffer, ...(c.key ? { privateKey: c.key } : {}), ...(c.cert ? { certChain: c.cert } : {}) } } : {}),
+      ...(c.user !== undefined ? { auth: { username: c.user, password: c.password ?? '' } } : {}),
       dialTimeout: 3000,
       // Bounded calls: an unreachable store fails an apply instead of hanging it.
       defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + 5000 }),
@@ -105,7 +138,8 @@ export class EtcdStore {
     for (const [key, value] of Object.entries(kvs)) {
       const e = parseEndpoint(value);
       if (e && key === endpointKey(e)) out.push(e);
-      else this.log.warn({ key }, 'ignoring a store entry that is not an endpoint');
+      else if (this.opts.rejections) this.opts.rejections.malformed(key);
+      else this.log.warn({ key: key.slice(0, 200) }, 'ignoring a store entry that is not an endpoint');
     }
     return out;
   }

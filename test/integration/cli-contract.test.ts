@@ -49,7 +49,7 @@ describe('CLI contract', () => {
     expect(r.stdout).toBe('--flag two words\n');
     expect(r.code).toBe(7);
     const resolv = await host.exec('a', ['cat', '/etc/resolv.conf']);
-    expect(resolv.stdout).toContain('nameserver 192.0.2.53');
+    expect(resolv.stdout).toContain('nameserver 198.18.0.53');
   });
 
   it('global flags work after the subcommand too', async () => {

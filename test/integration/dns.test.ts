@@ -62,9 +62,9 @@ spec: {networks: {bridge: {links: ["container1:db1"]}}}
     host = await TestHost.create('dn');
     // The host's resolvers: a loopback one (the embedded server forwards from the host namespace,
     // so it can use it; containers on the default bridge cannot) and an unreachable one.
-    await writeFile(`/etc/netns/${host.name}/resolv.conf`, 'nameserver 127.0.0.53\nnameserver 192.0.2.53\noptions timeout:1 attempts:1\n');
-    upstream = startUpstream('127.0.0.53', '192.0.2.99');
-    startUpstream('127.0.0.54', '192.0.2.98');
+    await writeFile(`/etc/netns/${host.name}/resolv.conf`, 'nameserver 127.0.0.53\nnameserver 198.18.0.53\noptions timeout:1 attempts:1\n');
+    upstream = startUpstream('127.0.0.53', '198.18.0.99');
+    startUpstream('127.0.0.54', '198.18.0.98');
     dir = await host.manifests({
       'networks.yaml': await readFile(path.join(walkthrough, 'networks.yaml'), 'utf8'),
       'containers.yaml': (await readFile(path.join(walkthrough, 'containers.yaml'), 'utf8')) + extra,
@@ -124,8 +124,8 @@ spec: {networks: {bridge: {links: ["container1:db1"]}}}
   });
 
   it('forwards other names: to the host resolvers, or to the container\'s dns.servers', async () => {
-    expect(await short('container3', ['upstream.test'])).toEqual(['192.0.2.99']);
-    expect(await short('loner', ['upstream.test'])).toEqual(['192.0.2.98']);
+    expect(await short('container3', ['upstream.test'])).toEqual(['198.18.0.99']);
+    expect(await short('loner', ['upstream.test'])).toEqual(['198.18.0.98']);
     const resolv = await readFile(`/etc/netns/${host.netns('loner')}/resolv.conf`, 'utf8');
     expect(resolv).toContain('nameserver 127.0.0.11');
     expect(resolv).toContain('search corp.test');
@@ -134,7 +134,7 @@ spec: {networks: {bridge: {links: ["container1:db1"]}}}
 
   it('default bridge: resolv.conf lists the reachable upstreams, legacy links are hosts entries', async () => {
     const resolv = await readFile(`/etc/netns/${host.netns('legacy')}/resolv.conf`, 'utf8');
-    expect(resolv).toContain('nameserver 192.0.2.53');
+    expect(resolv).toContain('nameserver 198.18.0.53');
     expect(resolv).not.toContain('127.0.0.53');
     expect(resolv).not.toContain('127.0.0.11');
     expect((await host.exec('legacy', ['getent', 'hosts', 'db1'])).stdout).toMatch(/^172\.17\.0\.2\s+db1\b/m);

@@ -22,6 +22,8 @@ describe('multi-host overlay (three hosts on an underlay)', () => {
   let store = '';
   let web1 = { ip: '', mac: '' };
   let web2 = { ip: '', mac: '' };
+  /** node-1's `weft dns --store`. */
+  let dns1: ReturnType<TestHost['spawn']> | undefined;
 
   const host3 = 'apiVersion: weft/v1\nkind: Host\nmetadata: {name: node-3}\nspec: {address: 192.168.77.3}\n---\n';
   const ctr = (name: string, node: string) => `apiVersion: weft/v1\nkind: Container\nmetadata: {name: ${name}}\nspec: {host: ${node}, networks: [my-multi-host-network]}\n---\n`;
@@ -96,7 +98,7 @@ describe('multi-host overlay (three hosts on an underlay)', () => {
   it('containers resolve containers on other hosts by name (embedded DNS)', async () => {
     // Each node runs its embedded DNS server; the names come from the whole topology, remote
     // containers of the overlay included, and queries reach it through docker_gwbridge.
-    h1.spawn(['node', weftBin, '--host-netns', h1.name, '--state-dir', h1.stateDir, '--node', 'node-1', '--store', store, 'dns', '-f', examples]);
+    dns1 = h1.spawn(['node', weftBin, '--host-netns', h1.name, '--state-dir', h1.stateDir, '--node', 'node-1', '--store', store, 'dns', '-f', examples]);
     h2.spawn(['node', weftBin, '--host-netns', h2.name, '--state-dir', h2.stateDir, '--node', 'node-2', 'dns', '-f', examples]);
     const resolve = async (h: TestHost, from: string, name: string) => (await h.exec(from, ['getent', 'hosts', name])).stdout;
     await eventually(async () => (await resolve(h1, 'web1', 'web2')).includes(web2.ip), 20_000, 250);
@@ -172,6 +174,13 @@ describe('multi-host overlay (three hosts on an underlay)', () => {
     await eventually(async () => watcher.output().includes('put /weft/v1/endpoints/node-3/my-multi-host-network/guest'), 5000);
     const r1 = await weftOn(h1, ['--node', 'node-1', '--store', store, 'apply', '-f', shared]);
     expect(r1.code).toBe(0);
+    // node-1's DNS server follows the same manifests as its apply: the store's endpoints are used
+    // only from Hosts those declare (node-3 is not in the example's).
+    if (dns1) {
+      process.kill(dns1.pid, 'SIGTERM');
+      await dns1.exited;
+    }
+    dns1 = h1.spawn(['node', weftBin, '--host-netns', h1.name, '--state-dir', h1.stateDir, '--node', 'node-1', '--store', store, 'dns', '-f', shared]);
     const guest = await addrOf(h3, 'guest');
     // node-1's DNS server reads the store too (started with --store): it answers for guest and its alias.
     await eventually(async () => (await h1.exec('web1', ['getent', 'hosts', 'visitor'])).stdout.includes(guest.ip), 20_000, 250);

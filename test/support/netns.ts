@@ -66,7 +66,7 @@ export class TestHost {
     await must(['ip', 'netns', 'add', name]);
     await must(['ip', '-n', name, 'link', 'set', 'lo', 'up']);
     await mkdir(`/etc/netns/${name}`, { recursive: true });
-    await writeFile(`/etc/netns/${name}/resolv.conf`, 'nameserver 192.0.2.53\nsearch example.test\n');
+    await writeFile(`/etc/netns/${name}/resolv.conf`, 'nameserver 198.18.0.53\nsearch example.test\n');
     return host;
   }
 

@@ -76,13 +76,13 @@ function tcp(msg: Buffer, port = PORT): Promise<Buffer> {
   });
 }
 
-/** The stand-in upstream's answer to any query: one A record, 192.0.2.77. */
+/** The stand-in upstream's answer to any query: one A record, 198.18.0.77. */
 function upstreamAnswer(m: Buffer): Buffer {
   const out = Buffer.from(m);
   out[2] = 0x81;
   out[3] = 0x80;
   out.writeUInt16BE(1, 6);
-  return Buffer.concat([out, Buffer.from([0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 77])]);
+  return Buffer.concat([out, Buffer.from([0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 198, 18, 0, 77])]);
 }
 
 /** A stand-in upstream resolver on UDP and TCP. */
@@ -134,10 +134,10 @@ describe('DNS server on loopback', () => {
     cleanups.push(await upstream(upPort));
     const s = await start(config([`127.0.0.1#${upPort}`]));
     const r = decode((await udp(query('example.org', TYPE.A, { id: 777 })))!);
-    expect(r).toMatchObject({ id: 777, rcode: 0, answers: [{ name: 'example.org', value: '192.0.2.77' }] });
+    expect(r).toMatchObject({ id: 777, rcode: 0, answers: [{ name: 'example.org', value: '198.18.0.77' }] });
     // A client that asks over TCP is forwarded over TCP.
     const t = decode(await tcp(query('example.net', TYPE.A, { id: 778 })));
-    expect(t).toMatchObject({ id: 778, rcode: 0, answers: [{ name: 'example.net', value: '192.0.2.77' }] });
+    expect(t).toMatchObject({ id: 778, rcode: 0, answers: [{ name: 'example.net', value: '198.18.0.77' }] });
     expect(s.stats().forwarded).toBe(2);
   });
 
@@ -174,9 +174,9 @@ describe('DNS server on loopback', () => {
     expect(decode((await udp(query('c5', TYPE.A)))!).rcode).toBe(RCODE.SERVFAIL);
     s.setConfig(config([], 8));
     expect(decode((await udp(query('c5', TYPE.A)))!).answers.map((a) => a.value)).toEqual(['10.5.0.7']);
-    // 192.0.2.1 is on no interface here: pending, retried in the background, no crash.
-    s.setConfig({ ...config([], 8), listen: ['127.0.0.1', '192.0.2.1'] });
+    // 198.18.0.1 is on no interface here: pending, retried in the background, no crash.
+    s.setConfig({ ...config([], 8), listen: ['127.0.0.1', '198.18.0.1'] });
     await new Promise((r) => setTimeout(r, 120));
-    expect(s.stats()).toMatchObject({ listening: ['127.0.0.1'], pending: ['192.0.2.1'] });
+    expect(s.stats()).toMatchObject({ listening: ['127.0.0.1'], pending: ['198.18.0.1'] });
   });
 });

@@ -12,7 +12,7 @@ const manifests =
   yaml.network('backend', '{enableIPv6: true, ipam: {config: [{subnet: 10.2.0.0/24}, {subnet: "fd00:2::/64"}]}}') +
   yaml.container('web1', '{networks: {frontend: {aliases: [web]}, backend: {}}}') +
   yaml.container('web2', '{networks: {frontend: {aliases: [web]}}}') +
-  yaml.container('db', '{networks: {backend: {aliases: [database]}}, dns: {servers: [192.0.2.1]}}') +
+  yaml.container('db', '{networks: {backend: {aliases: [database]}}, dns: {servers: [198.18.0.1]}}') +
   yaml.container('api', '{networks: {backend: {links: ["db:sql"]}}}') +
   yaml.container('plain');
 
@@ -99,7 +99,7 @@ describe('DNS record store', () => {
 
   it('forwards to dns.servers when set, refuses strangers and default-bridge-only containers', () => {
     const { s, addr, config } = store();
-    expect(ask(s, addr('db', 'backend'), 'example.com', TYPE.A).decision).toEqual({ kind: 'forward', upstreams: ['192.0.2.1'] });
+    expect(ask(s, addr('db', 'backend'), 'example.com', TYPE.A).decision).toEqual({ kind: 'forward', upstreams: ['198.18.0.1'] });
     expect(ask(s, '203.0.113.9', 'web1', TYPE.A).decision).toEqual({ kind: 'refuse' });
     expect(config.clients.map((c) => c.container).sort()).toEqual(['api', 'db', 'web1', 'web2']);
   });

@@ -89,7 +89,7 @@ describe('compile: the host firewall', () => {
   });
 
   it('publishes nothing for containers of other nodes', () => {
-    const hosts = 'apiVersion: weft/v1\nkind: Host\nmetadata: {name: node-a}\nspec: {address: 192.0.2.1}\n---\napiVersion: weft/v1\nkind: Host\nmetadata: {name: node-b}\nspec: {address: 192.0.2.2}\n---\n';
+    const hosts = 'apiVersion: weft/v1\nkind: Host\nmetadata: {name: node-a}\nspec: {address: 198.18.0.1}\n---\napiVersion: weft/v1\nkind: Host\nmetadata: {name: node-b}\nspec: {address: 198.18.0.2}\n---\n';
     const s = compileText(hosts + yaml.container('far', '{host: node-b, ports: ["8080:80"]}') + yaml.container('near', '{host: node-a}'), 'node-a');
     expect(elements(s, 'pub_addr')).toEqual([]);
   });

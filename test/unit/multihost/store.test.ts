@@ -13,7 +13,9 @@ const shared =
   hostDoc('node-1', '192.168.77.1') + hostDoc('node-2', '192.168.77.2') + hostDoc('node-3', '192.168.77.3') +
   yaml.network('ovl', '{driver: overlay, ipam: {config: [{subnet: 10.0.9.0/24}]}}') +
   yaml.container('web1', '{host: node-1, networks: [ovl]}') +
-  yaml.container('web2', '{host: node-2, networks: [ovl]}');
+  yaml.container('web2', '{host: node-2, networks: [ovl]}') +
+  // node-3 runs a container on ovl: the manifests put it on the network, so it may publish there.
+  yaml.container('web3', '{host: node-3, networks: [ovl]}');
 
 const guest: PeerEndpoint = { node: 'node-3', nodeAddress: '192.168.77.3', container: 'guest', network: 'ovl', ipv4: '10.0.9.9/24', mac: '02:42:0a:00:09:09', aliases: ['visitor'] };
 
@@ -23,7 +25,11 @@ function node(name: string, ns: string, peers: PeerEndpoint[]): FakeWorld {
 
 describe('membership store', () => {
   it('parses store URLs', () => {
-    expect(parseStoreUrl('etcd://127.0.0.1:2379')).toEqual({ url: 'etcd://127.0.0.1:2379', hosts: ['http://127.0.0.1:2379'], ttl: 60 });
+    expect(parseStoreUrl('etcd://127.0.0.1:2379')).toEqual({ url: 'etcd://127.0.0.1:2379', hosts: ['http://127.0.0.1:2379'], ttl: 60, tls: false });
+    expect(parseStoreUrl('etcds://a:1,b:2')).toMatchObject({ hosts: ['https://a:1', 'https://b:2'], tls: true });
+    // Credentials never go in the URL, and the error does not repeat them.
+    expect(() => parseStoreUrl('etcd://root:s3cret@a:1')).toThrow(UsageError);
+    expect(() => parseStoreUrl('etcds://root:s3cret@a:1')).not.toThrow(/s3cret/);
     expect(parseStoreUrl('etcd://a:1,b:2/?ttl=5').hosts).toEqual(['http://a:1', 'http://b:2']);
     expect(parseStoreUrl('etcd://a:1?ttl=5').ttl).toBe(5);
     expect(() => parseStoreUrl('consul://a:1')).toThrow(UsageError);
@@ -49,7 +55,8 @@ describe('membership store', () => {
     expect(g).toMatchObject({ local: false, source: 'store', hostAddress: '192.168.77.3' });
     expect(g?.endpoints[0]).toMatchObject({ network: 'ovl', ipv4: { address: '10.0.9.9', prefix: 24 }, mac: '02:42:0a:00:09:09', aliases: ['visitor'] });
     const h = w.kernel.ns('h1');
-    expect(h.neigh.map((n) => n.address).sort()).toEqual([r.topology.containers.get('web2')?.endpoints[0]?.ipv4?.address, '10.0.9.9'].sort());
+    const addr = (c: string) => r.topology.containers.get(c)?.endpoints[0]?.ipv4?.address;
+    expect(h.neigh.map((n) => n.address).sort()).toEqual([addr('web2'), addr('web3'), '10.0.9.9'].sort());
     expect(h.fdb.map((f) => `${f.mac} ${f.dst}`)).toContain('00:00:00:00:00:00 192.168.77.3');
     expect(w.kernel.namespaces.has('h1-guest')).toBe(false);
   });
@@ -84,7 +91,7 @@ describe('membership store', () => {
       { ...guest, container: 'lost', network: 'nope' },
       { ...guest, container: 'outside', ipv4: '10.1.0.5/24' },
     ]).apply(shared);
-    expect([...r.topology.containers.keys()].sort()).toEqual(['web1', 'web2']);
+    expect([...r.topology.containers.keys()].sort()).toEqual(['web1', 'web2', 'web3']);
   });
 
   it('needs this node to be a declared Host', async () => {

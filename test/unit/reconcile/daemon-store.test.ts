@@ -8,6 +8,7 @@ import { Daemon } from '../../../src/reconcile/index.js';
 import { FakeKernel } from '../../support/fake-kernel.js';
 import { FakeStore, MemoryCache } from '../../support/fake-store.js';
 import { MemorySource } from '../../support/memory-source.js';
+import { StoreRejections } from '../../../src/store/rejections.js';
 import { until } from '../../support/wait.js';
 import { yaml } from '../../support/world.js';
 
@@ -46,7 +47,7 @@ const fast: Partial<DaemonOptions> = {
   storeTimeoutMs: 200,
 };
 
-function world(opts: { cache?: MemoryCache; text?: string; options?: Partial<DaemonOptions> } = {}) {
+function world(opts: { cache?: MemoryCache; text?: string; options?: Partial<DaemonOptions>; rejections?: StoreRejections } = {}) {
   const kernel = new FakeKernel('h2');
   const store = new FakeStore();
   const source = new MemorySource(opts.text ?? shared);
@@ -55,6 +56,7 @@ function world(opts: { cache?: MemoryCache; text?: string; options?: Partial<Dae
     source,
     store,
     ...(opts.cache ? { storeCache: opts.cache } : {}),
+    ...(opts.rejections ? { storeRejections: opts.rejections } : {}),
     options: { ...fast, ...opts.options },
   });
   running.push(daemon);
@@ -85,6 +87,30 @@ describe('watch daemon with a membership store', () => {
     expect(m).toMatch(/^weft_store_connected 1$/m);
     expect(m).toMatch(/^weft_store_remote_endpoints 1$/m);
     expect(m).toMatch(/^weft_store_published_endpoints 1$/m);
+  });
+
+  it('a hostile endpoint in the store is ignored and counted; valid endpoints keep being programmed around it', async () => {
+    const w = world({ rejections: new StoreRejections(silentLogger) });
+    w.store.put(guest);
+    await w.daemon.start();
+    expect(w.neigh()).toContain('10.0.9.9');
+    // An intruder (not a declared Host) and a declared host with a MAC carrying a command.
+    w.store.put({ ...fromNode1('intruder', 20), node: 'node-9', nodeAddress: '192.168.77.9' });
+    w.store.put({ ...fromNode1('evil', 21), mac: '02:42:0a:00:09:15\nnetns exec x touch /tmp/proof' });
+    w.store.put(fromNode1('other', 10));
+    await until(() => w.neigh().includes('10.0.9.10'));
+    await w.daemon.idle();
+    expect(w.neigh()).not.toContain('10.0.9.20');
+    expect(w.neigh()).not.toContain('10.0.9.21');
+    expect(w.kernel.ns('h2').fdb.map((f) => f.dst)).not.toContain('192.168.77.9');
+    expect(w.daemon.status()).toMatchObject({ ready: true, store: { rejected: { undeclared_host: 1, mac: 1 } } });
+    const m = w.daemon.renderMetrics();
+    expect(m).toMatch(/^weft_store_endpoints_rejected_total\{reason="undeclared_host"\} 1$/m);
+    expect(m).toMatch(/^weft_store_endpoints_rejected_total\{reason="mac"\} 1$/m);
+    // Read again at every reconcile, but counted once.
+    await w.daemon.forceFull();
+    await w.daemon.idle();
+    expect(w.daemon.renderMetrics()).toMatch(/^weft_store_endpoints_rejected_total\{reason="mac"\} 1$/m);
   });
 
   it('a change by another node triggers a reconcile; its own publications do not', async () => {
