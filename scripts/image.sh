@@ -86,15 +86,23 @@ NODE_VERSION="$("$NODE_BIN" -v)"
 case "$NODE_VERSION" in v20.*) ;; *) echo "image: the base needs Node 20, this machine has $NODE_VERSION" >&2; exit 1 ;; esac
 NODE_LIB="$(dirname "$(dirname "$NODE_BIN")")/lib/node_modules"
 [ -f "$NODE_LIB/npm/bin/npm-cli.js" ] || { echo "image: npm not found under $NODE_LIB" >&2; exit 1; }
-TARBALL="$CACHE/${SUITE}-minbase-node-${NODE_VERSION}.tar"
+# The name changes with what goes into the base (bump "r2" when the recipe below changes).
+TARBALL="$CACHE/${SUITE}-minbase-node-${NODE_VERSION}-r2.tar"
 
 t0="$(now)"
 if [ ! -f "$TARBALL" ]; then
   mkdir -p "$CACHE"
   ROOTFS="$(mktemp -d /var/tmp/weft-rootfs.XXXXXX)"
-  log "debootstrap --variant=minbase $SUITE (a few minutes, once)"
-  debootstrap --variant=minbase "$SUITE" "$ROOTFS" "$MIRROR" > "$CACHE/debootstrap.log" 2>&1 \
-    || { tail -20 "$CACHE/debootstrap.log" >&2; exit 1; }
+  # debootstrap's own output is cached too, so a change below does not fetch Debian again.
+  RAW="$CACHE/${SUITE}-minbase.tar"
+  if [ -f "$RAW" ]; then
+    tar -C "$ROOTFS" --numeric-owner -xpf "$RAW"
+  else
+    log "debootstrap --variant=minbase $SUITE (a few minutes, once)"
+    debootstrap --variant=minbase "$SUITE" "$ROOTFS" "$MIRROR" > "$CACHE/debootstrap.log" 2>&1 \
+      || { tail -20 "$CACHE/debootstrap.log" >&2; exit 1; }
+    tar -C "$ROOTFS" --numeric-owner -cf "$RAW.tmp" . && mv "$RAW.tmp" "$RAW"
+  fi
   # Node as the official node image lays it out: /usr/local/bin/{node,npm,npx,corepack}.
   install -m 0755 "$NODE_BIN" "$ROOTFS/usr/local/bin/node"
   mkdir -p "$ROOTFS/usr/local/lib/node_modules"
@@ -103,10 +111,30 @@ if [ ! -f "$TARBALL" ]; then
   ln -s ../lib/node_modules/npm/bin/npm-cli.js "$ROOTFS/usr/local/bin/npm"
   ln -s ../lib/node_modules/npm/bin/npx-cli.js "$ROOTFS/usr/local/bin/npx"
   [ -d "$NODE_LIB/corepack" ] && ln -s ../lib/node_modules/corepack/dist/corepack.js "$ROOTFS/usr/local/bin/corepack"
-  env -i chroot "$ROOTFS" /usr/local/bin/node -e 'process.exit(process.versions.node.startsWith("20.") ? 0 : 1)'
-  # Slim like the official image: no apt lists, no package cache, no docs.
-  env -i chroot "$ROOTFS" /usr/bin/apt-get clean
-  rm -rf "$ROOTFS"/var/lib/apt/lists/* "$ROOTFS"/usr/share/doc/* "$ROOTFS"/usr/share/man/* "$ROOTFS"/var/log/*.log
+  chroot "$ROOTFS" /usr/bin/env -i /usr/local/bin/node -e 'process.exit(process.versions.node.startsWith("20.") ? 0 : 1)'
+  # Slim like Docker's official Debian images: apt keeps no downloaded .deb files (an image's
+  # `apt-get install` layer would otherwise carry ~100 MB of them), fetches no translations, and
+  # dpkg installs no documentation, man pages or translations.
+  cat > "$ROOTFS/etc/apt/apt.conf.d/docker-clean" <<'APT'
+DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+Dir::Cache::pkgcache "";
+Dir::Cache::srcpkgcache "";
+APT
+  echo 'Acquire::Languages "none";' > "$ROOTFS/etc/apt/apt.conf.d/docker-no-languages"
+  cat > "$ROOTFS/etc/dpkg/dpkg.cfg.d/docker" <<'DPKG'
+path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/man/*
+path-exclude /usr/share/info/*
+path-exclude /usr/share/lintian/*
+path-exclude /usr/share/locale/*
+path-include /usr/share/locale/locale.alias
+DPKG
+  chroot "$ROOTFS" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin apt-get clean
+  find "$ROOTFS/usr/share/doc" -mindepth 1 -not -name copyright -not -type d -delete
+  find "$ROOTFS/usr/share/locale" -mindepth 1 -maxdepth 1 -not -name locale.alias -exec rm -rf {} +
+  rm -rf "$ROOTFS"/var/lib/apt/lists/* "$ROOTFS"/usr/share/man/* "$ROOTFS"/usr/share/info/* "$ROOTFS"/var/log/*.log
   # The image gets its resolv.conf and hosts from the engine.
   : > "$ROOTFS/etc/resolv.conf"
   tar -C "$ROOTFS" --numeric-owner -cf "$TARBALL.tmp" . && mv "$TARBALL.tmp" "$TARBALL"
@@ -161,13 +189,17 @@ STATE="$(mktemp -d /tmp/weft-image-state.XXXXXX)"
 # The container's network namespace is the throwaway host itself (podman sets up no network),
 # and weft is told so with --host-netns (its container namespaces are then named NS-<name>).
 # /run/netns rshared: the namespaces weft creates inside show outside. NET_ADMIN for links,
-# addresses, routes, nftables; SYS_ADMIN for `ip netns add` (mounts) and nsenter (setns).
+# addresses, routes, nftables; SYS_ADMIN for `ip netns add` (mounts) and nsenter (setns);
+# NET_BROADCAST for the kernel monitor (`ip monitor all-nsid` sets NETLINK_LISTEN_ALL_NSID);
+# unmask=/proc/sys because engines mount /proc/sys read-only and weft writes sysctls
+# (ip_forward, route_localnet, ...) there (Docker: --security-opt systempaths=unconfined).
 # --ulimit: podman as root raises nofile/nproc to the maximum by default, which fails where the
 # engine lacks CAP_SYS_RESOURCE (as in this sandbox); the shell's own limits work everywhere.
 RUN_ARGS=(--name "$CTR" -d
   --ulimit "nofile=$(ulimit -Hn):$(ulimit -Hn)" --ulimit nproc=32768:32768
   --network "ns:/run/netns/$NS"
-  --cap-add NET_ADMIN --cap-add SYS_ADMIN
+  --cap-add NET_ADMIN --cap-add SYS_ADMIN --cap-add NET_BROADCAST
+  --security-opt unmask=/proc/sys
   -v /run/netns:/run/netns:rshared -v /etc/netns:/etc/netns
   -v "$STATE":/var/lib/weft
   -v "$PWD/examples/walkthrough":/etc/weft/manifests:ro
@@ -177,7 +209,8 @@ podman "${RUNTIME[@]}" run "${RUN_ARGS[@]}" >/dev/null
 
 in_ns() { ip netns exec "$NS" "$@"; }
 ready=""
-for _ in $(seq 1 300); do
+deadline=$((SECONDS + 60))
+while [ "$SECONDS" -lt "$deadline" ]; do
   if in_ns curl -fsS -m 2 http://127.0.0.1:9847/readyz >/dev/null 2>&1; then ready=1; break; fi
   [ "$(podman inspect --format '{{.State.Running}}' "$CTR")" = true ] || { log "the container exited"; exit 1; }
   sleep 0.2
