@@ -26,6 +26,11 @@ export interface DnsServerLimits {
   maxInFlight: number;
   /** The same per source address (one container): a flooding container exhausts its own share only. */
   maxInFlightPerSource: number;
+  /**
+   * Queries per second from one source address; the rest of that second's queries are dropped
+   * unread (cheaper than answering them, so a flood costs the server less than it costs the flooder).
+   */
+  maxQueriesPerSecondPerSource: number;
   /** TCP connections open at once, in all and per source address; more are closed on accept. */
   maxTcpConnections: number;
   maxTcpPerSource: number;
@@ -37,9 +42,15 @@ export interface DnsServerLimits {
   tcpStallMs: number;
 }
 
+/** Receive buffer of each UDP socket, bytes (net.core.rmem_max caps it). */
+const UDP_RECEIVE_BUFFER = 1024 * 1024;
+/** Queries one TCP connection may have answered per event-loop turn. */
+const TCP_BATCH = 64;
+
 export const DNS_SERVER_LIMITS: DnsServerLimits = {
   maxInFlight: 2048,
   maxInFlightPerSource: 128,
+  maxQueriesPerSecondPerSource: 5000,
   maxTcpConnections: 512,
   maxTcpPerSource: 32,
   maxTcpFrame: 4096,
@@ -65,6 +76,8 @@ export interface DnsStats {
   errors: number;
   /** Forwarded queries answered SERVFAIL because a client or the server had too many in flight. */
   limited: number;
+  /** Queries dropped unread because their source sent more than maxQueriesPerSecondPerSource. */
+  rateLimited: number;
   /** TCP connections closed: at accept (over a cap), for a frame too long, or for not reading answers. */
   tcpClosed: { overCap: number; frameTooLong: number; stalled: number };
 }
@@ -103,6 +116,10 @@ export class DnsServer {
   private readonly tcpBySource = new Map<string, number>();
   private errors = 0;
   private limited = 0;
+  private rateLimited = 0;
+  /** Queries per source address in the current second (cleared each second: bounded by one second's packets). */
+  private readonly rate = new Map<string, number>();
+  private readonly rateTimer: NodeJS.Timeout;
   private readonly tcpClosed = { overCap: 0, frameTooLong: 0, stalled: 0 };
   private readonly limits: DnsServerLimits;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -119,6 +136,8 @@ export class DnsServer {
     this.timeoutMs = opts.upstreamTimeoutMs ?? 1500;
     this.retryMs = opts.bindRetryMs ?? 1000;
     this.limits = { ...DNS_SERVER_LIMITS, ...opts.limits };
+    this.rateTimer = setInterval(() => this.rate.clear(), 1000);
+    this.rateTimer.unref();
   }
 
   /** Replaces the records and the listen addresses; queries in flight finish with the old store. */
@@ -155,12 +174,14 @@ export class DnsServer {
       clients: this.store.clientCount,
       errors: this.errors,
       limited: this.limited,
+      rateLimited: this.rateLimited,
       tcpClosed: { ...this.tcpClosed },
     };
   }
 
   async close(): Promise<void> {
     this.closed = true;
+    clearInterval(this.rateTimer);
     if (this.retryTimer) clearTimeout(this.retryTimer);
     await Promise.all([...this.listeners.values()].map((l) => this.closeListener(l)));
     this.listeners.clear();
@@ -224,6 +245,13 @@ export class DnsServer {
     });
     sock.bind({ address: addr, port: this.port, exclusive: true }, () => {
       sock.removeAllListeners('error');
+      // Room for a burst from one container before the kernel drops everyone's queries
+      // (about 1000 small queries: ~10 ms of work on a free core; the default holds ~200).
+      try {
+        sock.setRecvBufferSize(UDP_RECEIVE_BUFFER);
+      } catch {
+        /* capped by net.core.rmem_max: the kernel keeps what it allows */
+      }
       // After binding, errors are per datagram (a client gone): nothing to do about them.
       sock.on('error', (err) => this.log.debug({ address: addr, error: err.message }, 'dns: udp error'));
       sock.on('message', (msg, rinfo) => this.onUdp(sock, msg, rinfo));
@@ -325,7 +353,17 @@ export class DnsServer {
     this.counts[rcode & 0x0f]!++;
   }
 
+  /** Counts a query from `source`; true when it is over its rate and must be dropped. */
+  private overRate(source: string): boolean {
+    const n = (this.rate.get(source) ?? 0) + 1;
+    this.rate.set(source, n);
+    if (n <= this.limits.maxQueriesPerSecondPerSource) return false;
+    this.rateLimited++;
+    return true;
+  }
+
   private onUdp(sock: dgram.Socket, msg: Buffer, rinfo: dgram.RemoteInfo): void {
+    if (this.overRate(rinfo.address)) return;
     const res = this.handleSafely(msg, rinfo.address, false);
     if (res === null) return;
     if (Buffer.isBuffer(res)) sendLate(sock, res, rinfo);
@@ -374,8 +412,17 @@ export class DnsServer {
         conn.destroy();
       }, lim.tcpStallMs);
     };
+    let scheduled = false;
     const pump = () => {
-      while (!blocked && !conn.destroyed && buf.length >= 2) {
+      scheduled = false;
+      for (let n = 0; !blocked && !conn.destroyed && buf.length >= 2; n++) {
+        if (n === TCP_BATCH) {
+          // One connection does not hold the event loop: the rest waits for the next turn.
+          scheduled = true;
+          conn.pause();
+          setImmediate(pump);
+          return;
+        }
         const len = buf.readUInt16BE(0);
         if (len > lim.maxTcpFrame) {
           this.tcpClosed.frameTooLong++;
@@ -385,22 +432,23 @@ export class DnsServer {
         if (buf.length < 2 + len) break;
         const query = Buffer.from(buf.subarray(2, 2 + len));
         buf = buf.subarray(2 + len);
+        if (this.overRate(source)) continue;
         const res = this.handleSafely(query, source, true);
         if (res === null) continue;
         if (Buffer.isBuffer(res)) send(res);
         else this.forward(query, res.q, res.upstreams, true, source, send);
       }
+      if (!blocked && !conn.destroyed) conn.resume();
     };
     conn.on('drain', () => {
       if (!blocked) return;
       blocked = false;
       clearTimeout(stall);
-      conn.resume();
-      pump();
+      if (!scheduled) pump();
     });
     conn.on('data', (chunk: Buffer) => {
       buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
-      pump();
+      if (!scheduled) pump();
     });
   }
 }
