@@ -1,3 +1,4 @@
+/* global Buffer, process, setTimeout */
 // A UDP flooder for the DNS hostile-input tests, in its own process so that the flood really
 // competes with the server (the test's own event loop stays free to measure probes).
 // Usage: node dns-flood.mjs PORT SOURCE_ADDRESS DURATION_MS NAME_PREFIX RATE_PER_SECOND

@@ -292,16 +292,16 @@ describe('DNS server under hostile input', () => {
   it('a flood of forwarded queries from one client does not make another client\'s forwarded queries SERVFAIL', RETRY, async () => {
     const upstream = await choosyUpstream();
     // The flooder's names time out at the upstream (1 s): without a per-source limit its queries
-    // would fill the global in-flight limit within 0.2 s and every other client would get SERVFAIL.
+    // would fill the global in-flight limit within 0.3 s and every other client would get SERVFAIL.
     const { server, port } = await start(config([upstream]), { maxInFlight: 256, maxInFlightPerSource: 64 });
-    const done = flood(port, 'flood-N.example', 2000, 1500);
+    const done = flood(port, 'flood-N.example', 1000, 1500);
     await sleep(150);
     const probes = prober(port, (i) => `probe-${i}.example`);
     const sent = await done;
     const { ms, rcodes } = await probes.stop();
 
     console.log('forward flood:', sent, 'queries sent; victim latency max', Math.max(...ms).toFixed(1), 'ms over', ms.length, 'probes; limited', server.stats().limited);
-    expect(sent).toBeGreaterThan(1500);
+    expect(sent).toBeGreaterThan(1000);
     expect(server.stats().limited).toBeGreaterThan(500);
     expect(rcodes.length).toBeGreaterThan(10);
     expect(rcodes.every((r) => r === RCODE.NOERROR)).toBe(true);
