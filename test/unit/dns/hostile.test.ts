@@ -211,6 +211,8 @@ describe('DNS server under hostile input', () => {
     await new Promise<void>((r) => s.bind(0, ATTACKER, r));
     cleanups.push(() => new Promise<void>((r) => s.close(() => r())));
     const packets = hostilePackets(4000, 11);
+    // Oversized datagrams: near the UDP maximum, garbage and a valid query with 60 kB of trailer.
+    packets.push(Buffer.alloc(65_000, 0x41), Buffer.concat([query('c1', TYPE.A), Buffer.alloc(60_000, 0xff)]));
     const latencies: number[] = [];
     for (let i = 0; i < packets.length; i += 50) {
       for (const p of packets.slice(i, i + 50)) s.send(p, port, '127.0.0.1');
