@@ -1,5 +1,6 @@
 import pino from 'pino';
 import type { Logger } from 'pino';
+import { redactSecrets } from './redact.js';
 
 export type { Logger };
 
@@ -8,14 +9,18 @@ export type LogFormat = 'json' | 'pretty';
 /**
  * Creates the process logger. Logs go to stderr so stdout stays for results (plans, JSON).
  * Pretty output is a small built-in formatter: readable on a terminal without pulling a
- * transport thread into every short-lived CLI run.
+ * transport thread into every short-lived CLI run. Every line is redacted (src/redact.ts): a URL
+ * with credentials in a field, a message or an error's text never reaches the log.
  */
 export function createLogger(level: string, format: LogFormat | undefined): Logger {
   const pretty = format ? format === 'pretty' : process.stderr.isTTY === true;
-  if (!pretty) return pino({ level, base: null }, pino.destination({ fd: 2, sync: true }));
+  if (!pretty) {
+    const dest = pino.destination({ fd: 2, sync: true });
+    return pino({ level, base: null }, { write: (line: string) => dest.write(redactSecrets(line)) });
+  }
   return pino(
     { level, base: null, timestamp: false },
-    { write: (line: string) => process.stderr.write(prettyLine(line)) },
+    { write: (line: string) => process.stderr.write(redactSecrets(prettyLine(line))) },
   );
 }
 

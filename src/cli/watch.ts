@@ -132,7 +132,7 @@ async function runDaemon(
   });
   let server: StatusServer;
   try {
-    server = await startStatusServer(s.listen, daemon);
+    server = await startStatusServer(s.listen, daemon, { log });
   } catch (err) {
     await dns?.close();
     await s.store?.close();

@@ -1,5 +1,5 @@
 import type { NftStatement } from '../nft/index.js';
-import { masquerade, match, payload, prefix } from '../nft/index.js';
+import { drop, masquerade, match, meta, payload, prefix } from '../nft/index.js';
 import { hasEmbeddedDns, parseResolvConf, usesEmbeddedDns } from './files.js';
 import type { StateBuilder } from './state-builder.js';
 import type { ContainerPlan, EndpointPlan, Topology } from './topology.js';
@@ -115,26 +115,35 @@ function unique<T>(xs: T[]): T[] {
 }
 
 /** The redirect table's rules by chain and name (statements as weft loads them). */
-export function dnsRedirectRules(gateway: string): Record<'output' | 'postrouting', Record<string, NftStatement[]>> {
+export function dnsRedirectRules(gateway: string): Record<'prerouting' | 'output' | 'postrouting', Record<string, NftStatement[]>> {
   const toGateway = (protocol: 'udp' | 'tcp'): NftStatement[] => [
     match(payload('ip', 'daddr'), '==', EMBEDDED_DNS_ADDRESS),
     match(payload(protocol, 'dport'), '==', 53),
     { dnat: { addr: gateway, port: 53 } },
   ];
+  // route_localnet (below) makes the kernel accept 127.0.0.0/8 on that interface: without these,
+  // a neighbour could reach the container's localhost-only services (the CVE-2020-8558 class).
+  const fromOutside = (field: 'saddr' | 'daddr'): NftStatement[] => [match(meta('iifname'), '!=', 'lo'), match(payload('ip', field), '==', prefix('127.0.0.0', 8)), drop];
   return {
+    prerouting: { 'localnet-saddr': fromOutside('saddr'), 'localnet-daddr': fromOutside('daddr') },
     output: { 'dns-udp': toGateway('udp'), 'dns-tcp': toGateway('tcp') },
     postrouting: { 'dns-masq': [match(payload('ip', 'saddr'), '==', prefix('127.0.0.0', 8)), match(payload('ip', 'daddr'), '==', gateway), masquerade] },
   };
 }
 
 const REDIRECT_CHAINS = {
+  // Before conntrack (-200) and NAT: replies to the redirected queries still carry the gateway
+  // and the container's own address here (they become 127.x only at NAT), so only packets that
+  // really arrive from outside with a loopback address are dropped.
+  prerouting: { type: 'filter', hook: 'prerouting', prio: -300, policy: 'accept' },
   output: { type: 'nat', hook: 'output', prio: -100, policy: 'accept' },
   postrouting: { type: 'nat', hook: 'postrouting', prio: 100, policy: 'accept' },
 } as const;
 
 /**
  * Desired state for a local container on a user-defined network: the `ip weft_dns` table (DNAT of
- * 127.0.0.11:53 to the gateway, masquerade of the 127.x source) and route_localnet on the
+ * 127.0.0.11:53 to the gateway, masquerade of the 127.x source, a drop of 127.0.0.0/8 arriving
+ * on any interface but lo) and route_localnet on the
  * interface towards the gateway (without it the kernel drops the packet that still carries a 127.x
  * source; it is per interface, so a recreated interface needs it again).
  */

@@ -16,7 +16,49 @@ export interface DnsServerOptions {
   upstreamTimeoutMs?: number;
   /** How often to retry listen addresses that cannot be bound yet (the bridge is not there yet). */
   bindRetryMs?: number;
+  /** Bounds against floods and slow clients (DNS_SERVER_LIMITS by default). */
+  limits?: Partial<DnsServerLimits>;
 }
+
+/** What one client, or all of them, may hold of the server at once. */
+export interface DnsServerLimits {
+  /** Forwarded queries waiting for upstreams, in all; more get SERVFAIL. */
+  maxInFlight: number;
+  /** The same per source address (one container): a flooding container exhausts its own share only. */
+  maxInFlightPerSource: number;
+  /**
+   * Queries per second from one source address while other sources ask too; the rest of that
+   * second's queries are dropped unread (cheaper than answering them, so a flood costs the server
+   * less than it costs the flooder). A source alone is not limited: there is nobody to protect
+   * (and a benchmark from one address measures the server, not the limit).
+   */
+  maxQueriesPerSecondPerSource: number;
+  /** TCP connections open at once, in all and per source address; more are closed on accept. */
+  maxTcpConnections: number;
+  maxTcpPerSource: number;
+  /** The longest TCP frame (a query) accepted; a longer length prefix closes the connection. */
+  maxTcpFrame: number;
+  /** A TCP connection with nothing to read or write for this long is closed. */
+  tcpIdleMs: number;
+  /** A TCP connection whose answers are not read (writes blocked) for this long is closed. */
+  tcpStallMs: number;
+}
+
+/** Receive buffer of each UDP socket, bytes (net.core.rmem_max caps it). */
+const UDP_RECEIVE_BUFFER = 1024 * 1024;
+/** Queries one TCP connection may have answered per event-loop turn. */
+const TCP_BATCH = 64;
+
+export const DNS_SERVER_LIMITS: DnsServerLimits = {
+  maxInFlight: 2048,
+  maxInFlightPerSource: 128,
+  maxQueriesPerSecondPerSource: 5000,
+  maxTcpConnections: 512,
+  maxTcpPerSource: 32,
+  maxTcpFrame: 4096,
+  tcpIdleMs: 10_000,
+  tcpStallMs: 5_000,
+};
 
 /** Counters for status and Prometheus metrics. */
 export interface DnsStats {
@@ -32,6 +74,14 @@ export interface DnsStats {
   pending: string[];
   /** Container addresses it answers. */
   clients: number;
+  /** Packets whose handling failed unexpectedly (dropped, logged; the server carries on). */
+  errors: number;
+  /** Forwarded queries answered SERVFAIL because a client or the server had too many in flight. */
+  limited: number;
+  /** Queries dropped unread because their source sent more than maxQueriesPerSecondPerSource. */
+  rateLimited: number;
+  /** TCP connections closed: at accept (over a cap), for a frame too long, or for not reading answers. */
+  tcpClosed: { overCap: number; frameTooLong: number; stalled: number };
 }
 
 /** A query for the upstreams. */
@@ -39,10 +89,6 @@ interface Forward {
   q: Query;
   upstreams: readonly string[];
 }
-
-/** At most this many forwarded queries wait for upstreams at once; more get SERVFAIL. */
-const MAX_IN_FLIGHT = 2048;
-const TCP_IDLE_MS = 10_000;
 
 interface Listener {
   udp?: dgram.Socket;
@@ -66,6 +112,17 @@ export class DnsServer {
   private forwarded = 0;
   private truncated = 0;
   private inFlight = 0;
+  private readonly inFlightBySource = new Map<string, number>();
+  private tcpConnections = 0;
+  private readonly tcpBySource = new Map<string, number>();
+  private errors = 0;
+  private limited = 0;
+  private rateLimited = 0;
+  /** Queries per source address in the current second (cleared each second: bounded by one second's packets). */
+  private readonly rate = new Map<string, number>();
+  private readonly rateTimer: NodeJS.Timeout;
+  private readonly tcpClosed = { overCap: 0, frameTooLong: 0, stalled: 0 };
+  private readonly limits: DnsServerLimits;
   private retryTimer: NodeJS.Timeout | undefined;
   private closed = false;
   private configText = '';
@@ -79,6 +136,9 @@ export class DnsServer {
     this.port = opts.port ?? 53;
     this.timeoutMs = opts.upstreamTimeoutMs ?? 1500;
     this.retryMs = opts.bindRetryMs ?? 1000;
+    this.limits = { ...DNS_SERVER_LIMITS, ...opts.limits };
+    this.rateTimer = setInterval(() => this.rate.clear(), 1000);
+    this.rateTimer.unref();
   }
 
   /** Replaces the records and the listen addresses; queries in flight finish with the old store. */
@@ -88,7 +148,7 @@ export class DnsServer {
     const text = JSON.stringify(config);
     if (text === this.configText) return;
     this.configText = text;
-    this.store = new RecordStore(config);
+    this.store = new RecordStore(config, this.log);
     const want = new Set(config.listen);
     for (const [addr, l] of this.listeners) {
       if (want.has(addr)) continue;
@@ -106,11 +166,23 @@ export class DnsServer {
     const listening: string[] = [];
     const pending: string[] = [];
     for (const [addr, l] of this.listeners) (l.udpUp && l.tcpUp ? listening : pending).push(addr);
-    return { responses, forwarded: this.forwarded, truncated: this.truncated, listening: listening.sort(), pending: pending.sort(), clients: this.store.clientCount };
+    return {
+      responses,
+      forwarded: this.forwarded,
+      truncated: this.truncated,
+      listening: listening.sort(),
+      pending: pending.sort(),
+      clients: this.store.clientCount,
+      errors: this.errors,
+      limited: this.limited,
+      rateLimited: this.rateLimited,
+      tcpClosed: { ...this.tcpClosed },
+    };
   }
 
   async close(): Promise<void> {
     this.closed = true;
+    clearInterval(this.rateTimer);
     if (this.retryTimer) clearTimeout(this.retryTimer);
     await Promise.all([...this.listeners.values()].map((l) => this.closeListener(l)));
     this.listeners.clear();
@@ -174,6 +246,13 @@ export class DnsServer {
     });
     sock.bind({ address: addr, port: this.port, exclusive: true }, () => {
       sock.removeAllListeners('error');
+      // Room for a burst from one container before the kernel drops everyone's queries
+      // (about 1000 small queries: ~10 ms of work on a free core; the default holds ~200).
+      try {
+        sock.setRecvBufferSize(UDP_RECEIVE_BUFFER);
+      } catch {
+        /* capped by net.core.rmem_max: the kernel keeps what it allows */
+      }
       // After binding, errors are per datagram (a client gone): nothing to do about them.
       sock.on('error', (err) => this.log.debug({ address: addr, error: err.message }, 'dns: udp error'));
       sock.on('message', (msg, rinfo) => this.onUdp(sock, msg, rinfo));
@@ -227,62 +306,150 @@ export class DnsServer {
       this.count(RCODE.REFUSED);
       return errorResponse(msg, q, RCODE.REFUSED, q);
     }
-    if (d.upstreams.length === 0 || this.inFlight >= MAX_IN_FLIGHT) {
+    const overLimit = this.inFlight >= this.limits.maxInFlight || (this.inFlightBySource.get(source) ?? 0) >= this.limits.maxInFlightPerSource;
+    if (d.upstreams.length === 0 || overLimit) {
+      if (overLimit) this.limited++;
       this.count(RCODE.SERVFAIL);
       return errorResponse(msg, q, RCODE.SERVFAIL, q);
     }
     return { q, upstreams: d.upstreams };
   }
 
-  private forward(msg: Buffer, q: Query, upstreams: readonly string[], tcp: boolean, reply: (res: Buffer) => void): void {
+  /** handle(), with any unexpected error caught: the packet is dropped and counted, the server carries on. */
+  private handleSafely(msg: Buffer, source: string, tcp: boolean): Buffer | null | Forward {
+    try {
+      return this.handle(msg, source, tcp);
+    } catch (err) {
+      this.failed(err, source, tcp);
+      return null;
+    }
+  }
+
+  private failed(err: unknown, source: string, tcp: boolean): void {
+    // Logged on the first error and every 1000th after it: a packet that fails every time cannot flood the log.
+    if (this.errors++ % 1000 === 0) this.log.warn({ source, proto: tcp ? 'tcp' : 'udp', errors: this.errors, error: err instanceof Error ? err.message : String(err) }, 'dns: packet dropped after an error');
+  }
+
+  private forward(msg: Buffer, q: Query, upstreams: readonly string[], tcp: boolean, source: string, reply: (res: Buffer) => void): void {
     this.forwarded++;
     this.inFlight++;
+    this.inFlightBySource.set(source, (this.inFlightBySource.get(source) ?? 0) + 1);
     const opts = { timeoutMs: this.timeoutMs };
     const asked = tcp ? forwardTcp(msg, upstreams, opts) : forwardUdp(msg, upstreams, opts);
-    void asked.catch(() => null).then((res) => {
-      this.inFlight--;
-      const out = res ?? errorResponse(msg, q, RCODE.SERVFAIL, q);
-      this.count(rcodeOf(out));
-      reply(out);
-    });
+    void asked
+      .catch(() => null)
+      .then((res) => {
+        this.inFlight--;
+        const left = (this.inFlightBySource.get(source) ?? 1) - 1;
+        if (left > 0) this.inFlightBySource.set(source, left);
+        else this.inFlightBySource.delete(source);
+        const out = res ?? errorResponse(msg, q, RCODE.SERVFAIL, q);
+        this.count(rcodeOf(out));
+        reply(out);
+      })
+      .catch((err: unknown) => this.failed(err, source, tcp));
   }
 
   private count(rcode: number): void {
     this.counts[rcode & 0x0f]!++;
   }
 
-  private onUdp(sock: dgram.Socket, msg: Buffer, rinfo: dgram.RemoteInfo): void {
-    const res = this.handle(msg, rinfo.address, false);
-    if (res === null) return;
-    if (Buffer.isBuffer(res)) sock.send(res, rinfo.port, rinfo.address);
-    else this.forward(msg, res.q, res.upstreams, false, (out) => sendLate(sock, out, rinfo));
+  /** Counts a query from `source`; true when it is over its rate and must be dropped. */
+  private overRate(source: string): boolean {
+    const n = (this.rate.get(source) ?? 0) + 1;
+    this.rate.set(source, n);
+    if (n <= this.limits.maxQueriesPerSecondPerSource || this.rate.size < 2) return false;
+    this.rateLimited++;
+    return true;
   }
 
+  private onUdp(sock: dgram.Socket, msg: Buffer, rinfo: dgram.RemoteInfo): void {
+    if (this.overRate(rinfo.address)) return;
+    const res = this.handleSafely(msg, rinfo.address, false);
+    if (res === null) return;
+    if (Buffer.isBuffer(res)) sendLate(sock, res, rinfo);
+    else this.forward(msg, res.q, res.upstreams, false, rinfo.address, (out) => sendLate(sock, out, rinfo));
+  }
+
+  /**
+   * One TCP connection: length-prefixed queries, answered in order of completion. Bounded on
+   * every side: connections per source and in all, the frame length, idle time, and a client that
+   * does not read its answers (reading stops while writes are blocked; closed after tcpStallMs).
+   */
   private onTcp(conn: net.Socket): void {
     const source = conn.remoteAddress ?? '';
+    const lim = this.limits;
+    if (this.tcpConnections >= lim.maxTcpConnections || (this.tcpBySource.get(source) ?? 0) >= lim.maxTcpPerSource) {
+      this.tcpClosed.overCap++;
+      conn.on('error', () => undefined);
+      conn.destroy();
+      return;
+    }
     let buf: Buffer = Buffer.alloc(0);
-    conn.setTimeout(TCP_IDLE_MS, () => conn.destroy());
+    let blocked = false;
+    let stall: NodeJS.Timeout | undefined;
+    this.tcpConnections++;
+    this.tcpBySource.set(source, (this.tcpBySource.get(source) ?? 0) + 1);
+    conn.once('close', () => {
+      this.tcpConnections--;
+      const left = (this.tcpBySource.get(source) ?? 1) - 1;
+      if (left > 0) this.tcpBySource.set(source, left);
+      else this.tcpBySource.delete(source);
+      clearTimeout(stall);
+    });
+    conn.setTimeout(lim.tcpIdleMs, () => conn.destroy());
     conn.on('error', () => conn.destroy());
-    conn.on('data', (chunk: Buffer) => {
-      buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
-      while (buf.length >= 2) {
+    const send = (res: Buffer) => {
+      if (conn.destroyed) return;
+      const frame = Buffer.allocUnsafe(2 + res.length);
+      frame.writeUInt16BE(res.length, 0);
+      res.copy(frame, 2);
+      if (conn.write(frame) || blocked) return;
+      // The client is not reading: read no more queries until it does, and not for ever.
+      blocked = true;
+      conn.pause();
+      stall = setTimeout(() => {
+        this.tcpClosed.stalled++;
+        conn.destroy();
+      }, lim.tcpStallMs);
+    };
+    let scheduled = false;
+    const pump = () => {
+      scheduled = false;
+      for (let n = 0; !blocked && !conn.destroyed && buf.length >= 2; n++) {
+        if (n === TCP_BATCH) {
+          // One connection does not hold the event loop: the rest waits for the next turn.
+          scheduled = true;
+          conn.pause();
+          setImmediate(pump);
+          return;
+        }
         const len = buf.readUInt16BE(0);
+        if (len > lim.maxTcpFrame) {
+          this.tcpClosed.frameTooLong++;
+          conn.destroy();
+          return;
+        }
         if (buf.length < 2 + len) break;
-        const msg = buf.subarray(2, 2 + len);
+        const query = Buffer.from(buf.subarray(2, 2 + len));
         buf = buf.subarray(2 + len);
-        const send = (res: Buffer) => {
-          if (conn.destroyed) return;
-          const frame = Buffer.allocUnsafe(2 + res.length);
-          frame.writeUInt16BE(res.length, 0);
-          res.copy(frame, 2);
-          conn.write(frame);
-        };
-        const query = Buffer.from(msg);
-        const res = this.handle(query, source, true);
+        if (this.overRate(source)) continue;
+        const res = this.handleSafely(query, source, true);
         if (res === null) continue;
         if (Buffer.isBuffer(res)) send(res);
-        else this.forward(query, res.q, res.upstreams, true, send);
+        else this.forward(query, res.q, res.upstreams, true, source, send);
       }
+      if (!blocked && !conn.destroyed) conn.resume();
+    };
+    conn.on('drain', () => {
+      if (!blocked) return;
+      blocked = false;
+      clearTimeout(stall);
+      if (!scheduled) pump();
+    });
+    conn.on('data', (chunk: Buffer) => {
+      buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+      if (!scheduled) pump();
     });
   }
 }

@@ -1,6 +1,8 @@
 import type { DnsClient, DnsConfig } from '../compile/index.js';
+import type { Logger } from '../log.js';
+import { silentLogger } from '../log.js';
 import type { Query, RecordData } from './wire.js';
-import { CLASS_IN, RCODE, TYPE, encodeRecord, nameBytes, queryName, reverseName, sameName } from './wire.js';
+import { CLASS_IN, RCODE, TYPE, encodeRecord, isDnsName, nameBytes, queryName, reverseName, sameName } from './wire.js';
 
 /**
  * The record store: what each client may resolve, answered from precomputed wire bytes.
@@ -107,7 +109,17 @@ class View {
     return hit === 'forward' ? this.forward : hit.take();
   }
 
+  /** Never throws: a record that cannot be encoded is SERVFAIL for that question, and a log line. */
   private resolve(q: Query): Answer | 'forward' {
+    try {
+      return this.lookupAnswer(q);
+    } catch (err) {
+      this.store.log.warn({ name: queryName(q).slice(0, 300), qtype: q.qtype, error: err instanceof Error ? err.message : String(err) }, 'dns: cannot encode an answer');
+      return new Answer(RCODE.SERVFAIL, []);
+    }
+  }
+
+  private lookupAnswer(q: Query): Answer | 'forward' {
     if (q.qclass !== CLASS_IN && q.qclass !== TYPE.ANY) return 'forward';
     const name = queryName(q);
     if (q.qtype === TYPE.PTR) {
@@ -160,8 +172,17 @@ export class RecordStore {
   /** Where the server listens. */
   readonly listen: readonly string[];
 
-  constructor(config: DnsConfig) {
+  /**
+   * Names that cannot go on the wire (a label over 63 bytes, a name over 253, control bytes: a
+   * hostile store entry or a bug upstream) are left out with a log line, never answered.
+   */
+  constructor(
+    config: DnsConfig,
+    readonly log: Logger = silentLogger,
+  ) {
     this.listen = config.listen;
+    const skip = (name: string, container: string, network: string, what: string) =>
+      log.warn({ name: name.slice(0, 300), length: name.length, container: container.slice(0, 300), network: network.slice(0, 300), what }, 'dns: invalid name left out of the records');
     const endpoints = new Map<string, Addresses>();
     for (const net of config.networks) {
       const key = net.name.toLowerCase();
@@ -170,16 +191,23 @@ export class RecordStore {
       for (const e of net.entries) {
         endpoints.set(`${e.container}|${net.name}`, { v4: e.ipv4 ? [e.ipv4] : [], v6: e.ipv6 ? [e.ipv6] : [] });
         for (const n of e.names) {
+          if (!isDnsName(n)) {
+            skip(n, e.container, net.name, 'name');
+            continue;
+          }
           let a = names.get(n);
           if (!a) names.set(n, (a = { v4: [], v6: [] }));
           if (e.ipv4 && !a.v4.includes(e.ipv4)) a.v4.push(e.ipv4);
           if (e.ipv6 && !a.v6.includes(e.ipv6)) a.v6.push(e.ipv6);
         }
+        // PTR answers name "<container>.<network>": both parts must make a valid name together.
+        const target = `${e.container}.${net.name}`.toLowerCase();
+        if (!isDnsName(target) && (e.ipv4 || e.ipv6)) skip(target, e.container, net.name, 'ptr target');
         for (const ip of [e.ipv4, e.ipv6]) {
-          if (!ip) continue;
+          if (!ip || !isDnsName(target)) continue;
           const r = reverseName(ip);
           const list = this.reverse.get(r) ?? [];
-          list.push({ network: key, target: `${e.container}.${net.name}`.toLowerCase() });
+          list.push({ network: key, target });
           this.reverse.set(r, list);
         }
       }
@@ -191,6 +219,10 @@ export class RecordStore {
       if (!view) {
         const links = new Map<string, Addresses>();
         for (const l of c.links) {
+          if (!isDnsName(l.alias)) {
+            skip(l.alias, l.container, l.network, 'link alias');
+            continue;
+          }
           const target = endpoints.get(`${l.container}|${l.network}`);
           if (target && !links.has(l.alias)) links.set(l.alias, target);
         }

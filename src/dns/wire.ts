@@ -163,12 +163,34 @@ export function rcodeOf(msg: Buffer): number {
 
 export type RecordData = { type: typeof TYPE.A | typeof TYPE.AAAA; address: string } | { type: typeof TYPE.PTR; domain: string };
 
+/** The longest name in dotted form (255 bytes on the wire) and the longest label (RFC 1035). */
+export const MAX_DNS_NAME = 253;
+export const MAX_DNS_LABEL = 63;
+const LABEL = /^[\x21-\x2d\x2f-\x7e]{1,63}$/;
+
+/**
+ * Whether a name can go on the wire as weft encodes it: printable ASCII labels of 1 to 63 bytes,
+ * at most 253 characters. The record store refuses other names (a 64-character label made the
+ * encoder throw and the daemon die).
+ */
+export function isDnsName(name: string): boolean {
+  if (name.length === 0 || name.length > MAX_DNS_NAME) return false;
+  for (const label of name.split('.')) if (!LABEL.test(label)) return false;
+  return true;
+}
+
+/** Why a record cannot be encoded (thrown by encodeRecord; callers catch it, never a socket handler). */
+export class RecordEncodingError extends Error {}
+
 /**
  * Encodes one answer record with dns2, for a response whose question is `qname`: the owner is a
  * compression pointer to the question, so the bytes fit any response to that name, whatever the
- * case the client used. Cold path: the store caches the result.
+ * case the client used. Cold path: the store caches the result. Throws RecordEncodingError for a
+ * name that is not a valid DNS name (checked first: dns2 would write a corrupt label or throw).
  */
 export function encodeRecord(qname: string, qtype: number, rr: RecordData, ttl = DNS_TTL): Buffer {
+  if (!isDnsName(qname)) throw new RecordEncodingError(`not a DNS name: ${JSON.stringify(qname.slice(0, 80))}`);
+  if (rr.type === TYPE.PTR && !isDnsName(rr.domain)) throw new RecordEncodingError(`not a DNS name: ${JSON.stringify(rr.domain.slice(0, 80))}`);
   const p = new Packet();
   p.questions.push(new Packet.Question(qname, qtype, CLASS_IN));
   p.answers.push(new Packet.Resource({ name: qname, class: CLASS_IN, ttl, ...rr }));

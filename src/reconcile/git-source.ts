@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../log.js';
+import { redactSecrets } from '../redact.js';
 import type { ManifestSource, SourceEvent, SourceInfo, SourceLoad } from './watch.js';
 import { SourceError, loadFromText } from './watch.js';
 
@@ -40,8 +41,12 @@ export class GitSource implements ManifestSource {
   private failing = false;
   private closed = false;
 
+  /** The URL as shown and logged: without credentials (opts.url keeps them for git itself). */
+  private readonly shownUrl: string;
+
   constructor(private readonly opts: GitSourceOptions) {
-    this.info = { kind: 'git', url: opts.url, ref: opts.ref, ...(opts.path !== undefined ? { path: opts.path } : {}), intervalMs: opts.intervalMs };
+    this.shownUrl = redactSecrets(opts.url);
+    this.info = { kind: 'git', url: this.shownUrl, ref: opts.ref, ...(opts.path !== undefined ? { path: opts.path } : {}), intervalMs: opts.intervalMs };
   }
 
   /** The commit the ref pointed at in the last successful fetch. */
@@ -52,7 +57,7 @@ export class GitSource implements ManifestSource {
   async load(): Promise<SourceLoad> {
     if (this.commit === undefined) await this.serial(() => this.fetch());
     const commit = this.commit;
-    if (commit === undefined) throw new SourceError(`git ${this.opts.url}: nothing fetched yet`);
+    if (commit === undefined) throw new SourceError(`git ${this.shownUrl}: nothing fetched yet`);
     if (this.cached?.revision === commit) return this.cached;
     const loaded = await this.serial(() => this.readAt(commit));
     this.cached = loaded;
@@ -77,7 +82,7 @@ export class GitSource implements ManifestSource {
   }
 
   async recordApplied(revision: string): Promise<void> {
-    const record = { url: this.opts.url, ref: this.opts.ref, path: this.opts.path ?? '', commit: revision, appliedAt: new Date().toISOString() };
+    const record = { url: this.shownUrl, ref: this.opts.ref, path: this.opts.path ?? '', commit: revision, appliedAt: new Date().toISOString() };
     await writeFile(path.join(this.opts.dir, 'weft-applied.json'), `${JSON.stringify(record, null, 2)}\n`);
   }
 
@@ -115,7 +120,7 @@ export class GitSource implements ManifestSource {
     await this.git(['init', '--quiet', '--bare']);
     await this.git(['fetch', '--quiet', '--no-tags', '--depth=1', '--', this.opts.url, `+${this.opts.ref}:${FETCHED}`]);
     const commit = (await this.git(['rev-parse', '--verify', `${FETCHED}^{commit}`])).stdout.toString('utf8').trim();
-    if (commit !== this.commit) this.opts.log.info({ url: this.opts.url, ref: this.opts.ref, commit }, 'git source fetched a new commit');
+    if (commit !== this.commit) this.opts.log.info({ url: this.shownUrl, ref: this.opts.ref, commit }, 'git source fetched a new commit');
     this.commit = commit;
   }
 
@@ -143,7 +148,8 @@ export class GitSource implements ManifestSource {
         ['-C', this.opts.dir, ...args],
         { encoding: 'buffer', maxBuffer: 256 * 1024 * 1024, timeout: 120_000, env: { ...process.env, GIT_TERMINAL_PROMPT: '0' } },
         (err, stdout, stderr) => {
-          if (err) reject(new SourceError(`git ${args.filter((a) => a !== '--').join(' ')}: ${stderr.toString('utf8').trim() || err.message}`, { cause: err }));
+          // The arguments hold the URL and git's own messages may repeat it: both are redacted.
+          if (err) reject(new SourceError(redactSecrets(`git ${args.filter((a) => a !== '--').join(' ')}: ${stderr.toString('utf8').trim() || err.message}`)));
           else resolve({ stdout });
         },
       );

@@ -1,7 +1,9 @@
-import { createServer } from 'node:http';
+import { STATUS_CODES, createServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { UsageError, WeftError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { redactDeep, redactSecrets } from '../redact.js';
 import type { DaemonStatus } from './daemon.js';
 import { METRICS_CONTENT_TYPE } from './metrics.js';
 
@@ -41,36 +43,129 @@ export interface StatusServer {
   close(): Promise<void>;
 }
 
+/** Bounds that keep one client (or many) from taking the daemon down. */
+export interface StatusServerLimits {
+  /** Request line plus headers, bytes (Node answers 431 above it). */
+  maxHeaderBytes: number;
+  /** Whole headers must arrive within this (a slow client is cut off with 408). */
+  headersTimeoutMs: number;
+  /** The whole request must arrive within this. */
+  requestTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this. */
+  keepAliveTimeoutMs: number;
+  /** Connections open at once; more are closed as they arrive. */
+  maxConnections: number;
+}
+
+export const STATUS_SERVER_LIMITS: StatusServerLimits = {
+  maxHeaderBytes: 8 * 1024,
+  headersTimeoutMs: 5_000,
+  requestTimeoutMs: 10_000,
+  keepAliveTimeoutMs: 5_000,
+  maxConnections: 64,
+};
+
+export interface StatusServerOptions {
+  log?: Logger;
+  limits?: Partial<StatusServerLimits>;
+}
+
+type Reply = { code: number; type: string; body: string; headers?: Record<string, string> };
+
+const text = (code: number, body: string, headers?: Record<string, string>): Reply => ({ code, type: 'text/plain', body, ...(headers ? { headers } : {}) });
+
+/**
+ * The path of a request target, or undefined when it is not one: origin-form ("/x?y") and
+ * absolute-form ("http://host/x"), as RFC 9112 allows. Never throws (a bad URL killed the daemon).
+ */
+export function requestPath(target: string): string | undefined {
+  if (target.startsWith('/')) {
+    const end = target.search(/[?#]/);
+    return end < 0 ? target : target.slice(0, end);
+  }
+  if (!/^https?:\/\//i.test(target)) return undefined;
+  try {
+    return new URL(target).pathname;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The answer to one request. Pure but for the daemon's callbacks, which may throw (the caller catches). */
+export function route(method: string | undefined, target: string | undefined, hasBody: boolean, daemon: StatusProvider): Reply {
+  if (method !== 'GET' && method !== 'HEAD') return text(405, 'method not allowed: this server only answers GET and HEAD\n', { allow: 'GET, HEAD' });
+  // A GET-only server reads no body: one offered is refused, not buffered.
+  if (hasBody) return text(413, 'request bodies are not accepted\n');
+  const path = requestPath(target ?? '');
+  if (path === undefined) return text(400, 'bad request target: use a path such as /healthz\n');
+  switch (path) {
+    case '/healthz':
+      return text(200, 'ok\n');
+    case '/readyz': {
+      if (daemon.ready()) return text(200, 'ready\n');
+      const s = daemon.status();
+      const why = s.error ? `${s.error.kind}: ${s.error.message}` : s.lastReconcile ? `last reconcile ${s.lastReconcile.result}` : 'no reconcile yet';
+      return text(503, `not ready: ${redactSecrets(why)}\n`);
+    }
+    case '/status':
+      // Sources redact their URLs already; this pass keeps a missed one out of the answer too.
+      return { code: 200, type: 'application/json', body: `${JSON.stringify(redactDeep(daemon.status()), null, 2)}\n` };
+    case '/metrics':
+      return { code: 200, type: METRICS_CONTENT_TYPE, body: daemon.renderMetrics() };
+    default:
+      return text(404, 'not found: try /healthz, /readyz, /status or /metrics\n');
+  }
+}
+
 /**
  * Serves /healthz, /readyz, /status (JSON) and /metrics (Prometheus text) on one address. Binds
  * in the namespace this process runs in (the CLI re-executes the daemon inside --host-netns).
+ * No request can stop it: every error is caught per request (500), malformed requests get 400,
+ * and request size, time and the number of connections are bounded (StatusServerLimits).
  */
-export async function startStatusServer(listen: ListenAddress, daemon: StatusProvider): Promise<StatusServer> {
-  const server: Server = createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://weft');
-    const send = (code: number, type: string, body: string) => {
-      res.writeHead(code, { 'content-type': type, 'cache-control': 'no-store' });
-      res.end(req.method === 'HEAD' ? undefined : body);
-    };
-    if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'text/plain', 'method not allowed\n');
-    switch (url.pathname) {
-      case '/healthz':
-        return send(200, 'text/plain', 'ok\n');
-      case '/readyz': {
-        if (daemon.ready()) return send(200, 'text/plain', 'ready\n');
-        const s = daemon.status();
-        const why = s.error ? `${s.error.kind}: ${s.error.message}` : s.lastReconcile ? `last reconcile ${s.lastReconcile.result}` : 'no reconcile yet';
-        return send(503, 'text/plain', `not ready: ${why}\n`);
+export async function startStatusServer(listen: ListenAddress, daemon: StatusProvider, opts: StatusServerOptions = {}): Promise<StatusServer> {
+  const limits = { ...STATUS_SERVER_LIMITS, ...opts.limits };
+  const log = opts.log;
+  const server: Server = createServer(
+    {
+      maxHeaderSize: limits.maxHeaderBytes,
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      // Node checks the two timeouts above on this period (30 s by default).
+      connectionsCheckingInterval: Math.min(1_000, limits.headersTimeoutMs),
+    },
+    (req, res) => {
+      let reply: Reply;
+      try {
+        const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+        reply = route(req.method, req.url, hasBody, daemon);
+      } catch (err) {
+        log?.error({ error: err instanceof Error ? err.message : String(err), path: redactSecrets(req.url ?? '') }, 'status server: request failed');
+        reply = text(500, 'internal error; see the daemon log\n');
       }
-      case '/status':
-        return send(200, 'application/json', `${JSON.stringify(daemon.status(), null, 2)}\n`);
-      case '/metrics':
-        return send(200, METRICS_CONTENT_TYPE, daemon.renderMetrics());
-      default:
-        return send(404, 'text/plain', 'not found: try /healthz, /readyz, /status or /metrics\n');
-    }
+      try {
+        // A body we did not read, or an error: the connection is not reused.
+        const close = reply.code >= 400 ? { connection: 'close' } : {};
+        res.writeHead(reply.code, { 'content-type': reply.type, 'content-length': Buffer.byteLength(reply.body), 'cache-control': 'no-store', ...close, ...reply.headers });
+        res.end(req.method === 'HEAD' ? undefined : reply.body);
+      } catch (err) {
+        log?.warn({ error: err instanceof Error ? err.message : String(err) }, 'status server: cannot answer');
+        res.destroy();
+      }
+    },
+  );
+  server.maxConnections = limits.maxConnections;
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    // Malformed requests, oversized headers, slow clients: a short answer when the socket can
+    // still take one, then close. Node's default does the same; this one also logs.
+    log?.debug({ error: err.code ?? err.message }, 'status server: bad request');
+    const code = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    if (!socket.writable) return void socket.destroy();
+    socket.end(`HTTP/1.1 ${code} ${STATUS_CODES[code] ?? ''}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+    // A client that does not read the answer does not keep the socket either.
+    setTimeout(() => socket.destroy(), 1_000).unref();
   });
-  server.keepAliveTimeout = 5_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => {
       const where = `--listen ${listen.host}:${listen.port}`;
@@ -80,6 +175,8 @@ export async function startStatusServer(listen: ListenAddress, daemon: StatusPro
     });
     server.listen(listen.port, listen.host, () => resolve());
   });
+  // After listening, a server error (EMFILE on accept, ...) is logged; it never ends the process.
+  server.on('error', (err) => log?.warn({ error: err.message }, 'status server: error'));
   const bound = server.address() as AddressInfo;
   return {
     address: { host: listen.host, port: bound.port },

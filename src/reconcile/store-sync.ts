@@ -1,5 +1,6 @@
 import type { PeerEndpoint, Topology } from '../compile/index.js';
 import { WeftError } from '../errors.js';
+import { redactSecrets } from '../redact.js';
 import type { Logger } from '../log.js';
 import { canonicalEndpoint, localEndpoints, sameEndpoints } from '../store/endpoints.js';
 import type { StoreChange } from '../store/endpoints.js';
@@ -169,7 +170,7 @@ export class StoreSync {
   status(): StoreStatus {
     const node = this.wanted?.node;
     return {
-      url: this.store.url,
+      url: redactSecrets(this.store.url),
       connected: this.failure === undefined && this.watching,
       watching: this.watching,
       remoteEndpoints: (this.known ?? []).filter((e) => e.node !== node).length,
@@ -286,7 +287,7 @@ export class StoreSync {
   private onConnection(up: boolean, err: Error | undefined): void {
     if (this.stopping) return;
     this.watching = up;
-    if (!up) return this.fail('watch', err ?? new WeftError('STORE', `membership store ${this.store.url}: the watch disconnected`));
+    if (!up) return this.fail('watch', err ?? new WeftError('STORE', `membership store ${redactSecrets(this.store.url)}: the watch disconnected`));
     // Up (again): what it missed is replayed; make sure the reads and this node's publication are current.
     if (this.failure) {
       if (this.retryTimer !== undefined) this.deps.timers.clearTimeout(this.retryTimer);
@@ -352,7 +353,7 @@ export class StoreSync {
   private bounded<T>(p: Promise<T>, what: string): Promise<T> {
     const ms = this.deps.options.timeoutMs;
     return new Promise<T>((resolve, reject) => {
-      const timer = this.deps.timers.setTimeout(() => reject(new WeftError('STORE', `membership store ${this.store.url}: ${what}: no answer within ${ms} ms`)), ms);
+      const timer = this.deps.timers.setTimeout(() => reject(new WeftError('STORE', `membership store ${redactSecrets(this.store.url)}: ${what}: no answer within ${ms} ms`)), ms);
       p.then(
         (v) => {
           this.deps.timers.clearTimeout(timer);

@@ -24,8 +24,12 @@ describe('DNS redirect (127.0.0.11 -> gateway) as desired state', () => {
     expect(lines.filter((l) => l.includes('h1-container1') && l.includes('weft_dns'))).toEqual([]);
     // container2's DNS goes to isolated_nw's gateway (eth1), not the default bridge's.
     const c2 = rules(w, 'h1-container2');
-    expect(c2.map((x) => x.comment?.split('#')[0])).toEqual(['weft:dns-udp', 'weft:dns-tcp', 'weft:dns-masq']);
+    expect(c2.map((x) => x.comment?.split('#')[0])).toEqual(['weft:dns-udp', 'weft:dns-tcp', 'weft:dns-masq', 'weft:localnet-saddr', 'weft:localnet-daddr']);
     expect(c2[0]?.expr[2]).toEqual({ dnat: { addr: '172.21.0.1', port: 53 } });
+    // route_localnet comes with a drop of 127.0.0.0/8 from outside (finding 4), before conntrack.
+    expect(c2[4]?.expr).toEqual([{ match: { op: '!=', left: { meta: { key: 'iifname' } }, right: 'lo' } }, { match: { op: '==', left: { payload: { protocol: 'ip', field: 'daddr' } }, right: { prefix: { addr: '127.0.0.0', len: 8 } } } }, { drop: null }]);
+    const pre = (w.kernel.ns('h1-container2').nft.list(TABLE) ?? []).flatMap((o) => ('chain' in o && o.chain.name === 'prerouting' ? [o.chain] : []));
+    expect(pre).toMatchObject([{ type: 'filter', hook: 'prerouting', prio: -300, policy: 'accept' }]);
     expect(w.kernel.ns('h1-container2').sysctls.get('net/ipv4/conf/eth1/route_localnet')).toBe('1');
     expect(w.kernel.ns('h1-container3').sysctls.get('net/ipv4/conf/eth0/route_localnet')).toBe('1');
     expect(w.kernel.ns('h1-container1').nft.list(TABLE)).toBeNull();
@@ -52,7 +56,7 @@ describe('DNS redirect (127.0.0.11 -> gateway) as desired state', () => {
     expect(await w.plan(walkthrough)).toEqual(['+ nft rule dns-masq in ip weft_dns postrouting in h1-container2 container container2']);
     await w.apply(walkthrough);
     expect(await w.plan(walkthrough)).toEqual([]);
-    expect(rules(w, 'h1-container2')).toHaveLength(3);
+    expect(rules(w, 'h1-container2')).toHaveLength(5);
   });
 
   it('a container that leaves its user-defined networks loses the table; one whose gateway changes gets new rules', async () => {
