@@ -4,6 +4,7 @@ import { redactSecrets } from '../redact.js';
 import type { Logger } from '../log.js';
 import { canonicalEndpoint, localEndpoints, sameEndpoints } from '../store/endpoints.js';
 import type { StoreChange } from '../store/endpoints.js';
+import { clip } from '../store/trust.js';
 import type { Rejection } from '../store/trust.js';
 import type { PeerSource } from './reconcile.js';
 import type { Timers } from './trigger.js';
@@ -280,7 +281,7 @@ export class StoreSync {
       return;
     }
     this.changes++;
-    this.deps.log.debug({ type: e.type, key: e.key }, 'membership store changed');
+    this.deps.log.debug({ type: e.type, key: clip(e.key, 200) }, 'membership store changed');
     this.deps.onChange();
   }
 
