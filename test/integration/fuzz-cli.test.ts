@@ -23,7 +23,7 @@ let monitors: { output: () => string }[] = [];
 async function settledEvents(): Promise<string> {
   let last = '';
   for (let i = 0; i < 50; i++) {
-    await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, 60));
     const now = monitors.map((m) => m.output()).join('');
     if (now === last && i > 0) return now;
     last = now;
