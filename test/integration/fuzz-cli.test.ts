@@ -23,7 +23,7 @@ let monitors: { output: () => string }[] = [];
 async function settledEvents(): Promise<string> {
   let last = '';
   for (let i = 0; i < 50; i++) {
-    await new Promise((r) => setTimeout(r, 150));
+    await new Promise((r) => setTimeout(r, 60));
     const now = monitors.map((m) => m.output()).join('');
     if (now === last && i > 0) return now;
     last = now;
@@ -45,6 +45,8 @@ describe('CLI fuzzing (issue 11)', () => {
     const texts = fc.sample(manifestText(exampleDocuments()), { numRuns: runs, seed });
     const file = path.join(host.dir, 'fuzz.yaml');
     const counts = { valid: 0, invalid: 0, applied: 0 };
+    // Monitor output so far, settled: an invalid apply must add nothing to it.
+    let seen = await settledEvents();
     for (const [i, text] of texts.entries()) {
       const where = `seed ${seed} (FUZZ_SEED=${seed}), manifest ${i}:\n${text}`;
       await writeFile(file, text);
@@ -52,17 +54,20 @@ describe('CLI fuzzing (issue 11)', () => {
       expect([0, 2], `validate: ${where}\n${v.stderr}`).toContain(v.code);
       expect(v.stderr + v.stdout, where).not.toMatch(/internal error/i);
       counts[v.code === 0 ? 'valid' : 'invalid']++;
-      const before = await settledEvents();
       const a = await host.weft(['apply', '-f', file]);
       expect([0, 2], `apply: ${where}\n${a.stderr}`).toContain(a.code);
       expect(a.stderr + a.stdout, where).not.toMatch(/internal error/i);
+      const after = await settledEvents();
       if (a.code === 2) {
-        expect((await settledEvents()).slice(before.length), `kernel changed by an invalid apply: ${where}\n${a.stderr}`).toBe('');
+        expect(after.slice(seen.length), `kernel changed by an invalid apply: ${where}\n${a.stderr}`).toBe('');
         continue;
       }
       counts.applied++;
+      // The monitors do see weft's writes (so their silence above means something).
+      if (/^\+ /m.test(a.stdout)) expect(after.length, `no events for an apply that changed something: ${where}`).toBeGreaterThan(seen.length);
       const d = await host.weft(['destroy', '-f', file]);
       expect(d.code, `destroy: ${where}\n${d.stderr}`).toBe(0);
+      seen = await settledEvents();
     }
     console.log(`CLI fuzz: seed ${seed}, ${runs} manifests, ${counts.valid} valid, ${counts.invalid} invalid, ${counts.applied} applied`);
   }, 60_000 + runs * 20_000);
