@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -27,11 +27,27 @@ afterEach(async () => {
 });
 
 function holdWithFlockTool(): ChildProcess {
-  // util-linux flock(1): takes flock(2) on the file and keeps it while `sleep` runs (-o: sleep
-  // itself does not inherit it, so killing flock(1) ends the hold).
-  const c = spawn('flock', ['-n', '-o', lockFile, 'sleep', '30'], { stdio: 'ignore' });
+  // util-linux flock(1): takes flock(2) on the file (waiting out the probes of waitHeld) and keeps
+  // it while `sleep` runs (-o: sleep does not inherit it, so killing flock(1) ends the hold).
+  const c = spawn('flock', ['-o', lockFile, 'sleep', '30'], { stdio: 'ignore' });
   children.push(c);
   return c;
+}
+
+/** Waits until some other process holds the lock (flock(1) has taken it). */
+async function waitHeld(): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (await heldByOther()) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error('the holder never took the lock');
+}
+
+/** Whether every thread of `pid` has exited (the leader may still be a zombie). */
+async function allThreadsExited(pid: number): Promise<boolean> {
+  const tasks = await readdir(`/proc/${pid}/task`).catch(() => [] as string[]);
+  const states = await Promise.all(tasks.map(async (t) => (await readFile(`/proc/${pid}/task/${t}/stat`, 'utf8').catch(() => ') X')).split(') ')[1]?.[0]));
+  return states.every((st) => st === 'Z' || st === 'X');
 }
 
 async function heldByOther(): Promise<boolean> {
@@ -41,7 +57,7 @@ async function heldByOther(): Promise<boolean> {
   });
 }
 
-describe('the per-host writer lock', () => {
+describe('the per-host writer lock', { timeout: 20_000 }, () => {
   it('names a live holder in a LockedError and lets the next writer in after release', async () => {
     const lock = await acquireLock(dir, 'h1', 'apply');
     const err = await acquireLock(dir, 'h1', 'destroy').catch((e: unknown) => e);
@@ -65,9 +81,7 @@ describe('the per-host writer lock', () => {
   it('is taken at once after its holder was killed with SIGKILL, whatever the file says', async () => {
     await writeFile(lockFile, JSON.stringify({ pid: process.pid, command: 'apply', since: 'earlier' }));
     const holder = holdWithFlockTool();
-    await until(() => holder.pid !== undefined);
-    // flock(1) has the lock once another try fails.
-    for (let i = 0; i < 100 && !(await heldByOther()); i++) await new Promise((r) => setTimeout(r, 10));
+    await waitHeld();
     await expect(acquireLock(dir, 'h1', 'apply')).rejects.toBeInstanceOf(LockedError);
     const gone = new Promise((r) => holder.on('close', r));
     holder.kill('SIGKILL');
@@ -88,14 +102,15 @@ describe('the per-host writer lock', () => {
       // Written only once it holds the lock: the test checks the file names it.
       fs.writeSync(fd, JSON.stringify({ pid: process.pid, command: 'apply', since: 'now' }));
       process.exit(0);`;
-    const sh = spawn('sh', ['-c', 'node -e "$1" & echo $!; exec sleep 30', 'sh', holderJs], { stdio: ['ignore', 'pipe', 'ignore'], cwd: process.cwd() });
+    const sh = spawn('sh', ['-c', 'node -e "$1" & echo $!; exec sleep 30', 'sh', holderJs], { stdio: ['ignore', 'pipe', 'inherit'], cwd: process.cwd() });
     children.push(sh);
     let out = '';
     sh.stdout.on('data', (b: Buffer) => (out += b.toString()));
     await until(() => out.includes('\n'), 5000);
     const pid = Number(out.trim());
     const state = async () => (await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '')).split(') ')[1]?.[0];
-    for (let i = 0; i < 500 && (await state()) !== 'Z'; i++) await new Promise((r) => setTimeout(r, 10));
+    // A multi-threaded process shows Z once its main thread is done; its files close with the last thread.
+    for (let i = 0; i < 500 && !((await state()) === 'Z' && (await allThreadsExited(pid))); i++) await new Promise((r) => setTimeout(r, 10));
     expect(await state()).toBe('Z');
     expect(JSON.parse(await readFile(lockFile, 'utf8'))).toMatchObject({ pid });
     const lock = await acquireLock(dir, 'h1', 'apply');
@@ -117,7 +132,7 @@ describe('the per-host writer lock', () => {
   it('shows a garbled holder as unknown, never its raw text', async () => {
     await writeFile(lockFile, '{"pid": "1; rm -rf /", "command": "\\u001b[31mevil\\nline"}');
     holdWithFlockTool();
-    for (let i = 0; i < 100 && !(await heldByOther()); i++) await new Promise((r) => setTimeout(r, 10));
+    await waitHeld();
     const err = (await acquireLock(dir, 'h1', 'apply').catch((e: unknown) => e)) as Error;
     expect(err).toBeInstanceOf(LockedError);
     expect(err.message).toContain('pid unknown');
