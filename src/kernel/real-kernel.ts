@@ -8,6 +8,7 @@ import type { ExecResult } from './exec.js';
 import { exec, inNamespace, mapLimit } from './exec.js';
 import type { NsCommand } from './ns-batch.js';
 import { execInNamespaces } from './ns-batch.js';
+import { dropIntents, readIntents, recordIntents } from './netns-intents.js';
 import { PrivateTemp } from './private-temp.js';
 import { failedBatchLine, parseAddresses, parseFdb, parseLinks, parseNeighbours, parseRoutes, splitJsonLines } from './ip-parse.js';
 import { renderFdbOp, renderIpOp } from './ip-render.js';
@@ -102,6 +103,10 @@ export class RealKernel implements Kernel {
     }
   }
 
+  netnsIntents(): Promise<Set<string>> {
+    return readIntents();
+  }
+
   async readNamespaces(reqs: readonly NsReadRequest[]): Promise<Map<string, NsSnapshot | null>> {
     const cmds: NsCommand[] = reqs.map((r) => (ipOnly(r) ? { ns: r.ns, argv: IP_READ, input: IP_READ_INPUT } : { ns: r.ns, argv: ['sh', '-c', READ_SCRIPT, 'sh', ...readArgs(r)] }));
     const results = await execInNamespaces(cmds, this.concurrency, this.stats);
@@ -171,7 +176,11 @@ export class RealKernel implements Kernel {
       t = performance.now();
     };
     if (program.netnsDelete.length > 0) await this.netnsBatch('del', program.netnsDelete);
-    if (program.netnsAdd.length > 0) await this.netnsBatch('add', program.netnsAdd);
+    if (program.netnsAdd.length > 0) {
+      // Recorded first: a crash before the loopback is tagged leaves a namespace weft can prove is its own.
+      await recordIntents(program.netnsAdd);
+      await this.netnsBatch('add', program.netnsAdd);
+    }
     lap('netns', program.netnsDelete.length + program.netnsAdd.length);
     await mapLimit(program.early ?? [], this.concurrency, (w) => this.runWork(w));
     await this.runWork(program.host);
@@ -185,6 +194,10 @@ export class RealKernel implements Kernel {
     lap('files', program.files.write.length + program.files.remove.length);
     for (const g of program.awaitGone) await this.awaitGone(g.ns, g.links);
     lap('await-gone', program.awaitGone.reduce((n, g) => n + g.links.length, 0));
+    // Every namespace written without failure now carries its tag (a namespace adopted on an
+    // intent is tagged by this very program): its intent is fulfilled.
+    const named = [...program.netnsAdd, ...program.containers.map((w) => w.ns.path?.match(/^\/run\/netns\/([^/]+)$/)?.[1])];
+    await dropIntents(new Set(named.filter((n): n is string => n !== undefined)));
     return readBack;
   }
 
@@ -249,9 +262,14 @@ export class RealKernel implements Kernel {
     this.stats.writes += lines.length;
     if (res.code !== 0) {
       const line = failedBatchLine(res.stderr);
+      // Adding: namespaces from the failed line on were not made, and the name may be someone
+      // else's: no intent for them; those before keep theirs. Deleting: those before are gone.
+      const done = line !== undefined ? line - 1 : 0;
+      await dropIntents(verb === 'add' ? names.slice(done) : names.slice(0, done));
       const what = line !== undefined ? lines[line - 1] : lines.join('; ');
       throw new KernelError(`${verb === 'add' ? 'creating' : 'deleting'} namespace`, `ip ${what ?? ''}`, res.stderr);
     }
+    if (verb === 'del') await dropIntents(names);
   }
 
   /** Writes one namespace (the host, or one that must be written before it) from a Node child of its own. */
