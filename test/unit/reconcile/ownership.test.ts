@@ -99,9 +99,9 @@ describe('untagged links', () => {
     // Someone else's pair under weft's name: its peer is not the container's interface.
     await w.destroy(c1);
     w.kernel.ensureNs('other');
-    host.links.set(veth.name, { ...veth, alias: undefined, peer: { ns: 'other', name: 'x0' } } as typeof veth);
+    const { alias: _alias, ...untagged } = veth;
+    host.links.set(veth.name, { ...untagged, peer: { ns: 'other', name: 'x0' } });
     w.kernel.ns('other').links.set('x0', { ifindex: 777, name: 'x0', kind: 'veth', mtu: 1500, mac: '02:00:00:00:00:77', up: false, addrgenmode: 'eui64', peer: { ns: 'h1', name: veth.name } });
-    delete host.links.get(veth.name)!.alias;
     const err = await w.apply(c1).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ConflictError);
     expect((err as Error).message).toContain(`veth ${veth.name}`);
