@@ -69,6 +69,10 @@ export class CachingKernel implements Kernel {
     return this.inner.listDir(path);
   }
 
+  netnsIntents(): Promise<Set<string>> {
+    return this.inner.netnsIntents?.() ?? Promise.resolve(new Set());
+  }
+
   async readNamespaces(reqs: readonly NsReadRequest[]): Promise<Map<string, NsSnapshot | null>> {
     const out = new Map<string, NsSnapshot | null>();
     const missing: NsReadRequest[] = [];

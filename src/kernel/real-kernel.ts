@@ -1,5 +1,6 @@
-import { mkdir, readdir, readFile, rename, rm, rmdir, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
+import { mkdir, open, readdir, readFile, rename, rm, rmdir } from 'node:fs/promises';
 import path from 'node:path';
 import { KernelError, KernelInputError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -9,6 +10,8 @@ import { MACHINE_NETNS, OWN_NETNS, namespaceIdentity, sameNamespace } from './ne
 import { exec, inNamespace, mapLimit } from './exec.js';
 import type { NsCommand } from './ns-batch.js';
 import { execInNamespaces } from './ns-batch.js';
+import { dropIntents, readIntents, recordIntents } from './netns-intents.js';
+import { PrivateTemp } from './private-temp.js';
 import { failedBatchLine, parseAddresses, parseFdb, parseLinks, parseNeighbours, parseRoutes, splitJsonLines } from './ip-parse.js';
 import { renderFdbOp, renderIpOp } from './ip-render.js';
 import type { Kernel, KernelProgram, KernelStats, NsReadRequest, NsReadSpec, NsRef, NsSnapshot, NsWork, ProgressFn, ReadBack } from './types.js';
@@ -90,7 +93,6 @@ export class RealKernel implements Kernel {
   readonly stats: KernelStats = { processes: 0, writes: 0 };
   private readonly log: Logger;
   private readonly concurrency: number;
-  private tempSeq = 0;
 
   constructor(opts: RealKernelOptions) {
     this.log = opts.log;
@@ -103,6 +105,10 @@ export class RealKernel implements Kernel {
     } catch {
       return [];
     }
+  }
+
+  netnsIntents(): Promise<Set<string>> {
+    return readIntents();
   }
 
   async readNamespaces(reqs: readonly NsReadRequest[]): Promise<Map<string, NsSnapshot | null>> {
@@ -177,7 +183,11 @@ export class RealKernel implements Kernel {
       t = performance.now();
     };
     if (program.netnsDelete.length > 0) await this.netnsBatch('del', program.netnsDelete);
-    if (program.netnsAdd.length > 0) await this.netnsBatch('add', program.netnsAdd);
+    if (program.netnsAdd.length > 0) {
+      // Recorded first: a crash before the loopback is tagged leaves a namespace weft can prove is its own.
+      await recordIntents(program.netnsAdd);
+      await this.netnsBatch('add', program.netnsAdd);
+    }
     lap('netns', program.netnsDelete.length + program.netnsAdd.length);
     await mapLimit(program.early ?? [], this.concurrency, (w) => this.runWork(w));
     await this.runWork(program.host);
@@ -191,6 +201,10 @@ export class RealKernel implements Kernel {
     lap('files', program.files.write.length + program.files.remove.length);
     for (const g of program.awaitGone) await this.awaitGone(g.ns, g.links);
     lap('await-gone', program.awaitGone.reduce((n, g) => n + g.links.length, 0));
+    // Every namespace written without failure now carries its tag (a namespace adopted on an
+    // intent is tagged by this very program): its intent is fulfilled.
+    const named = [...program.netnsAdd, ...program.containers.map((w) => w.ns.path?.match(/^\/run\/netns\/([^/]+)$/)?.[1])];
+    await dropIntents(new Set(named.filter((n): n is string => n !== undefined)));
     return readBack;
   }
 
@@ -198,10 +212,10 @@ export class RealKernel implements Kernel {
    * Writes namespaces through a few shells (execInNamespaces), each namespace in one process
    * that also reads it back when `readBack` asks: ip alone where only ip operations are written
    * and only links, addresses and routes are read; sh otherwise (sysctls, forwarding entries and
-   * nftables, whose JSON goes through temporary files). Throws the first failure.
+   * nftables, whose JSON goes through files in a private folder). Throws the first failure.
    */
   private async runBatched(works: readonly NsWork[], onDone: (n: number) => void): Promise<ReadBack> {
-    const temp: string[] = [];
+    const temp = new PrivateTemp();
     try {
       const writes = await mapLimit(works, FILE_CONCURRENCY, (w) => this.writeCommand(w, temp));
       for (const w of works) logWrite(this.log, w);
@@ -226,15 +240,15 @@ export class RealKernel implements Kernel {
       });
       return out;
     } finally {
-      await mapLimit(temp, FILE_CONCURRENCY, (f) => rm(f, { force: true }));
+      await temp.remove();
     }
   }
 
   /**
    * The command that writes `w` and what it reads back (when `w.readBack` asks); `marked` when a
-   * marker line separates the writing from the reading. Temporary files go in `temp`.
+   * marker line separates the writing from the reading. Files for nft and bridge go in `temp`.
    */
-  private async writeCommand(w: NsWork, temp: string[]): Promise<{ cmd: NsCommand; reads?: NsReadSpec; marked?: boolean }> {
+  private async writeCommand(w: NsWork, temp: PrivateTemp): Promise<{ cmd: NsCommand; reads?: NsReadSpec; marked?: boolean }> {
     const lines = w.ip.map(renderIpOp).join('\n');
     const fdbLines = (w.fdb ?? []).map(renderFdbOp);
     const reads = w.readBack;
@@ -242,18 +256,11 @@ export class RealKernel implements Kernel {
     if (simple && reads && ipOnly(reads)) return { cmd: { ns: w.ns, argv: IP_READ, input: `${lines}\n${IP_READ_INPUT}` }, reads };
     if (simple && !reads) return { cmd: { ns: w.ns, argv: ['ip', '-batch', '-'], input: lines } };
     // nft JSON and forwarding entries can exceed the 128 KiB limit of one argument: hand them over in files.
-    const nftFile = w.nft.length > 0 ? await this.tempFile(temp, 'nft', JSON.stringify({ nftables: w.nft })) : '';
-    const fdbFile = fdbLines.length > 0 ? await this.tempFile(temp, 'fdb', `${fdbLines.join('\n')}\n`) : '';
+    const nftFile = w.nft.length > 0 ? await temp.file('nft', JSON.stringify({ nftables: w.nft })) : '';
+    const fdbFile = fdbLines.length > 0 ? await temp.file('fdb', `${fdbLines.join('\n')}\n`) : '';
     const writeArgs = [nftFile, fdbFile, String(w.sysctls.length), ...w.sysctls.flatMap((s) => [s.path, s.value])];
     if (!reads) return { cmd: { ns: w.ns, argv: ['sh', '-c', WRITE_SCRIPT, 'sh', ...writeArgs], input: lines } };
     return { cmd: { ns: w.ns, argv: ['sh', '-c', WRITE_READ_SCRIPT, 'sh', ...writeArgs, ...readArgs(reads)], input: lines }, reads, marked: true };
-  }
-
-  private async tempFile(temp: string[], kind: string, content: string): Promise<string> {
-    const f = path.join(tmpdir(), `weft-${kind}-${process.pid}-${++this.tempSeq}`);
-    temp.push(f);
-    await writeFile(f, content);
-    return f;
   }
 
   private async netnsBatch(verb: 'add' | 'del', names: readonly string[]): Promise<void> {
@@ -262,15 +269,20 @@ export class RealKernel implements Kernel {
     this.stats.writes += lines.length;
     if (res.code !== 0) {
       const line = failedBatchLine(res.stderr);
+      // Adding: namespaces from the failed line on were not made, and the name may be someone
+      // else's: no intent for them; those before keep theirs. Deleting: those before are gone.
+      const done = line !== undefined ? line - 1 : 0;
+      await dropIntents(verb === 'add' ? names.slice(done) : names.slice(0, done));
       const what = line !== undefined ? lines[line - 1] : lines.join('; ');
       throw new KernelError(`${verb === 'add' ? 'creating' : 'deleting'} namespace`, `ip ${what ?? ''}`, res.stderr);
     }
+    if (verb === 'del') await dropIntents(names);
   }
 
   /** Writes one namespace (the host, or one that must be written before it) from a Node child of its own. */
   private async runWork(work: NsWork): Promise<void> {
     if (workWrites(work) === 0) return;
-    const temp: string[] = [];
+    const temp = new PrivateTemp();
     try {
       const { cmd } = await this.writeCommand(work, temp);
       logWrite(this.log, work);
@@ -278,7 +290,7 @@ export class RealKernel implements Kernel {
       this.stats.writes += workWrites(work);
       if (res.code !== 0) throw writeError(work, cmd.argv, res);
     } finally {
-      await Promise.all(temp.map((f) => rm(f, { force: true })));
+      await temp.remove();
     }
   }
 
@@ -289,9 +301,15 @@ export class RealKernel implements Kernel {
     const dirs = [...new Set(f.write.map((w) => path.dirname(w.path)))];
     await mapLimit(dirs, FILE_CONCURRENCY, (d) => mkdir(d, { recursive: true }));
     await mapLimit(f.write, FILE_CONCURRENCY, async (w) => {
-      // Write then rename, so a reader never sees half a file.
-      const tmp = `${w.path}.weft-tmp`;
-      await writeFile(tmp, w.content);
+      // Write then rename, so a reader never sees half a file. The temporary name is new each
+      // time and opened without following links: nothing planted beside it is ever written through.
+      const tmp = `${w.path}.weft-${randomBytes(6).toString('hex')}`;
+      const fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
+      try {
+        await fh.writeFile(w.content);
+      } finally {
+        await fh.close();
+      }
       await rename(tmp, w.path);
       this.stats.writes++;
     });

@@ -163,6 +163,11 @@ export interface KLink {
   /** info_kind: bridge, veth, vxlan, macvlan; undefined for loopback and physical devices. */
   kind?: string;
   alias?: string;
+  /**
+   * Set by ownership (never by a kernel): the link has no alias in the kernel, and `alias` is
+   * the tag weft proved it should carry (a crash before tagging); the tag is still to be written.
+   */
+  untagged?: boolean;
   mtu: number;
   mac: string;
   up: boolean;
@@ -268,6 +273,12 @@ export interface Kernel {
   readFiles(paths: readonly string[]): Promise<Map<string, string | null>>;
   /** Lists the entries of a folder (empty if missing). */
   listDir(path: string): Promise<string[]>;
+  /**
+   * Names of the namespaces weft set out to create and has not tagged yet (see
+   * kernel/netns-intents.ts). A kernel without it has none: untagged namespaces are then
+   * adopted only on the evidence of weft's veths.
+   */
+  netnsIntents?(): Promise<Set<string>>;
   /**
    * Runs a program. Throws KernelError naming the object and the command that failed.
    * `progress` is called as namespaces are done (for a progress line on large applies). Returns the

@@ -15,7 +15,7 @@ export { ProgramBuilder, order } from './program-builder.js';
 export { observe, readSpec } from './observe.js';
 export { hostLinkOwner } from './ownership.js';
 export { WEFT_ROUTE_PROTO } from './routes.js';
-export { ETC_NETNS, WEFT_FILE_MARK } from './files.js';
+export { ETC_NETNS, WEFT_FILE_MARK, fileNames } from './files.js';
 export { WEFT_TABLES } from './nftables/index.js';
 
 /** Every provider, one per domain, in dependency order. */

@@ -23,7 +23,7 @@ export const linksProvider: Provider<'links'> = {
     for (const l of obs.hostSnapshot.links) {
       const owner = hostLinkOwner(l);
       if (!owner || owner.kind !== 'network') continue;
-      if (l.kind === 'bridge') put({ kind: 'bridge', ns: HOST, name: l.name, alias: l.alias ?? '', mtu: l.mtu, up: l.up, owner });
+      if (l.kind === 'bridge') put({ kind: 'bridge', ns: HOST, name: l.name, alias: tagOf(l), mtu: l.mtu, up: l.up, owner });
       else if (l.kind === 'vxlan') put(vxlanEntry(l, owner));
       else if (l.kind === 'vlan') put(vlanEntry(l, owner, obs));
     }
@@ -38,7 +38,7 @@ export const linksProvider: Provider<'links'> = {
         kind: 'veth',
         ns: HOST,
         name: v.host.name,
-        alias: v.host.alias ?? '',
+        alias: tagOf(v.host),
         mtu: v.host.mtu,
         up: v.host.up,
         addrgenmode: v.host.addrgenmode === 'none' ? 'none' : 'eui64',
@@ -147,6 +147,11 @@ export const linksProvider: Provider<'links'> = {
   },
 };
 
+/** The tag a link carries in the kernel: none yet for one claimed as weft's after a crash (claim.ts). */
+function tagOf(l: KLink): string {
+  return l.untagged ? '' : (l.alias ?? '');
+}
+
 function peerEntry(ns: string, l: { name: string; mac: string; mtu: number; up: boolean; addrgenmode?: string }, owner: VethPeerEntry['owner']): VethPeerEntry {
   return {
     kind: 'veth-peer',
@@ -166,7 +171,7 @@ function vxlanEntry(l: KLink, owner: Owner): VxlanEntry {
     kind: 'vxlan',
     ns: HOST,
     name: l.name,
-    alias: l.alias ?? '',
+    alias: tagOf(l),
     mtu: l.mtu,
     up: l.up,
     vni: Number(info['id'] ?? 0),
@@ -186,7 +191,7 @@ function hostLinkName(obs: Observation, ifindex: number | undefined): string {
 }
 
 function vlanEntry(l: KLink, owner: Owner, obs: Observation): VlanEntry {
-  return { kind: 'vlan', ns: HOST, name: l.name, alias: l.alias ?? '', up: l.up, parent: hostLinkName(obs, l.linkIndex), vlanId: Number(l.info?.['id'] ?? 0), owner };
+  return { kind: 'vlan', ns: HOST, name: l.name, alias: tagOf(l), up: l.up, parent: hostLinkName(obs, l.linkIndex), vlanId: Number(l.info?.['id'] ?? 0), owner };
 }
 
 function macvlanEntry(ns: string, l: KLink, owner: Owner, obs: Observation): MacvlanEntry {
@@ -195,7 +200,7 @@ function macvlanEntry(ns: string, l: KLink, owner: Owner, obs: Observation): Mac
     kind: 'macvlan',
     ns,
     name: l.name,
-    alias: l.alias ?? '',
+    alias: tagOf(l),
     parent: hostLinkName(obs, l.linkIndex),
     mode,
     mac: l.mac,

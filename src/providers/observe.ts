@@ -2,6 +2,7 @@ import type { Kernel, NsReadRequest, NsReadSpec, NsRef, NsSnapshot, ReadBack } f
 import { nftTableKey } from '../kernel/index.js';
 import type { KernelState, NsKey } from '../state/types.js';
 import { HOST, emptyState } from '../state/types.js';
+import { claimUntaggedLinks } from './claim.js';
 import { ETC_NETNS, fileNames } from './files.js';
 import type { Observation, Provider } from './types.js';
 
@@ -45,7 +46,7 @@ export function readSpec(desired: KernelState, providers: readonly Provider[], k
  * out what it owns. Read-only.
  */
 export async function observe(kernel: Kernel, req: ObserveRequest): Promise<{ observation: Observation; observed: KernelState }> {
-  const names = new Set(await kernel.listNetns());
+  const [names, netnsIntents] = await Promise.all([kernel.listNetns().then((n) => new Set(n)), kernel.netnsIntents?.() ?? new Set<string>()]);
   const prefix = req.hostNetns ? `${req.hostNetns}-` : '';
   const candidates = new Map<NsKey, NsRef>();
   for (const n of names) {
@@ -72,8 +73,8 @@ export async function observe(kernel: Kernel, req: ObserveRequest): Promise<{ ob
     else reads.push(r);
   }
   for (const [k, v] of await kernel.readNamespaces(reads)) snapshots.set(k, v);
-  const hostSnapshot = snapshots.get(HOST);
-  if (!hostSnapshot) throw new Error(`the host namespace ${req.hostNetns || '(root)'} cannot be read; does it exist?`);
+  const hostFound = snapshots.get(HOST);
+  if (!hostFound) throw new Error(`the host namespace ${req.hostNetns || '(root)'} cannot be read; does it exist?`);
 
   const etcNetnsDirs = (await kernel.listDir(ETC_NETNS)).filter((d) => d !== req.hostNetns && d.startsWith(prefix));
   const filePaths = new Set<string>(Object.keys(req.desired.files));
@@ -88,15 +89,16 @@ export async function observe(kernel: Kernel, req: ObserveRequest): Promise<{ ob
   });
   for (const [k, v] of await kernel.readFiles(toRead)) files.set(k, v);
 
-  const namespaces = new Map<NsKey, NsSnapshot>();
+  const read = new Map<NsKey, NsSnapshot>();
   const nsRefs = new Map<NsKey, NsRef>();
   for (const [key, ref] of candidates) {
     const snap = snapshots.get(key);
     if (snap) {
-      namespaces.set(key, snap);
+      read.set(key, snap);
       nsRefs.set(key, ref);
     }
   }
+  const { hostSnapshot, namespaces } = claimUntaggedLinks(hostFound, read, req.desired);
   const observation: Observation = {
     hostNetns: req.hostNetns,
     host: req.host,
@@ -104,6 +106,7 @@ export async function observe(kernel: Kernel, req: ObserveRequest): Promise<{ ob
     namespaces,
     nsRefs,
     netnsNames: names,
+    netnsIntents,
     files,
     etcNetnsDirs,
   };

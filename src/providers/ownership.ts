@@ -24,16 +24,22 @@ export function endpointOwner(link: KLink): Owner | undefined {
 }
 
 /**
- * A namespace that holds nothing but the container ends of weft's own veths: safe to adopt when
- * it has the name weft wants (an apply that failed or crashed between creating it and tagging
- * its loopback).
+ * An untagged namespace holds nothing but what weft puts in a namespace before tagging it: an
+ * untagged loopback that is down, the container ends of weft's own veths, no addresses.
  */
-function isUntaggedButOurs(s: NsSnapshot, peerIndexes: ReadonlySet<number>): boolean {
+function holdsOnlyOurs(s: NsSnapshot, peerIndexes: ReadonlySet<number>): boolean {
   const loose = (l: KLink) => (l.name === 'lo' && !l.up && !l.alias) || (l.kind === 'veth' && l.linkIndex !== undefined && peerIndexes.has(l.linkIndex));
   return s.links.every(loose) && s.addresses.length === 0;
 }
 
-/** Namespaces weft created (owned), by key, with their owning container. */
+/**
+ * Namespaces weft created (owned), by key, with their owning container. Never a guess:
+ * - its loopback carries weft's tag for this host and this name; or
+ * - weft recorded its intent to create it and crashed before tagging it (Kernel.netnsIntents),
+ *   and it holds nothing weft did not put there; or
+ * - it holds the container end of at least one of weft's tagged veths, and nothing else.
+ * Any other namespace with a name weft wants, empty or not, is someone else's: a conflict.
+ */
 export function ownedNamespaces(obs: Observation, ctx: ObserveContext): Map<NsKey, Owner> {
   const out = new Map<NsKey, Owner>();
   for (const [key, snap] of obs.namespaces) {
@@ -41,11 +47,21 @@ export function ownedNamespaces(obs: Observation, ctx: ObserveContext): Map<NsKe
     const tag = parseAlias(lo?.alias);
     if (tag?.['ctr'] && (tag['host'] ?? '') === obs.hostNetns && key === netnsName(obs.hostNetns, tag['ctr'])) {
       out.set(key, { kind: 'container', name: tag['ctr'] });
-    } else if (ctx.desired.netns[key] && isUntaggedButOurs(snap, ourVethIndexes(obs, key))) {
-      out.set(key, ctx.desired.netns[key].owner);
+      continue;
     }
+    const owner = ctx.desired.netns[key]?.owner ?? untaggedOwner(obs, key);
+    if (!owner || tag) continue;
+    const peers = ourVethIndexes(obs, key);
+    const proven = obs.netnsIntents.has(key) || snap.links.some((l) => l.kind === 'veth' && l.linkIndex !== undefined && peers.has(l.linkIndex));
+    if (proven && holdsOnlyOurs(snap, peers)) out.set(key, owner);
   }
   return out;
+}
+
+/** The container an untagged namespace would be weft's for, by its name (for one left by a crash and no longer wanted). */
+function untaggedOwner(obs: Observation, key: NsKey): Owner | undefined {
+  const prefix = obs.hostNetns ? `${obs.hostNetns}-` : '';
+  return key.startsWith(prefix) && key.length > prefix.length ? { kind: 'container', name: key.slice(prefix.length) } : undefined;
 }
 
 /** The host ifindexes of weft's veths whose container end belongs in namespace `key`. */

@@ -13,6 +13,8 @@ export interface Observation {
   nsRefs: Map<NsKey, NsRef>;
   /** Names under /run/netns. */
   netnsNames: Set<string>;
+  /** Namespaces weft set out to create and has not tagged yet (Kernel.netnsIntents). */
+  netnsIntents: ReadonlySet<string>;
   files: Map<string, string | null>;
   /** Folders under /etc/netns. */
   etcNetnsDirs: string[];

@@ -1,4 +1,6 @@
+import path from 'node:path';
 import { WeftError } from '../errors.js';
+import { ETC_NETNS, fileNames } from '../providers/index.js';
 import type { Observation } from '../providers/index.js';
 import type { KernelState, LinkEntry } from '../state/types.js';
 import { HOST } from '../state/types.js';
@@ -19,9 +21,17 @@ export class ConflictError extends WeftError {
  */
 export function findConflicts(observation: Observation, observed: KernelState, desired: KernelState): string[] {
   const out: string[] = [];
+  const ownedDirs = new Set(Object.values(observed.files).map((f) => path.dirname(f.path)));
   for (const [id, ns] of Object.entries(desired.netns)) {
     if (!observed.netns[id] && observation.netnsNames.has(ns.name)) {
       out.push(`namespace ${ns.name} (for container ${ns.owner.name}) exists and is not weft's; delete it or rename the container`);
+    }
+    // `ip netns exec` mounts this folder over the container's /etc: files weft did not write
+    // there are not weft's to replace (an empty folder is harmless and used).
+    const dir = `${ETC_NETNS}/${ns.name}`;
+    if (!observation.etcNetnsDirs.includes(ns.name) || ownedDirs.has(dir)) continue;
+    if (fileNames.some((f) => typeof observation.files.get(`${dir}/${f}`) === 'string')) {
+      out.push(`folder ${dir} (for container ${ns.owner.name}) holds files weft did not write; move them away or rename the container`);
     }
   }
   for (const [id, link] of Object.entries(desired.links) as [string, LinkEntry][]) {

@@ -45,6 +45,12 @@ export interface DaemonOptions {
   maxWaitMs: number;
   /** Events this long after a write are taken as weft's own (monitors deliver within ~15 ms). */
   writeGraceMs: number;
+  /**
+   * Looking up unknown nsids (`ip netns list-id`) happens at most this often; weft learns the
+   * nsids of its own namespaces right after creating them, so an unknown one is usually someone
+   * else's (Docker's, CNI's) and its events are ignored.
+   */
+  nsIdRefreshMs: number;
   /** Retry after a failed reconcile, and probing an unreachable store: doubling from min up to max. */
   retryMs: { min: number; max: number };
   /** The longest a reconcile waits for the membership store before using the last known endpoints. */
@@ -57,6 +63,7 @@ export const defaultDaemonOptions: DaemonOptions = {
   debounceMs: { manifest: 100, drift: 50, store: 100 },
   maxWaitMs: 500,
   writeGraceMs: 30,
+  nsIdRefreshMs: 5000,
   retryMs: { min: 500, max: 30_000 },
   storeTimeoutMs: 3000,
 };
@@ -139,7 +146,17 @@ export interface DaemonStatus {
   /** Objects kept although the manifests dropped their owner (watch without --prune). */
   orphans: number;
   reconciles: Record<ReconcileOutcome, number>;
-  drift: { events: number; ownEventsIgnored: number; repairs: number; repairedObjects: number; lastEventAt?: string };
+  drift: {
+    events: number;
+    ownEventsIgnored: number;
+    /** Events from namespaces that are not weft's (unnamed ones, such as Docker's and CNI's): ignored. */
+    foreignEventsIgnored?: number;
+    /** `ip netns list-id` runs to name nsids (at start, after creating namespaces, and for unknown ones at most every nsIdRefreshMs). */
+    nsIdLookups?: number;
+    repairs: number;
+    repairedObjects: number;
+    lastEventAt?: string;
+  };
   error: DaemonError | null;
   errors: DaemonError[];
   dns?: { queries: Record<string, number> };
@@ -199,13 +216,19 @@ export class Daemon {
   private owned: Record<string, number> = {};
   private orphans = 0;
   private readonly counts: Record<ReconcileOutcome, number> = { converged: 0, applied: 0, failed: 0 };
-  private readonly drift = { events: 0, ownEventsIgnored: 0, repairs: 0, repairedObjects: 0, lastEventAt: undefined as string | undefined };
+  private readonly drift = { events: 0, ownEventsIgnored: 0, foreignEventsIgnored: 0, nsIdLookups: 0, repairs: 0, repairedObjects: 0, lastEventAt: undefined as string | undefined };
 
   /** While weft writes (and for the grace time after): the namespaces the write touches. */
   private writing: Set<NsKey> | undefined;
   private nsIds = new Map<number, string>();
   private readonly carrier = new CarrierFilter();
   private nsIdRefresh: Promise<void> | undefined;
+  private lastNsIdRefresh = Number.NEGATIVE_INFINITY;
+  /** nsids a lookup found no name for: someone else's namespaces, ignored without another lookup. */
+  private foreignNsIds = new Set<number>();
+  /** Unknown nsids waiting for the next lookup, with their first event. */
+  private readonly unknownNsIds = new Map<number, KernelEvent>();
+  private nsIdTimer: unknown;
   /** Namespaces weft reads or wants on this host: events elsewhere are someone else's. */
   private knownNs = new Set<NsKey>();
 
@@ -289,6 +312,7 @@ export class Daemon {
     this.stopping = true;
     if (this.resyncTimer !== undefined) this.timers.clearTimeout(this.resyncTimer);
     if (this.retryTimer !== undefined) this.timers.clearTimeout(this.retryTimer);
+    if (this.nsIdTimer !== undefined) this.timers.clearTimeout(this.nsIdTimer);
     await Promise.all([this.deps.source.close(), this.monitor?.stop()]);
     await this.trigger.stop();
     await this.store?.stop();
@@ -320,6 +344,8 @@ export class Daemon {
       drift: {
         events: this.drift.events,
         ownEventsIgnored: this.drift.ownEventsIgnored,
+        foreignEventsIgnored: this.drift.foreignEventsIgnored,
+        nsIdLookups: this.drift.nsIdLookups,
         repairs: this.drift.repairs,
         repairedObjects: this.drift.repairedObjects,
         ...(this.drift.lastEventAt ? { lastEventAt: this.drift.lastEventAt } : {}),
@@ -382,7 +408,37 @@ export class Daemon {
     if (name !== undefined) return this.handleEvent(e, own(name), name);
     // A namespace weft is creating right now is numbered by its first event: weft's own.
     if (this.writing !== undefined) return this.noteOwn(e);
-    void this.refreshNsIds().then(() => this.handleEvent(e, false, this.nsIds.get(e.nsid!) ?? 'unknown'));
+    // Someone else's namespace (weft names its own as it creates them): no lookup, no reconcile.
+    if (this.foreignNsIds.has(e.nsid)) return this.noteForeign();
+    if (!this.unknownNsIds.has(e.nsid)) this.unknownNsIds.set(e.nsid, e);
+    this.scheduleNsIdLookup();
+  }
+
+  /** One lookup for every unknown nsid seen, at most once per nsIdRefreshMs. */
+  private scheduleNsIdLookup(): void {
+    if (this.nsIdTimer !== undefined || this.stopping) return;
+    const wait = Math.max(0, this.lastNsIdRefresh + this.opts.nsIdRefreshMs - this.timers.now());
+    this.nsIdTimer = this.timers.setTimeout(() => {
+      void this.refreshNsIds().then(() => {
+        this.nsIdTimer = undefined;
+        const pending = [...this.unknownNsIds];
+        this.unknownNsIds.clear();
+        for (const [nsid, e] of pending) {
+          const name = this.nsIds.get(nsid);
+          if (name !== undefined) this.handleEvent(e, false, name);
+          else {
+            this.foreignNsIds.add(nsid);
+            this.noteForeign();
+          }
+        }
+        // Events that arrived during the lookup wait for the next one.
+        if (this.unknownNsIds.size > 0) this.scheduleNsIdLookup();
+      });
+    }, wait);
+  }
+
+  private noteForeign(): void {
+    this.drift.foreignEventsIgnored++;
   }
 
   private handleEvent(e: KernelEvent, own: boolean, ns: NsKey | 'unknown'): void {
@@ -413,6 +469,11 @@ export class Daemon {
     this.nsIdRefresh ??= list()
       .then((m) => {
         this.nsIds = m;
+        this.drift.nsIdLookups++;
+        this.lastNsIdRefresh = this.timers.now();
+        // nsids are reused: a number named now is no longer someone else's; and the set stays bounded.
+        for (const nsid of m.keys()) this.foreignNsIds.delete(nsid);
+        if (this.foreignNsIds.size > 4096) this.foreignNsIds.clear();
       })
       .catch(() => undefined)
       .finally(() => {

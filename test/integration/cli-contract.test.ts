@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestHost, repoRoot, run } from '../support/netns.js';
+import { TestHost, eventually, repoRoot, run } from '../support/netns.js';
 import path from 'node:path';
 
 /** The command-line contract of DESIGN.md §4 that scripts depend on, with the built CLI. */
@@ -62,15 +62,22 @@ describe('CLI contract', () => {
   it('a second writer is refused while the lock is held', async () => {
     const { writeFile, mkdir } = await import('node:fs/promises');
     await mkdir(host.stateDir, { recursive: true });
-    const sleeper = host.spawn(['sleep', '30']);
-    await writeFile(path.join(host.stateDir, `${host.name}.lock`), JSON.stringify({ pid: sleeper.pid, command: 'watch', since: 'now' }));
+    const lockFile = path.join(host.stateDir, `${host.name}.lock`);
     const dir = await host.manifests({ 'a.yaml': 'apiVersion: weft/v1\nkind: Container\nmetadata: {name: a}\nspec: {networks: [none]}\n' });
+    // A file naming a live process is not a lock: only the kernel's flock is.
+    const bystander = host.spawn(['sleep', '30']);
+    await writeFile(lockFile, JSON.stringify({ pid: bystander.pid, command: 'watch', since: 'now' }));
+    expect((await host.weft(['apply', '-f', dir])).code).toBe(0);
+    // A real holder (flock(2) on the file, as another weft takes it; -o: sleep does not inherit it).
+    const holder = host.spawn(['flock', '-o', lockFile, 'sleep', '30']);
+    await eventually(async () => (await run(['flock', '-n', lockFile, 'true'])).code !== 0);
+    await writeFile(lockFile, JSON.stringify({ pid: holder.pid, command: 'watch', since: 'now' }));
     const r = await host.weft(['apply', '-f', dir]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain(`pid ${sleeper.pid} (watch)`);
-    process.kill(sleeper.pid, 'SIGKILL');
-    await sleeper.exited;
-    // a lock left by a dead process is taken over
+    expect(r.stderr).toContain(`pid ${holder.pid} (watch)`);
+    process.kill(holder.pid, 'SIGKILL');
+    await holder.exited;
+    // the kernel dropped the dead holder's lock: taken at once
     expect((await host.weft(['apply', '-f', dir])).code).toBe(0);
   });
 

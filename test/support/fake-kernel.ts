@@ -67,6 +67,8 @@ export class FakeKernel implements Kernel {
   readonly log: string[] = [];
   /** Makes the next write whose rendering matches fail with this kernel message. */
   failOn: { match: RegExp; message: string } | undefined;
+  /** weft's intents to create namespaces, as RealKernel keeps them in /run/weft/netns-intent. */
+  readonly intents = new Set<string>();
   private nextIndex = 100;
 
   constructor(hostNetns = '') {
@@ -94,6 +96,10 @@ export class FakeKernel implements Kernel {
       this.namespaces.set(name, n);
     }
     return n;
+  }
+
+  async netnsIntents(): Promise<Set<string>> {
+    return new Set(this.intents);
   }
 
   async listNetns(): Promise<string[]> {
@@ -162,12 +168,18 @@ export class FakeKernel implements Kernel {
     if (program.netnsDelete.length > 0) this.stats.processes++;
     if (program.netnsAdd.length > 0) this.stats.processes++;
     for (const n of program.netnsDelete) this.write(`ip netns del ${n}`, () => this.deleteNs(n));
-    for (const n of program.netnsAdd) {
-      this.write(`ip netns add ${n}`, () => {
-        if (this.namespaces.has(n)) throw new Error(`Cannot create namespace file "/run/netns/${n}": File exists`);
-        this.ensureNs(n);
-      });
-    }
+    for (const n of program.netnsAdd) this.intents.add(n);
+    program.netnsAdd.forEach((n, i) => {
+      try {
+        this.write(`ip netns add ${n}`, () => {
+          if (this.namespaces.has(n)) throw new Error(`Cannot create namespace file "/run/netns/${n}": File exists`);
+          this.ensureNs(n);
+        });
+      } catch (err) {
+        for (const m of program.netnsAdd.slice(i)) this.intents.delete(m);
+        throw err;
+      }
+    });
     for (const w of program.early ?? []) this.runWork(w);
     this.runWork(program.host);
     const readBack: ReadBack = new Map();
@@ -180,6 +192,7 @@ export class FakeKernel implements Kernel {
     });
     for (const f of program.files.write) this.write(`write ${f.path}`, () => this.files.set(f.path, f.content));
     for (const p of program.files.remove) this.write(`rm ${p}`, () => this.files.delete(p));
+    for (const n of [...program.netnsAdd, ...program.containers.map((w) => this.keyOf(w.ns.path))]) this.intents.delete(n);
     return readBack;
   }
 
@@ -227,6 +240,7 @@ export class FakeKernel implements Kernel {
   }
 
   private deleteNs(name: string): void {
+    this.intents.delete(name);
     const n = this.ns(name);
     for (const l of n.links.values()) if (l.peer) this.namespaces.get(l.peer.ns)?.links.delete(l.peer.name);
     this.namespaces.delete(name);

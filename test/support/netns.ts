@@ -4,6 +4,7 @@ import { mkdtemp, mkdir, readdir, rm, rmdir, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { INTENT_DIR } from '../../src/kernel/netns-intents.js';
 
 /**
  * Throwaway "hosts" for integration tests: a network namespace that weft treats as the host
@@ -122,6 +123,9 @@ export class TestHost {
     const etc = (await readdir('/etc/netns').catch(() => [] as string[])).filter((n) => n === this.name || n.startsWith(`${this.name}-`));
     for (const d of etc) await rm(`/etc/netns/${d}`, { recursive: true, force: true });
     await rmdir('/etc/netns').catch(() => undefined);
+    // weft's namespace intents (a test that killed weft mid-apply can leave some).
+    const intents = (await readdir(INTENT_DIR).catch(() => [] as string[])).filter((n) => n === this.name || n.startsWith(`${this.name}-`));
+    for (const f of intents) await rm(path.join(INTENT_DIR, f), { force: true });
     await rm(this.dir, { recursive: true, force: true });
   }
 }

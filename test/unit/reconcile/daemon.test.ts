@@ -255,3 +255,67 @@ describe('watch daemon on the fake kernel', () => {
     expect(w.kernel.namespaces.has('h1-c1')).toBe(true);
   });
 });
+
+// Issue 11 finding 12: events from namespaces with an nsid but no name (Docker's, CNI's) each ran
+// `ip netns list-id` and forced a full reconcile.
+describe('events from unnamed namespaces', () => {
+  it('are ignored after one bounded lookup: no reconcile, no process per event', async () => {
+    const w = world(base, { nsIdRefreshMs: 200 });
+    let lookups = 0;
+    const d = new Daemon({
+      ctx: { kernel: w.kernel, log: silentLogger, hostNetns: 'h1', drivers: builtinDrivers, providers },
+      source: w.source,
+      watchKernel: (h) => {
+        handlers = h;
+        return { stop: async () => undefined };
+      },
+      listNsIds: async () => {
+        lookups++;
+        return new Map([[1, 'h1-c1']]);
+      },
+      options: { ...fast, nsIdRefreshMs: 200 },
+    });
+    let handlers: KernelWatchHandlers | undefined;
+    running.push(d);
+    await d.start();
+    await d.idle();
+    const before = { ...d.status().reconciles };
+    const lookupsBefore = lookups;
+    // A storm from two foreign namespaces: links coming and going.
+    for (let i = 0; i < 500; i++) handlers!.onEvent({ source: 'ip', object: 'link', nsid: 40 + (i % 2), deleted: i % 3 === 0, line: `${i}: eth0@if9: <BROADCAST> mtu 1500` });
+    await eventually(() => (d.status().drift.foreignEventsIgnored ?? 0) >= 2);
+    for (let i = 0; i < 500; i++) handlers!.onEvent({ source: 'ip', object: 'link', nsid: 40 + (i % 2), deleted: false, line: `${i}: eth1: <UP> mtu 1500` });
+    await new Promise((r) => setTimeout(r, 300));
+    await d.idle();
+    expect(lookups - lookupsBefore).toBe(1);
+    expect(d.status().reconciles).toEqual(before);
+    expect(d.status().drift.events).toBe(0);
+    // An event in weft's own namespace is still drift.
+    w.kernel.ns('h1-c1').addrs = [];
+    handlers!.onEvent({ source: 'ip', object: 'address', nsid: 1, deleted: true, line: 'x' });
+    await eventually(() => w.kernel.ns('h1-c1').addrs.length === 1);
+  });
+
+  it('a new weft namespace whose nsid was unknown is still found by the next lookup', async () => {
+    const names = new Map<number, string>();
+    const w = world(base, { nsIdRefreshMs: 50 });
+    let handlers: KernelWatchHandlers | undefined;
+    const d = new Daemon({
+      ctx: { kernel: w.kernel, log: silentLogger, hostNetns: 'h1', drivers: builtinDrivers, providers },
+      source: w.source,
+      watchKernel: (h) => {
+        handlers = h;
+        return { stop: async () => undefined };
+      },
+      listNsIds: async () => new Map(names),
+      options: { ...fast, nsIdRefreshMs: 50 },
+    });
+    running.push(d);
+    await d.start();
+    await d.idle();
+    names.set(3, 'h1-c2');
+    w.kernel.ns('h1-c2').addrs = [];
+    handlers!.onEvent({ source: 'ip', object: 'address', nsid: 3, deleted: true, line: 'x' });
+    await eventually(() => w.kernel.ns('h1-c2').addrs.length === 1);
+  });
+});
