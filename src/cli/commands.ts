@@ -3,14 +3,14 @@ import { Option } from 'commander';
 import { UsageError } from '../errors.js';
 import { loadModel } from '../model/index.js';
 import { predefinedNetworks } from '../model/build.js';
-import { acquireLock, destroy, planLines, reconcile } from '../reconcile/index.js';
+import { acquireLock, destroy, reconcile } from '../reconcile/index.js';
 import type { ReconcileResult } from '../reconcile/index.js';
 import { providers } from '../providers/index.js';
 import { inspectNetworks } from '../inspect/networks.js';
 import type { GlobalOptions } from './context.js';
 import { loadDrivers, makeContext, makeLogger } from './context.js';
 import { compile, emptyAllocations } from '../compile/index.js';
-import { planJson, printLines, summary } from './output.js';
+import { planJson, printLines, printResult, summary } from './output.js';
 import { readCreated, recordCreated } from './records.js';
 import { runExec } from './exec.js';
 import { registerStatusCommand } from './status.js';
@@ -58,7 +58,8 @@ export function registerCommands(program: Command): void {
     .addOption(fileOption())
     .option('--dry-run', 'show what would change, write nothing')
     .option('--prune', 'also remove containers and networks no longer in the manifests')
-    .action(async (opts: FileOpts & { dryRun?: boolean; prune?: boolean }, cmd: Command) => {
+    .option('--detail', 'one line per kernel object instead of per declared object')
+    .action(async (opts: FileOpts & { dryRun?: boolean; prune?: boolean; detail?: boolean }, cmd: Command) => {
       const { g, log, model, ctx, store } = await setup(cmd, opts);
       const result: ReconcileResult = await closing(store, async () => {
         const run = () => reconcile(model, ctx, { prune: opts.prune ?? false, dryRun: opts.dryRun ?? false });
@@ -66,7 +67,7 @@ export function registerCommands(program: Command): void {
         if (store && !opts.dryRun) await publishResult(store, r);
         return r;
       });
-      printLines(planLines(result.plan, providers));
+      printResult(result, { detail: opts.detail ?? false, verb: opts.dryRun ? 'plan' : 'applied' });
       if (result.applied) await recordCreated(g, result);
       console.error(summary(result, opts.dryRun ?? false));
       log.info({ changes: result.plan.changes.length, ms: Math.round(result.durationMs), ...result.stats }, 'reconcile finished');
@@ -78,11 +79,12 @@ export function registerCommands(program: Command): void {
     .addOption(fileOption())
     .option('--json', 'machine-readable output')
     .option('--prune', 'plan the removal of orphans too')
-    .action(async (opts: FileOpts & { json?: boolean; prune?: boolean }, cmd: Command) => {
+    .option('--detail', 'one line per kernel object instead of per declared object')
+    .action(async (opts: FileOpts & { json?: boolean; prune?: boolean; detail?: boolean }, cmd: Command) => {
       const { model, ctx, store } = await setup(cmd, opts);
       const result = await closing(store, () => reconcile(model, ctx, { prune: opts.prune ?? false, dryRun: true }));
       if (opts.json) console.log(JSON.stringify(planJson(result.plan, providers), null, 2));
-      else printLines(planLines(result.plan, providers));
+      else printResult(result, { detail: opts.detail ?? false, verb: 'plan' });
     });
 
   program
@@ -90,7 +92,8 @@ export function registerCommands(program: Command): void {
     .description('remove everything weft owns for these manifests')
     .addOption(fileOption())
     .option('--dry-run', 'show what would be removed')
-    .action(async (opts: FileOpts & { dryRun?: boolean }, cmd: Command) => {
+    .option('--detail', 'one line per kernel object instead of per declared object')
+    .action(async (opts: FileOpts & { dryRun?: boolean; detail?: boolean }, cmd: Command) => {
       const { g, model, ctx, store } = await setup(cmd, opts);
       const result = await closing(store, async () => {
         const run = () => destroy(model, ctx, { dryRun: opts.dryRun ?? false });
@@ -99,7 +102,7 @@ export function registerCommands(program: Command): void {
         if (store && !opts.dryRun) await publishResult(store, r, { none: true });
         return r;
       });
-      printLines(planLines(result.plan, providers));
+      printResult(result, { detail: opts.detail ?? false, verb: opts.dryRun ? 'plan' : 'applied' });
       console.error(summary(result, opts.dryRun ?? false));
     });
 

@@ -13,6 +13,8 @@ export interface Plan {
   changes: PlannedChange[];
   /** Objects whose owner left the manifests, kept because --prune was not given. */
   orphans: PlannedChange[];
+  /** Owner keys ("container/c1") with objects in the kernel before, and in the desired state: tell added and removed owners apart. */
+  owners: { before: ReadonlySet<string>; after: ReadonlySet<string> };
 }
 
 export interface PlanOptions {
@@ -69,6 +71,7 @@ export function planChanges(observed: KernelState, desired: KernelState, provide
   return {
     changes: sorted.filter((c) => opts.prune || !c.orphan),
     orphans: sorted.filter((c) => c.orphan && !opts.prune),
+    owners: { before: ownersOf(observed), after: ownersOf(desired) },
   };
 }
 
@@ -136,4 +139,10 @@ function sortChanges(changes: PlannedChange[], providers: Map<Domain, Provider>)
   const r = (c: PlannedChange) => providers.get(c.domain)?.rank ?? 0;
   const key = (c: PlannedChange) => (c.action === 'delete' ? -100 - r(c) : r(c));
   return [...changes].sort((a, b) => key(a) - key(b) || a.id.localeCompare(b.id));
+}
+
+function ownersOf(state: KernelState): Set<string> {
+  const out = new Set<string>();
+  for (const entries of Object.values(state) as Record<string, AnyEntry>[]) for (const e of Object.values(entries)) out.add(ownerKey(e.owner));
+  return out;
 }
