@@ -15,6 +15,7 @@ import { readCreated, recordCreated } from './records.js';
 import { runExec } from './exec.js';
 import { registerStatusCommand } from './status.js';
 import { registerWatchCommand } from './watch.js';
+import { registerVersionCommand } from './version.js';
 import { closing, openStore, publishResult } from './store.js';
 
 interface FileOpts {
@@ -169,6 +170,7 @@ export function registerCommands(program: Command): void {
 
   registerWatchCommand(program);
   registerStatusCommand(program);
+  registerVersionCommand(program);
 }
 
 /** Networks as the kernel has them, with manifest details when -f is given. Read-only. */
