@@ -4,7 +4,7 @@ import { UsageError } from '../errors.js';
 import { loadModel } from '../model/index.js';
 import { predefinedNetworks } from '../model/build.js';
 import { acquireLock, destroy, reconcile } from '../reconcile/index.js';
-import type { ReconcileResult } from '../reconcile/index.js';
+import type { ReconcileContext, ReconcileResult } from '../reconcile/index.js';
 import { providers } from '../providers/index.js';
 import { inspectNetworks } from '../inspect/networks.js';
 import type { GlobalOptions } from './context.js';
@@ -16,6 +16,7 @@ import { runExec } from './exec.js';
 import { registerStatusCommand } from './status.js';
 import { registerWatchCommand } from './watch.js';
 import { registerVersionCommand } from './version.js';
+import { ProgressLine } from './progress.js';
 import { closing, openStore, publishResult } from './store.js';
 
 interface FileOpts {
@@ -52,6 +53,16 @@ async function setup(cmd: Command, opts: FileOpts) {
   return { g, log, model, ctx, store };
 }
 
+/** Runs a writer with a progress line on stderr (a terminal only; see ProgressLine), erased at the end. */
+async function withProgress<T>(g: GlobalOptions, ctx: ReconcileContext, fn: (ctx: ReconcileContext) => Promise<T>): Promise<T> {
+  const line = new ProgressLine(process.stderr, { jsonLogs: g.logFormat === 'json' });
+  try {
+    return await fn({ ...ctx, progress: line.update });
+  } finally {
+    line.stop();
+  }
+}
+
 export function registerCommands(program: Command): void {
   program
     .command('apply')
@@ -63,7 +74,7 @@ export function registerCommands(program: Command): void {
     .action(async (opts: FileOpts & { dryRun?: boolean; prune?: boolean; detail?: boolean }, cmd: Command) => {
       const { g, log, model, ctx, store } = await setup(cmd, opts);
       const result: ReconcileResult = await closing(store, async () => {
-        const run = () => reconcile(model, ctx, { prune: opts.prune ?? false, dryRun: opts.dryRun ?? false });
+        const run = () => withProgress(g, ctx, (c) => reconcile(model, c, { prune: opts.prune ?? false, dryRun: opts.dryRun ?? false }));
         const r = opts.dryRun ? await run() : await withLock(g, 'apply', run);
         if (store && !opts.dryRun) await publishResult(store, r);
         return r;
@@ -97,7 +108,7 @@ export function registerCommands(program: Command): void {
     .action(async (opts: FileOpts & { dryRun?: boolean; detail?: boolean }, cmd: Command) => {
       const { g, model, ctx, store } = await setup(cmd, opts);
       const result = await closing(store, async () => {
-        const run = () => destroy(model, ctx, { dryRun: opts.dryRun ?? false });
+        const run = () => withProgress(g, ctx, (c) => destroy(model, c, { dryRun: opts.dryRun ?? false }));
         const r = opts.dryRun ? await run() : await withLock(g, 'destroy', run);
         // This node's endpoints leave the store with its containers.
         if (store && !opts.dryRun) await publishResult(store, r, { none: true });

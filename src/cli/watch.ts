@@ -115,8 +115,8 @@ async function runDaemon(
   s: { log: Logger; listen: ReturnType<typeof parseListen>; resyncMs: number; source: ManifestSource; store: MembershipStore | undefined },
 ): Promise<void> {
   const { log } = s;
-  // No progress line: the daemon's stderr is its log.
-  const { progress: _progress, ...ctx } = await makeContext(g, undefined, log);
+  // No progress line (makeContext sets none): the daemon's stderr is its log.
+  const ctx = await makeContext(g, undefined, log);
   const host = hostRef(ctx.hostNetns);
   const dns = opts.dns ? await startDns(ctx, log) : undefined;
   const daemon = new Daemon({

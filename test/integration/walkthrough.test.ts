@@ -26,6 +26,8 @@ describe('seed walkthrough (bridge networks on one host)', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^\+ bridge docker0 network bridge$/m);
     expect(r.stdout).toMatch(/^\+ bridge br-[0-9a-f]{12} network isolated_nw$/m);
+    // stderr is a pipe here, not a terminal: no progress line.
+    expect(r.stderr).not.toMatch(/objects|\r/);
   });
 
   it('containers on the default bridge ping each other by IP and see their own /etc/hosts entry', async () => {
