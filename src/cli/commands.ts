@@ -16,6 +16,7 @@ import { runExec } from './exec.js';
 import { registerStatusCommand } from './status.js';
 import { registerWatchCommand } from './watch.js';
 import { registerVersionCommand } from './version.js';
+import { registerGraphCommand } from './graph.js';
 import { ProgressLine } from './progress.js';
 import { closing, openStore, publishResult } from './store.js';
 
@@ -181,6 +182,7 @@ export function registerCommands(program: Command): void {
 
   registerWatchCommand(program);
   registerStatusCommand(program);
+  registerGraphCommand(program);
   registerVersionCommand(program);
 }
 

@@ -10,6 +10,7 @@ import { EndpointCacheFile } from '../store/cache.js';
 import type { GlobalOptions } from './context.js';
 import { loadDrivers, makeContext, makeLogger } from './context.js';
 import { parseDuration } from './duration.js';
+import { topologySvgFor } from './graph.js';
 import { openStore } from './store.js';
 
 interface WatchOpts {
@@ -132,7 +133,7 @@ async function runDaemon(
   });
   let server: StatusServer;
   try {
-    server = await startStatusServer(s.listen, daemon);
+    server = await startStatusServer(s.listen, daemon, { topologySvg: topologySvgFor(g, () => daemon.currentModel(), log) });
   } catch (err) {
     await dns?.close();
     await s.store?.close();

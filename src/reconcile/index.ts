@@ -18,4 +18,4 @@ export { FileSource, SourceError, contentRevision, loadFromText } from './watch.
 export type { ManifestSource, SourceEvent, SourceInfo, SourceLoad } from './watch.js';
 export { GitSource } from './git-source.js';
 export { startStatusServer, parseListen, listenUrl, DEFAULT_LISTEN } from './status-server.js';
-export type { ListenAddress, StatusServer } from './status-server.js';
+export type { ListenAddress, StatusServer, TopologyPictures } from './status-server.js';

@@ -29,6 +29,20 @@ export function listenUrl(a: ListenAddress, path: string): string {
   return `http://${host.includes(':') ? `[${host}]` : host}:${a.port}${path}`;
 }
 
+/** The topology picture (weft graph), drawn on request; undefined while no manifests are valid. */
+export interface TopologyPictures {
+  topologySvg?: () => Promise<string | undefined>;
+}
+
+/** /topology.svg: the same picture as `weft graph`, of the manifests in force against the kernel now. */
+function serveTopology(pictures: TopologyPictures, send: (code: number, type: string, body: string) => void): void {
+  if (!pictures.topologySvg) return send(404, 'text/plain', 'not found\n');
+  pictures.topologySvg().then(
+    (svg) => (svg === undefined ? send(503, 'text/plain', 'no valid manifests yet\n') : send(200, 'image/svg+xml', svg)),
+    (err: Error) => send(500, 'text/plain', `topology: ${err.message}\n`),
+  );
+}
+
 /** What the server asks the daemon for. */
 export interface StatusProvider {
   status(): DaemonStatus;
@@ -45,7 +59,7 @@ export interface StatusServer {
  * Serves /healthz, /readyz, /status (JSON) and /metrics (Prometheus text) on one address. Binds
  * in the namespace this process runs in (the CLI re-executes the daemon inside --host-netns).
  */
-export async function startStatusServer(listen: ListenAddress, daemon: StatusProvider): Promise<StatusServer> {
+export async function startStatusServer(listen: ListenAddress, daemon: StatusProvider, pictures: TopologyPictures = {}): Promise<StatusServer> {
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://weft');
     const send = (code: number, type: string, body: string) => {
@@ -66,6 +80,8 @@ export async function startStatusServer(listen: ListenAddress, daemon: StatusPro
         return send(200, 'application/json', `${JSON.stringify(daemon.status(), null, 2)}\n`);
       case '/metrics':
         return send(200, METRICS_CONTENT_TYPE, daemon.renderMetrics());
+      case '/topology.svg':
+        return serveTopology(pictures, send);
       default:
         return send(404, 'text/plain', 'not found: try /healthz, /readyz, /status or /metrics\n');
     }
