@@ -71,7 +71,8 @@ export function planChanges(observed: KernelState, desired: KernelState, provide
   return {
     changes: sorted.filter((c) => opts.prune || !c.orphan),
     orphans: sorted.filter((c) => c.orphan && !opts.prune),
-    owners: { before: ownersOf(observed), after: ownersOf(desired) },
+    // Sysctls are read whether or not weft set them (ip_forward is always there): they do not make an owner exist.
+    owners: { before: ownersOf(observed, ['sysctls']), after: ownersOf(desired, []) },
   };
 }
 
@@ -141,8 +142,11 @@ function sortChanges(changes: PlannedChange[], providers: Map<Domain, Provider>)
   return [...changes].sort((a, b) => key(a) - key(b) || a.id.localeCompare(b.id));
 }
 
-function ownersOf(state: KernelState): Set<string> {
+function ownersOf(state: KernelState, skip: readonly Domain[]): Set<string> {
   const out = new Set<string>();
-  for (const entries of Object.values(state) as Record<string, AnyEntry>[]) for (const e of Object.values(entries)) out.add(ownerKey(e.owner));
+  for (const [domain, entries] of Object.entries(state) as [Domain, Record<string, AnyEntry>][]) {
+    if (skip.includes(domain)) continue;
+    for (const e of Object.values(entries)) out.add(ownerKey(e.owner));
+  }
   return out;
 }

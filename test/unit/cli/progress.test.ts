@@ -68,7 +68,7 @@ describe('progress line', () => {
   });
 });
 
-describe('progress of an apply', () => {
+describe('progress of an apply', { timeout: 30_000 }, () => {
   it('counts kernel objects, from 0 to all planned, never backwards', async () => {
     const calls: [number, number][] = [];
     const w = new FakeWorld('h1', { progress: (d, t) => calls.push([d, t]) });

@@ -12,7 +12,7 @@ const walkthrough =
 
 const lines = (r: ReconcileResult, verb: 'plan' | 'applied' = 'plan') => resultLines(r, { detail: false, verb });
 
-describe('plan lines for people: one per declared object', () => {
+describe('plan lines for people: one per declared object', { timeout: 30_000 }, () => {
   it('the walkthrough plan fits on one screen: a line per host, network and container, then the summary', async () => {
     const w = new FakeWorld();
     const r = await w.apply(walkthrough, { dryRun: true });

@@ -13,7 +13,7 @@ async function graphOf(w: FakeWorld) {
   return buildGraph({ topology: r.topology, plan: r.plan, hosts: [] });
 }
 
-describe('topology graph (fake kernel)', () => {
+describe('topology graph (fake kernel)', { timeout: 30_000 }, () => {
   it('before apply everything is missing; after, nothing drifts', async () => {
     const w = new FakeWorld();
     const before = await graphOf(w);
