@@ -33,7 +33,7 @@ describe('weft graph', () => {
     return r.stdout;
   };
 
-  it('draws each container and network with its addresses, no drift after apply (dot, mermaid, svg)', async () => {
+  it('draws each container and network with its addresses, no drift after apply (dot, mermaid, svg)', { timeout: 180_000 }, async () => {
     const dot = await graph('dot');
     for (const c of containers) expect(dot).toContain(`"ctr:${c}" [label="container ${c}`);
     for (const n of networks) expect(dot).toContain(`"net:${n}" [label="network ${n}`);
@@ -76,7 +76,7 @@ describe('weft graph', () => {
     expect(r.body).not.toContain(DRIFT_COLOUR.missing);
   });
 
-  it('without Graphviz, --format svg names the package to install', async () => {
+  it('without Graphviz, --format svg names the package to install', { timeout: 180_000 }, async () => {
     const bin = path.join(host.dir, 'bin');
     await mkdir(bin, { recursive: true });
     // A PATH with node, ip and nft but no dot.

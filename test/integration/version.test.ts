@@ -10,7 +10,7 @@ describe('weft version (the built CLI)', () => {
     for (const d of temp) await rm(d, { recursive: true, force: true });
   });
 
-  it('prints the package version, the commit built from, the kernel release and the tools found', async () => {
+  it('prints the package version, the commit built from, the kernel release and the tools found', { timeout: 120_000 }, async () => {
     const r = await run(['node', weftBin, 'version']);
     expect(r.code).toBe(0);
     const pkg = JSON.parse(await readFile(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string };
