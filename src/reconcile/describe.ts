@@ -110,7 +110,7 @@ export function summarizePlan(plan: Plan, topology?: DescribeTopology): PlanSumm
     if (sign === '-') items = [];
     else if (sign === '+') items = [...aspects.entries()].filter(([a]) => HEADLINE.test(a)).map(([a]) => a);
     else items = [...aspects.entries()].map(([a, actions]) => `${actions.size === 1 && actions.has('create') ? '+' : actions.size === 1 && actions.has('delete') ? '-' : '~'}${a}`);
-    if (items.length > MAX_ITEMS) items = [...items.slice(0, MAX_ITEMS), `${items.length - MAX_ITEMS} more`];
+    if (items.length > MAX_ITEMS) items = [...items.slice(0, MAX_ITEMS), `and ${items.length - MAX_ITEMS} more`];
     owners.push({ sign, kind: g.kind, name: g.name, items, objects: g.changes.length });
   }
   owners.sort((a, b) => kindOrder[a.kind] - kindOrder[b.kind] || a.name.localeCompare(b.name));

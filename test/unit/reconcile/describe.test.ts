@@ -56,6 +56,22 @@ describe('plan lines for people: one per declared object', { timeout: 30_000 }, 
     ]);
   });
 
+  it('a container with many changes names six and counts the rest', async () => {
+    const w = new FakeWorld();
+    await w.apply(walkthrough);
+    // container3 moves to bridge (eth0), keeps isolated_nw as eth1 at a new address, publishes a port.
+    const moved =
+      isolated +
+      yaml.container('container1') +
+      yaml.container('container2', '{networks: [bridge, isolated_nw]}') +
+      yaml.container('container3', '{networks: {bridge: {}, isolated_nw: {ipv4Address: 172.21.0.9}}, ports: ["8080:80/tcp"]}');
+    const line = lines(await w.apply(moved, { dryRun: true })).find((l) => l.startsWith('~ container container3: '));
+    const items = line!.slice('~ container container3: '.length).split(', ');
+    expect(items).toHaveLength(7);
+    expect(items.at(-1)).toMatch(/^and \d+ more$/);
+    expect(items).toContain('+port 8080/tcp');
+  });
+
   it('a removed container is one "-" line with --prune, one "!" line without', async () => {
     const w = new FakeWorld();
     await w.apply(walkthrough);
