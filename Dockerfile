@@ -1,5 +1,5 @@
 # weft's watch daemon as an image: Node 20, iproute2, nftables, git (for --git sources) and
-# util-linux (nsenter, setpriv). See README "Running the daemon" for the docker run line.
+# util-linux (nsenter, setpriv). See docs/daemon.md "Running the daemon in a container" for the docker run line.
 #   docker build -t weft .
 FROM node:20-bookworm-slim AS build
 WORKDIR /src

@@ -3,19 +3,22 @@ import { Option } from 'commander';
 import { UsageError } from '../errors.js';
 import { loadModel } from '../model/index.js';
 import { predefinedNetworks } from '../model/build.js';
-import { acquireLock, destroy, planLines, reconcile } from '../reconcile/index.js';
-import type { ReconcileResult } from '../reconcile/index.js';
+import { acquireLock, destroy, reconcile } from '../reconcile/index.js';
+import type { ReconcileContext, ReconcileResult } from '../reconcile/index.js';
 import { providers } from '../providers/index.js';
 import { inspectNetworks } from '../inspect/networks.js';
 import type { GlobalOptions } from './context.js';
 import { findDrivers, makeContext, makeLogger } from './context.js';
 import { compile, emptyAllocations } from '../compile/index.js';
-import { planJson, printLines, summary } from './output.js';
+import { planJson, printLines, printResult, summary } from './output.js';
 import { readCreated, recordCreated } from './records.js';
 import { runExec } from './exec.js';
 import { hostNamespaceRule } from './netns-guard.js';
 import { registerStatusCommand } from './status.js';
 import { reexecInHostNetns, registerWatchCommand } from './watch.js';
+import { registerVersionCommand } from './version.js';
+import { registerGraphCommand } from './graph.js';
+import { ProgressLine } from './progress.js';
 import { closing, openStore, peerSource, publishResult } from './store.js';
 
 interface FileOpts {
@@ -62,6 +65,16 @@ async function setup(cmd: Command, opts: FileOpts) {
   return { g, log, model, ctx, store };
 }
 
+/** Runs a writer with a progress line on stderr (a terminal only; see ProgressLine), erased at the end. */
+async function withProgress<T>(g: GlobalOptions, ctx: ReconcileContext, fn: (ctx: ReconcileContext) => Promise<T>): Promise<T> {
+  const line = new ProgressLine(process.stderr, { jsonLogs: g.logFormat === 'json' });
+  try {
+    return await fn({ ...ctx, progress: line.update });
+  } finally {
+    line.stop();
+  }
+}
+
 export function registerCommands(program: Command): void {
   program
     .command('apply')
@@ -69,16 +82,17 @@ export function registerCommands(program: Command): void {
     .addOption(fileOption())
     .option('--dry-run', 'show what would change, write nothing')
     .option('--prune', 'also remove containers and networks no longer in the manifests')
-    .action(async (opts: FileOpts & { dryRun?: boolean; prune?: boolean }, cmd: Command) => {
+    .option('--detail', 'one line per kernel object instead of per declared object')
+    .action(async (opts: FileOpts & { dryRun?: boolean; prune?: boolean; detail?: boolean }, cmd: Command) => {
       if (await handedOver(cmd)) return;
       const { g, log, model, ctx, store } = await setup(cmd, opts);
       const result: ReconcileResult = await closing(store, async () => {
-        const run = () => reconcile(model, ctx, { prune: opts.prune ?? false, dryRun: opts.dryRun ?? false });
+        const run = () => withProgress(g, ctx, (c) => reconcile(model, c, { prune: opts.prune ?? false, dryRun: opts.dryRun ?? false }));
         const r = opts.dryRun ? await run() : await withLock(g, 'apply', run);
         if (store && !opts.dryRun) await publishResult(store, r);
         return r;
       });
-      printLines(planLines(result.plan, providers));
+      printResult(result, { detail: opts.detail ?? false, verb: opts.dryRun ? 'plan' : 'applied' });
       if (result.applied) await recordCreated(g, result);
       console.error(summary(result, opts.dryRun ?? false));
       log.info({ changes: result.plan.changes.length, ms: Math.round(result.durationMs), ...result.stats }, 'reconcile finished');
@@ -90,12 +104,13 @@ export function registerCommands(program: Command): void {
     .addOption(fileOption())
     .option('--json', 'machine-readable output')
     .option('--prune', 'plan the removal of orphans too')
-    .action(async (opts: FileOpts & { json?: boolean; prune?: boolean }, cmd: Command) => {
+    .option('--detail', 'one line per kernel object instead of per declared object')
+    .action(async (opts: FileOpts & { json?: boolean; prune?: boolean; detail?: boolean }, cmd: Command) => {
       if (await handedOver(cmd)) return;
       const { model, ctx, store } = await setup(cmd, opts);
       const result = await closing(store, () => reconcile(model, ctx, { prune: opts.prune ?? false, dryRun: true }));
       if (opts.json) console.log(JSON.stringify(planJson(result.plan, providers), null, 2));
-      else printLines(planLines(result.plan, providers));
+      else printResult(result, { detail: opts.detail ?? false, verb: 'plan' });
     });
 
   program
@@ -103,17 +118,18 @@ export function registerCommands(program: Command): void {
     .description('remove everything weft owns for these manifests')
     .addOption(fileOption())
     .option('--dry-run', 'show what would be removed')
-    .action(async (opts: FileOpts & { dryRun?: boolean }, cmd: Command) => {
+    .option('--detail', 'one line per kernel object instead of per declared object')
+    .action(async (opts: FileOpts & { dryRun?: boolean; detail?: boolean }, cmd: Command) => {
       if (await handedOver(cmd)) return;
       const { g, model, ctx, store } = await setup(cmd, opts);
       const result = await closing(store, async () => {
-        const run = () => destroy(model, ctx, { dryRun: opts.dryRun ?? false });
+        const run = () => withProgress(g, ctx, (c) => destroy(model, c, { dryRun: opts.dryRun ?? false }));
         const r = opts.dryRun ? await run() : await withLock(g, 'destroy', run);
         // This node's endpoints leave the store with its containers.
         if (store && !opts.dryRun) await publishResult(store, r, { none: true });
         return r;
       });
-      printLines(planLines(result.plan, providers));
+      printResult(result, { detail: opts.detail ?? false, verb: opts.dryRun ? 'plan' : 'applied' });
       console.error(summary(result, opts.dryRun ?? false));
     });
 
@@ -182,6 +198,8 @@ export function registerCommands(program: Command): void {
 
   registerWatchCommand(program);
   registerStatusCommand(program);
+  registerGraphCommand(program);
+  registerVersionCommand(program);
 }
 
 /** Networks as the kernel has them, with manifest details when -f is given. Read-only. */

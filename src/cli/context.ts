@@ -114,26 +114,10 @@ export function makeKernel(log: Logger): Kernel {
   return new RealKernel({ log });
 }
 
-/** A progress line on stderr for applies that write many namespaces (a terminal redraws it in place). */
-export function progressLine(): (done: number, total: number) => void {
-  const tty = process.stderr.isTTY === true;
-  let last = 0;
-  return (done, total) => {
-    if (total < 50) return;
-    if (tty) {
-      process.stderr.write(`\rweft: writing namespaces ${done}/${total}${done === total ? '\n' : ''}`);
-    } else if (done === total || done - last >= Math.ceil(total / 10)) {
-      last = done;
-      process.stderr.write(`weft: writing namespaces ${done}/${total}\n`);
-    }
-  };
-}
-
 export async function makeContext(g: GlobalOptions, model: Model | undefined, log: Logger, peers?: PeerSource): Promise<ReconcileContext> {
   return {
     kernel: makeKernel(log),
     log,
-    progress: progressLine(),
     hostNetns: g.hostNetns ?? '',
     ...(g.node !== undefined ? { node: g.node } : {}),
     drivers: await loadDrivers(model, log),

@@ -10,7 +10,8 @@ export const EXIT = { ok: 0, failed: 1, invalid: 2 } as const;
 function program(): Command {
   const p = new Command('weft')
     .description('Declarative reconciler for Docker-style container networks on Linux')
-    .version('0.1.0')
+    // --version is `weft version` (main() rewrites it): the commit and tool versions, not just a number.
+    .option('-V, --version', "weft's version and commit, the kernel release and the tools found")
     .addOption(new Option('--host-netns <ns>', 'treat this network namespace as the host (every command runs inside it)'))
     .addOption(new Option('--node <name>', 'the Host this weft runs as (default: the Host whose address is local)'))
     .addOption(new Option('--state-dir <dir>', 'where locks and records live').default(DEFAULT_STATE_DIR))
@@ -31,7 +32,7 @@ function program(): Command {
 async function main(argv: string[]): Promise<number> {
   // `weft exec CONTAINER -- CMD...`: everything after "--" is the command, passed through untouched.
   const dash = argv.indexOf('--');
-  const head = dash >= 0 ? argv.slice(0, dash) : argv;
+  const head = (dash >= 0 ? argv.slice(0, dash) : argv).map((a) => (a === '--version' || a === '-V' ? 'version' : a));
   const tail = dash >= 0 ? argv.slice(dash + 1) : [];
   const p = program();
   p.setOptionValue('passthrough', tail);

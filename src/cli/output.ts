@@ -1,10 +1,38 @@
 import type { Provider } from '../providers/index.js';
+import { providers } from '../providers/index.js';
 import type { Plan, ReconcileResult } from '../reconcile/index.js';
-import { describeChange } from '../reconcile/index.js';
+import { describeChange, planLines, summarizePlan, summaryLines } from '../reconcile/index.js';
 import type { AnyEntry } from '../state/types.js';
 
 export function printLines(lines: readonly string[]): void {
   if (lines.length > 0) process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+/** Colour on a terminal only, and never when NO_COLOR is set (https://no-color.org). */
+export function useColour(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv = process.env): boolean {
+  return stream.isTTY === true && (env['NO_COLOR'] ?? '') === '' && env['TERM'] !== 'dumb';
+}
+
+const SIGN_COLOUR: Record<string, string> = { '+': '32', '-': '31', '~': '33', '!': '35' };
+
+/** Colours a plan line's leading sign (+ green, - red, ~ yellow, ! magenta). */
+export function colourLine(line: string): string {
+  const code = SIGN_COLOUR[line[0] ?? ''];
+  return code !== undefined && line[1] === ' ' ? `\x1b[${code}m${line[0]}\x1b[0m${line.slice(1)}` : line;
+}
+
+/**
+ * What plan, apply and destroy print on stdout: by default one line per declared object that
+ * changes and a summary line; with `detail`, one line per kernel object. Nothing for a converged system.
+ */
+export function resultLines(r: Pick<ReconcileResult, 'plan' | 'topology'>, opts: { detail: boolean; verb: 'plan' | 'applied' }): string[] {
+  if (opts.detail) return planLines(r.plan, providers);
+  return summaryLines(summarizePlan(r.plan, r.topology), opts.verb);
+}
+
+export function printResult(r: Pick<ReconcileResult, 'plan' | 'topology'>, opts: { detail: boolean; verb: 'plan' | 'applied' }): void {
+  const colour = useColour(process.stdout);
+  printLines(resultLines(r, opts).map((l) => (colour ? colourLine(l) : l)));
 }
 
 export function summary(r: ReconcileResult, dryRun: boolean): string {

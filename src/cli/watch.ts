@@ -10,6 +10,7 @@ import { EndpointCacheFile } from '../store/cache.js';
 import type { GlobalOptions } from './context.js';
 import { loadDrivers, makeContext, makeLogger } from './context.js';
 import { parseDuration } from './duration.js';
+import { topologySvgFor } from './graph.js';
 import { openStore, storeRejections } from './store.js';
 
 interface WatchOpts {
@@ -115,8 +116,8 @@ async function runDaemon(
   s: { log: Logger; listen: ReturnType<typeof parseListen>; resyncMs: number; source: ManifestSource; store: MembershipStore | undefined },
 ): Promise<void> {
   const { log } = s;
-  // No progress line: the daemon's stderr is its log.
-  const { progress: _progress, ...ctx } = await makeContext(g, undefined, log);
+  // No progress line (makeContext sets none): the daemon's stderr is its log.
+  const ctx = await makeContext(g, undefined, log);
   const host = hostRef(ctx.hostNetns);
   const dns = opts.dns ? await startDns(ctx, log) : undefined;
   const daemon = new Daemon({
@@ -132,7 +133,7 @@ async function runDaemon(
   });
   let server: StatusServer;
   try {
-    server = await startStatusServer(s.listen, daemon, { log });
+    server = await startStatusServer(s.listen, daemon, { log, topologySvg: topologySvgFor(g, () => daemon.currentModel(), log) });
   } catch (err) {
     await dns?.close();
     await s.store?.close();

@@ -9,3 +9,5 @@ export { exec, inNamespace, mapLimit } from './exec.js';
 export { renderIpOp } from './ip-render.js';
 export { parseLinks, parseAddresses, parseRoutes } from './ip-parse.js';
 export { NETNS_ENV, inHostNetns, onParentGone, reexecInNetns } from './reexec.js';
+export { toolVersions } from './tool-versions.js';
+export type { ToolVersion } from './tool-versions.js';

@@ -323,6 +323,11 @@ export class Daemon {
     return this.lastOutcome !== undefined && this.lastOutcome !== 'failed' && this.currentErrors().length === 0;
   }
 
+  /** The manifests in force (the last valid ones), for read-only views such as /topology.svg. */
+  currentModel(): Model | undefined {
+    return this.model;
+  }
+
   status(): DaemonStatus {
     const errors = this.currentErrors();
     const source: DaemonStatus['source'] = { ...this.deps.source.info };

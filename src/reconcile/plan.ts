@@ -13,6 +13,8 @@ export interface Plan {
   changes: PlannedChange[];
   /** Objects whose owner left the manifests, kept because --prune was not given. */
   orphans: PlannedChange[];
+  /** Owner keys ("container/c1") with objects in the kernel before, and in the desired state: tell added and removed owners apart. */
+  owners: { before: ReadonlySet<string>; after: ReadonlySet<string> };
 }
 
 export interface PlanOptions {
@@ -69,6 +71,8 @@ export function planChanges(observed: KernelState, desired: KernelState, provide
   return {
     changes: sorted.filter((c) => opts.prune || !c.orphan),
     orphans: sorted.filter((c) => c.orphan && !opts.prune),
+    // Sysctls are read whether or not weft set them (ip_forward is always there): they do not make an owner exist.
+    owners: { before: ownersOf(observed, ['sysctls']), after: ownersOf(desired, []) },
   };
 }
 
@@ -136,4 +140,13 @@ function sortChanges(changes: PlannedChange[], providers: Map<Domain, Provider>)
   const r = (c: PlannedChange) => providers.get(c.domain)?.rank ?? 0;
   const key = (c: PlannedChange) => (c.action === 'delete' ? -100 - r(c) : r(c));
   return [...changes].sort((a, b) => key(a) - key(b) || a.id.localeCompare(b.id));
+}
+
+function ownersOf(state: KernelState, skip: readonly Domain[]): Set<string> {
+  const out = new Set<string>();
+  for (const [domain, entries] of Object.entries(state) as [Domain, Record<string, AnyEntry>][]) {
+    if (skip.includes(domain)) continue;
+    for (const e of Object.values(entries)) out.add(ownerKey(e.owner));
+  }
+  return out;
 }

@@ -24,7 +24,7 @@ export interface ReconcileContext {
   node?: string;
   drivers: ReadonlyMap<string, NetworkDriver>;
   providers: readonly Provider[];
-  /** Called as container namespaces are written (large applies show a progress line). */
+  /** Called with kernel objects done out of planned as an apply runs (the CLI's progress line). */
   progress?: ProgressFn;
   /** The membership store (--store): endpoints other nodes published, read once per reconcile. */
   peers?: PeerSource;
@@ -209,7 +209,8 @@ async function applyAndVerify(ctx: ReconcileContext, p: Prepared, desired: Kerne
   for (const w of program.containers) w.readBack = readSpec(desired, ctx.providers, w.ns.key);
   ctx.log.debug({ changes: plan.changes.length }, 'applying');
   let t = performance.now();
-  const readBack = (await ctx.kernel.run(program, ctx.progress)) ?? undefined;
+  const readBack = (await ctx.kernel.run(program, objectProgress(plan, ctx.progress))) ?? undefined;
+  ctx.progress?.(plan.changes.length, plan.changes.length);
   result.applied = true;
   ctx.log.debug({ ms: Math.round(performance.now() - t), namespaces: program.containers.length }, 'applied');
   t = performance.now();
@@ -230,6 +231,24 @@ async function applyAndVerify(ctx: ReconcileContext, p: Prepared, desired: Kerne
   if (again.changes.length > 0) {
     throw new NotConvergedError(again.changes.map((c) => `${c.action} ${c.domain} ${c.id}${c.fields.length ? ` (${c.fields.join(', ')})` : ''}`));
   }
+}
+
+/**
+ * The kernel reports container namespaces written; people count objects. The namespaces, the
+ * host and the early work are done before the first container namespace; each namespace counts
+ * for its share of the container objects.
+ */
+function objectProgress(plan: Plan, progress: ProgressFn | undefined): ProgressFn | undefined {
+  if (!progress) return undefined;
+  const total = plan.changes.length;
+  const inContainers = plan.changes.filter((c) => {
+    const e = (c.desired ?? c.observed) as AnyEntry & { ns?: string };
+    return c.domain !== 'netns' && c.domain !== 'files' && e.ns !== undefined && e.ns !== HOST;
+  }).length;
+  const files = plan.changes.filter((c) => c.domain === 'files').length;
+  const before = total - inContainers - files;
+  progress(0, total);
+  return (done, works) => progress(Math.min(total, before + Math.round((works > 0 ? done / works : 1) * inContainers)), total);
 }
 
 function finish(result: ReconcileResult, ctx: ReconcileContext, started: number, before: KernelStats): ReconcileResult {

@@ -68,6 +68,8 @@ export const STATUS_SERVER_LIMITS: StatusServerLimits = {
 export interface StatusServerOptions {
   log?: Logger;
   limits?: Partial<StatusServerLimits>;
+  /** Draws the topology for /topology.svg; undefined while no valid manifests are loaded. */
+  topologySvg?: () => Promise<string | undefined>;
 }
 
 type Reply = { code: number; type: string; body: string; headers?: Record<string, string> };
@@ -92,7 +94,13 @@ export function requestPath(target: string): string | undefined {
 }
 
 /** The answer to one request. Pure but for the daemon's callbacks, which may throw (the caller catches). */
-export function route(method: string | undefined, target: string | undefined, hasBody: boolean, daemon: StatusProvider): Reply {
+export function route(
+  method: string | undefined,
+  target: string | undefined,
+  hasBody: boolean,
+  daemon: StatusProvider,
+  topologySvg?: () => Promise<string | undefined>,
+): Reply | Promise<Reply> {
   if (method !== 'GET' && method !== 'HEAD') return text(405, 'method not allowed: this server only answers GET and HEAD\n', { allow: 'GET, HEAD' });
   // A GET-only server reads no body: one offered is refused, not buffered.
   if (hasBody) return text(413, 'request bodies are not accepted\n');
@@ -112,9 +120,18 @@ export function route(method: string | undefined, target: string | undefined, ha
       return { code: 200, type: 'application/json', body: `${JSON.stringify(redactDeep(daemon.status()), null, 2)}\n` };
     case '/metrics':
       return { code: 200, type: METRICS_CONTENT_TYPE, body: daemon.renderMetrics() };
+    case '/topology.svg':
+      return serveTopology(topologySvg);
     default:
       return text(404, 'not found: try /healthz, /readyz, /status or /metrics\n');
   }
+}
+
+/** The daemon's topology picture (weft graph --format svg), drawn on request. */
+async function serveTopology(topologySvg?: () => Promise<string | undefined>): Promise<Reply> {
+  if (!topologySvg) return text(404, 'not found\n');
+  const svg = await topologySvg();
+  return svg === undefined ? text(503, 'no valid manifests yet\n') : { code: 200, type: 'image/svg+xml', body: svg };
 }
 
 /**
@@ -136,23 +153,30 @@ export async function startStatusServer(listen: ListenAddress, daemon: StatusPro
       connectionsCheckingInterval: Math.min(1_000, limits.headersTimeoutMs),
     },
     (req, res) => {
-      let reply: Reply;
+      const fail = (err: unknown): Reply => {
+        log?.error({ error: err instanceof Error ? err.message : String(err), path: redactSecrets(req.url ?? '') }, 'status server: request failed');
+        return text(500, 'internal error; see the daemon log\n');
+      };
+      const answer = (reply: Reply) => {
+        try {
+          // A body we did not read, or an error: the connection is not reused.
+          const close = reply.code >= 400 ? { connection: 'close' } : {};
+          res.writeHead(reply.code, { 'content-type': reply.type, 'content-length': Buffer.byteLength(reply.body), 'cache-control': 'no-store', ...close, ...reply.headers });
+          res.end(req.method === 'HEAD' ? undefined : reply.body);
+        } catch (err) {
+          log?.warn({ error: err instanceof Error ? err.message : String(err) }, 'status server: cannot answer');
+          res.destroy();
+        }
+      };
+      let reply: Reply | Promise<Reply>;
       try {
         const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
-        reply = route(req.method, req.url, hasBody, daemon);
+        reply = route(req.method, req.url, hasBody, daemon, opts.topologySvg);
       } catch (err) {
-        log?.error({ error: err instanceof Error ? err.message : String(err), path: redactSecrets(req.url ?? '') }, 'status server: request failed');
-        reply = text(500, 'internal error; see the daemon log\n');
+        reply = fail(err);
       }
-      try {
-        // A body we did not read, or an error: the connection is not reused.
-        const close = reply.code >= 400 ? { connection: 'close' } : {};
-        res.writeHead(reply.code, { 'content-type': reply.type, 'content-length': Buffer.byteLength(reply.body), 'cache-control': 'no-store', ...close, ...reply.headers });
-        res.end(req.method === 'HEAD' ? undefined : reply.body);
-      } catch (err) {
-        log?.warn({ error: err instanceof Error ? err.message : String(err) }, 'status server: cannot answer');
-        res.destroy();
-      }
+      if (reply instanceof Promise) reply.catch(fail).then(answer, () => res.destroy());
+      else answer(reply);
     },
   );
   server.maxConnections = limits.maxConnections;

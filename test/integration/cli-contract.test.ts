@@ -37,7 +37,7 @@ describe('CLI contract', () => {
     expect(plan.code).toBe(0);
     const doc = JSON.parse(plan.stdout) as { changes: { action: string; object: string; line: string }[] };
     expect(doc.changes.map((c) => `${c.action} ${c.object}`)).toEqual(['create netns', 'create loopback', 'create file', 'create file']);
-    const apply = await host.weft(['apply', '-f', dir]);
+    const apply = await host.weft(['apply', '--detail', '-f', dir]);
     expect(apply.code).toBe(0);
     expect(apply.stdout.trim().split('\n')).toEqual(doc.changes.map((c) => c.line));
     const lo = await host.exec('a', ['ip', '-o', 'link']);

@@ -154,7 +154,7 @@ spec: {networks: {bridge: {links: ["container1:db1"]}}}
   it('repairs the redirect table when it is deleted by hand', async () => {
     await run(['ip', 'netns', 'exec', host.netns('container3'), 'nft', 'delete', 'table', 'ip', 'weft_dns']);
     expect(await status('container3', ['container2'])).toBeUndefined();
-    const plan = await host.weft(['plan', '-f', dir]);
+    const plan = await host.weft(['plan', '--detail', '-f', dir]);
     expect(plan.stdout).toContain(`+ nft table ip weft_dns in ${host.netns('container3')}`);
     expect(plan.stdout).toContain(`+ nft rule dns-udp in ip weft_dns output in ${host.netns('container3')}`);
     await host.weft(['apply', '-f', dir]);

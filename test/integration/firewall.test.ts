@@ -152,7 +152,7 @@ describe('firewall: masquerade, isolation, icc, internal networks, published por
     await must(['ip', 'netns', 'exec', host.name, 'nft', 'delete', 'rule', 'inet', 'weft', 'forward', 'handle', handle!]);
     // Without the rule the networks are no longer isolated.
     expect(await tcp(ctr('other'), '172.30.1.10', 80)).toBe('hello-web');
-    const plan = await host.weft(['plan', '-f', dir]);
+    const plan = await host.weft(['plan', '--detail', '-f', dir]);
     expect(plan.stdout.trim().split('\n')).toEqual([`+ nft rule isolate in inet weft forward host ${host.name}`]);
     const r = await host.weft(['apply', '-f', dir]);
     expect(r.code).toBe(0);
@@ -189,7 +189,7 @@ describe('firewall: masquerade, isolation, icc, internal networks, published por
       client.stdin.write('one\n');
       await eventually(async () => received.includes('one'));
       const dir2 = await host.manifests({ 'networks.yaml': networks, 'containers.yaml': containers(`${PORTS}, "8090:80"`) }, 'manifests2');
-      const r = await host.weft(['apply', '-f', dir2]);
+      const r = await host.weft(['apply', '--detail', '-f', dir2]);
       expect(r.stdout.trim().split('\n').sort()).toEqual([
         '+ nft element 0.0.0.0/0 . tcp . 8090 : 172.30.1.10 in map pub_addr container web',
         '+ nft element 0.0.0.0/0 . tcp . 8090 : 80 in map pub_port container web',
@@ -209,7 +209,7 @@ describe('firewall: masquerade, isolation, icc, internal networks, published por
     await Promise.all(servers.map((s) => s.exited));
     await must(['ip', 'netns', 'exec', host.name, 'nft', 'add', 'table', 'inet', 'operator']);
     await must(['ip', 'netns', 'exec', host.name, 'nft', 'add', 'chain', 'inet', 'operator', 'input', '{ type filter hook input priority 0; }']);
-    const r = await host.weft(['destroy', '-f', await host.manifests({ 'networks.yaml': networks, 'containers.yaml': containers(`${PORTS}, "8090:80"`) }, 'manifests3')]);
+    const r = await host.weft(['destroy', '--detail', '-f', await host.manifests({ 'networks.yaml': networks, 'containers.yaml': containers(`${PORTS}, "8090:80"`) }, 'manifests3')]);
     expect(r.stderr).toContain('applied and verified');
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(`- nft table inet weft host ${host.name}`);

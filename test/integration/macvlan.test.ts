@@ -42,7 +42,7 @@ describe('macvlan (two containers on one parent)', () => {
 
   it('creates the macvlans in the containers\' namespaces', async () => {
     const dir = await h.manifests({ 'lan.yaml': yaml('ul0', '192.168.77.0/24', '192.168.77.254', '192.168.77.64/26') });
-    const r = await h.weft(['apply', '-f', dir]);
+    const r = await h.weft(['apply', '--detail', '-f', dir]);
     expect(r.stderr).toContain('applied and verified');
     expect(r.stdout).toMatch(new RegExp(`^\\+ macvlan eth0 in ${h.netns('m1')} container m1$`, 'm'));
     const link = JSON.parse((await run(['ip', '-n', h.netns('m1'), '-d', '-j', 'link', 'show', 'eth0'])).stdout) as { address: string; linkinfo: { info_kind: string; info_data: { mode: string } } }[];
@@ -65,7 +65,7 @@ describe('macvlan (two containers on one parent)', () => {
 
   it('a mode change recreates the macvlans and keeps the addresses', async () => {
     const dir = await h.manifests({ 'lan.yaml': yaml('ul0', '192.168.77.0/24', '192.168.77.254', '192.168.77.64/26', 'private') });
-    const r = await h.weft(['apply', '-f', dir]);
+    const r = await h.weft(['apply', '--detail', '-f', dir]);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^- macvlan eth0 in \S+-m1 container m1$/m);
     // private: siblings on one parent cannot talk; the segment's router still can.

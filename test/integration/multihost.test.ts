@@ -59,7 +59,7 @@ describe('multi-host overlay (three hosts on an underlay)', () => {
   });
 
   it('applies the two-host example: node-1 by --node, node-2 found from its own address', async () => {
-    const r1 = await h1.weft(['--node', 'node-1', 'apply', '-f', examples]);
+    const r1 = await h1.weft(['--node', 'node-1', 'apply', '--detail', '-f', examples]);
     expect(r1.code).toBe(0);
     expect(r1.stdout).toMatch(new RegExp(`^\\+ vxlan ${vx} network my-multi-host-network$`, 'm'));
     const r2 = await h2.weft(['apply', '-f', examples]);
@@ -190,7 +190,7 @@ describe('multi-host overlay (three hosts on an underlay)', () => {
     // endpoints expire in the store, and node-1's next apply removes what it programmed for them.
     await run(['ip', '-n', h3.name, 'link', 'set', 'ul0', 'down']);
     await eventually(async () => watcher.output().includes('delete /weft/v1/endpoints/node-3/my-multi-host-network/guest'), 45_000, 250);
-    const again = await weftOn(h1, ['--node', 'node-1', '--store', store, 'apply', '-f', shared]);
+    const again = await weftOn(h1, ['--node', 'node-1', '--store', store, 'apply', '--detail', '-f', shared]);
     expect(again.code).toBe(0);
     expect(again.stdout.split('\n').sort()).toEqual(['', `- fdb ${guest.mac} dst 192.168.77.3 on ${vx} network my-multi-host-network`, `- neigh ${guest.ip} lladdr ${guest.mac} on ${vx} network my-multi-host-network`]);
     expect(await neigh(h1)).not.toContain(`${guest.ip} `);
