@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { NetworkDriver } from '../compile/index.js';
 import { builtinDrivers } from '../compile/index.js';
 import { UsageError } from '../errors.js';
-import { RealKernel } from '../kernel/index.js';
+import { InProcessKernel, RealKernel } from '../kernel/index.js';
 import type { Kernel } from '../kernel/index.js';
 import type { LogFormat, Logger } from '../log.js';
 import { createLogger } from '../log.js';
@@ -57,8 +57,12 @@ export async function loadDrivers(model: Model | undefined, log: Logger): Promis
   return drivers;
 }
 
+/** Set to "processes" to reach the kernel through ip/nft/sh processes instead (for comparison). */
+export const KERNEL_ENV = 'WEFT_KERNEL';
+
+/** The kernel: in-process (rtnetlink, libnftables) unless WEFT_KERNEL=processes asks for the old one. */
 export function makeKernel(log: Logger): Kernel {
-  return new RealKernel({ log });
+  return process.env[KERNEL_ENV] === 'processes' ? new RealKernel({ log }) : new InProcessKernel({ log });
 }
 
 /** A progress line on stderr for applies that write many namespaces (a terminal redraws it in place). */
