@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages: the kernel tools weft drives, and what the tests use for real traffic.
-PACKAGES=(iproute2 nftables iputils-ping dnsutils socat util-linux procps git dnsmasq-base curl tcpdump etcd-server)
+PACKAGES=(iproute2 nftables iputils-ping dnsutils socat util-linux procps git dnsmasq-base curl tcpdump etcd-server strace)
 # More for a caller that needs them (bench/setup.sh: the peers it measures weft against).
 read -r -a extra <<< "${SETUP_EXTRA_PACKAGES:-}"
 PACKAGES+=("${extra[@]}")

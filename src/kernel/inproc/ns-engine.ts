@@ -271,11 +271,13 @@ export class NsEngine {
     return w.readBack ? this.read(w.ns.path, w.readBack) : null;
   }
 
+  // Errors name the operation as the equivalent ip/bridge command line (what a user would type to
+  // retry it), with the kernel's answer worded as iproute2 words it.
   private apply(ns: string, op: IpOp, send: () => unknown): void {
     try {
       send();
     } catch (e) {
-      throw new WorkError({ internal: e instanceof InternalError, message: `${op.what} in namespace ${ns}`, command: `rtnetlink: ${safeRender(() => renderIpOp(op))}`, stderr: errText(e) });
+      throw new WorkError({ internal: e instanceof InternalError, message: `${op.what} in namespace ${ns}`, command: `ip ${safeRender(() => renderIpOp(op))}`, stderr: errText(e) });
     }
   }
 
@@ -283,7 +285,7 @@ export class NsEngine {
     try {
       send();
     } catch (e) {
-      throw new WorkError({ internal: e instanceof InternalError, message: `${op.what} in namespace ${ns}`, command: `rtnetlink: bridge ${safeRender(() => renderFdbOp(op))}`, stderr: errText(e) });
+      throw new WorkError({ internal: e instanceof InternalError, message: `${op.what} in namespace ${ns}`, command: `bridge ${safeRender(() => renderFdbOp(op))}`, stderr: errText(e) });
     }
   }
 
