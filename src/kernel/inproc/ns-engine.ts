@@ -241,12 +241,8 @@ export class NsEngine {
     const h = this.handle(w.ns.path, w.nft.length > 0);
     if (!h) throw new WorkError({ message: `writing namespace ${key}`, command: `setns ${w.ns.path ?? ''}`, stderr: 'No such namespace' });
     const resolve = this.resolver(h);
-    for (let i = 0; i < w.ip.length; i++) {
-      const op = w.ip[i]!;
-      // Tag at birth: a create followed by the alias of the same link goes in one message.
-      const next = w.ip[i + 1];
-      const tagged = isCreate(op) && 'name' in op && next?.op === 'link-set' && next.name === op.name && next.alias !== undefined;
-      this.apply(key, op, () => h.rtnl.request(ipRequest(op, resolve, tagged ? (next as { alias: string }).alias : undefined)));
+    for (const { op, alias } of withBirthTags(w.ip)) {
+      this.apply(key, op, () => h.rtnl.request(ipRequest(op, resolve, alias)));
       resolve.forget(op);
     }
     for (const op of w.fdb ?? []) this.applyFdb(key, op, () => h.rtnl.request(fdbRequest(op, resolve)));
@@ -337,8 +333,17 @@ export class NsEngine {
   }
 }
 
-function isCreate(op: IpOp): boolean {
-  return op.op === 'link-add-bridge' || op.op === 'link-add-veth' || op.op === 'link-add-vxlan' || op.op === 'link-add-vlan' || op.op === 'link-add-macvlan';
+/**
+ * Tag at birth: a link created and then tagged by the next operation (providers render the two
+ * apart) gets its alias in the creating RTM_NEWLINK already, so no crash between the two can
+ * leave an untagged weft link. The tagging operation still runs (it also sets the link up). Pure.
+ */
+export function withBirthTags(ops: readonly IpOp[]): { op: IpOp; alias?: string }[] {
+  return ops.map((op, i) => {
+    const next = ops[i + 1];
+    const creates = op.op === 'link-add-bridge' || op.op === 'link-add-veth' || op.op === 'link-add-vxlan' || op.op === 'link-add-vlan';
+    return creates && next?.op === 'link-set' && next.name === op.name && next.alias !== undefined ? { op, alias: next.alias } : { op };
+  });
 }
 
 function safeRender(f: () => string): string {

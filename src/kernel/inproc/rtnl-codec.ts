@@ -132,7 +132,8 @@ export interface NlMessage {
 }
 
 /** Splits one received datagram into messages. Truncated trailing bytes are ignored. */
-export function splitMessages(buf: Buffer, length: number): NlMessage[] {
+export function splitMessages(buf: Buffer, received: number): NlMessage[] {
+  const length = Math.min(received, buf.length);
   const out: NlMessage[] = [];
   let off = 0;
   while (off + NLMSG_HDRLEN <= length) {
@@ -160,9 +161,10 @@ export function parseAttrs(buf: Buffer, start = 0, end = buf.length): Map<number
 
 /** An NLMSG_ERROR body: errno (0 for an ACK) and the kernel's extended message, if any. */
 export function parseError(msg: NlMessage): { errno: number; message?: string } {
+  if (msg.body.length < 4) return { errno: 71 /* EPROTO: a truncated error message */ };
   const errno = -msg.body.readInt32LE(0);
   // The echoed request: its header only when capped (NETLINK_CAP_ACK), else the whole message.
-  const echoedLen = msg.flags & NL.NLM_F_CAPPED ? NLMSG_HDRLEN : msg.body.readUInt32LE(4);
+  const echoedLen = msg.flags & NL.NLM_F_CAPPED || msg.body.length < 8 ? NLMSG_HDRLEN : msg.body.readUInt32LE(4);
   const out: { errno: number; message?: string } = { errno };
   if (msg.flags & NL.NLM_F_ACK_TLVS) {
     const tlv = parseAttrs(msg.body, 4 + align4(echoedLen));

@@ -31,7 +31,7 @@ const named = (table: Record<number, string>, n: number) => table[n] ?? String(n
 
 /** Decodes RTM_NEWLINK messages; masters are named from the same dump. */
 export function decodeLinks(msgs: readonly NlMessage[]): KLink[] {
-  const raw = msgs.filter((m) => m.type === NL.RTM_NEWLINK).map((m) => ({ index: m.body.readInt32LE(4), flags: m.body.readUInt32LE(8), a: parseAttrs(m.body, 16) }));
+  const raw = msgs.filter((m) => m.type === NL.RTM_NEWLINK && m.body.length >= 16).map((m) => ({ index: m.body.readInt32LE(4), flags: m.body.readUInt32LE(8), a: parseAttrs(m.body, 16) }));
   const names = new Map(raw.map((l) => [l.index, cString(l.a.get(IFLA.IFLA_IFNAME) ?? Buffer.alloc(0))]));
   return raw.map(({ index, flags, a }) => {
     const link: KLink = {
@@ -111,7 +111,7 @@ function infoData(kind: string, d: Map<number, Buffer>, names: Map<number, strin
 export function decodeAddresses(msgs: readonly NlMessage[], links: readonly KLink[]): KAddr[] {
   const byIndex = new Map<number, KAddr[]>();
   for (const m of msgs) {
-    if (m.type !== NL.RTM_NEWADDR) continue;
+    if (m.type !== NL.RTM_NEWADDR || m.body.length < 8) continue;
     const fam = m.body.readUInt8(0);
     if (fam !== AF.AF_INET && fam !== AF.AF_INET6) continue;
     const index = m.body.readUInt32LE(4);
@@ -134,7 +134,7 @@ export function decodeRoutes(msgs: readonly NlMessage[], links: readonly KLink[]
   const names = new Map(links.map((l) => [l.ifindex, l.name]));
   const out: KRoute[] = [];
   for (const m of msgs) {
-    if (m.type !== NL.RTM_NEWROUTE) continue;
+    if (m.type !== NL.RTM_NEWROUTE || m.body.length < 12) continue;
     const b = m.body;
     const fam = b.readUInt8(0);
     if (fam !== AF.AF_INET && fam !== AF.AF_INET6) continue;
@@ -161,7 +161,7 @@ export function decodeNeighbours(msgs: readonly NlMessage[], links: readonly KLi
   const out: KNeigh[] = [];
   const shown = 0xff & ~RTA.NUD_NOARP;
   for (const m of msgs) {
-    if (m.type !== NL.RTM_NEWNEIGH) continue;
+    if (m.type !== NL.RTM_NEWNEIGH || m.body.length < 12) continue;
     const b = m.body;
     const fam = b.readUInt8(0);
     if (fam !== AF.AF_INET && fam !== AF.AF_INET6) continue;
@@ -186,7 +186,7 @@ export function decodeFdb(msgs: readonly NlMessage[], links: readonly KLink[]): 
   const vxlans = new Map(links.filter((l) => l.kind === 'vxlan').map((l) => [l.ifindex, l.name]));
   const out: KFdb[] = [];
   for (const m of msgs) {
-    if (m.type !== NL.RTM_NEWNEIGH || m.body.readUInt8(0) !== AF.AF_BRIDGE) continue;
+    if (m.type !== NL.RTM_NEWNEIGH || m.body.length < 12 || m.body.readUInt8(0) !== AF.AF_BRIDGE) continue;
     const dev = vxlans.get(m.body.readInt32LE(4));
     if (dev === undefined) continue;
     const a = parseAttrs(m.body, 12);
