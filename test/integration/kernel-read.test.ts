@@ -6,7 +6,7 @@ import type { Kernel, KFdb, KLink, NsSnapshot } from '../../src/kernel/index.js'
 import { parseAddresses, parseLinks, parseRoutes } from '../../src/kernel/index.js';
 import { parseFdb, parseNeighbours, splitJsonLines } from '../../src/kernel/ip-parse.js';
 import { silentLogger } from '../../src/log.js';
-import { TestHost, must, repoRoot } from '../support/netns.js';
+import { TestHost, eventually, must, repoRoot } from '../support/netns.js';
 
 // (This machine's kernel has no 8021q: VLAN devices are decoded like macvlans, by IFLA_INFO_DATA.)
 /**
@@ -113,6 +113,18 @@ describe('in-process kernel reads what iproute2 reads', () => {
     expect(ours.nft['inet weft_t']).toEqual(nft);
     expect(nft.length).toBe(3);
     expect(ours.nft['ip weft_none']).toBeNull();
+  });
+
+  it('a namespace it has read, deleted by another process, is destroyed (its handles do not keep it alive)', async () => {
+    const gone = `${host.name}-gone`;
+    await must(['ip', 'netns', 'add', gone]);
+    await must(['ip', '-n', host.name, 'link', 'add', 'vgone', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', gone]);
+    // Reading with a table opens both an rtnetlink socket and a libnftables context inside it.
+    const snap = (await kernel.readNamespaces([{ ns: { key: gone, path: `/run/netns/${gone}` }, sysctls: [], nftTables: [{ family: 'inet', name: 'weft' }] }])).get(gone);
+    expect(snap?.links.map((l) => l.name)).toContain('eth0');
+    await must(['ip', 'netns', 'del', gone]);
+    // The kernel destroys a namespace nobody holds, and with it both ends of the veth.
+    await eventually(async () => !(await must(['ip', '-n', host.name, '-o', 'link', 'show'])).includes('vgone'), 8000);
   });
 
   it('a namespace that does not exist reads as null', async () => {

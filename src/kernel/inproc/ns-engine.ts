@@ -1,4 +1,5 @@
-import { mkdirSync, readdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import type { FSWatcher } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, statSync, unlinkSync, watch, writeFileSync } from 'node:fs';
 import { InternalError } from '../../errors.js';
 import { renderFdbOp, renderIpOp } from '../ip-render.js';
 import type { FdbOp, IpOp, NftTableRef, NsReadSpec, NsSnapshot, NsWork } from '../types.js';
@@ -42,6 +43,11 @@ export class NsEngine {
   private readonly handles = new Map<string, Handle>();
   private home: Handle | undefined;
   private runDirReady = false;
+  /** Which handle a /run/netns name had, so its removal by anyone closes it (see watchRunDir). */
+  private readonly byName = new Map<string, string>();
+  /** Handles of namespaces named by other paths (/proc/PID/ns/net): closed after each job. */
+  private readonly transient: Handle[] = [];
+  private watcher: FSWatcher | undefined;
 
   constructor() {
     this.homeFd = libc.openFile('/proc/thread-self/ns/net');
@@ -63,6 +69,7 @@ export class NsEngine {
       if (k) live.add(k);
     }
     for (const k of [...this.handles.keys()]) if (!live.has(k)) this.drop(k);
+    for (const [n, k] of [...this.byName]) if (!this.handles.has(k)) this.byName.delete(n);
     return names;
   }
 
@@ -82,7 +89,10 @@ export class NsEngine {
             libc.mount('/proc/thread-self/ns/net', path, libc.MS_BIND);
             // A new namespace's socket costs nothing more while we are inside it.
             const k = keyOf(path);
-            if (k) this.handles.set(k, { rtnl: new RtnlSocket() });
+            if (k) {
+              this.handles.set(k, { rtnl: new RtnlSocket() });
+              this.byName.set(name, k);
+            }
           } finally {
             libc.setns(this.homeFd, 'home');
           }
@@ -97,6 +107,7 @@ export class NsEngine {
       }
       n++;
     }
+    this.watchRunDir();
     return n;
   }
 
@@ -108,6 +119,7 @@ export class NsEngine {
       const path = `${NETNS_RUN_DIR}/${name}`;
       const k = keyOf(path);
       if (k) this.drop(k);
+      this.byName.delete(name);
       this.tryCall(`deleting namespace ${name}`, 'umount2', () => {
         try {
           libc.umount(path, libc.MNT_DETACH);
@@ -149,7 +161,8 @@ export class NsEngine {
     }
     const k = keyOf(path);
     if (!k) return null;
-    let h = this.handles.get(k);
+    const name = path.startsWith(`${NETNS_RUN_DIR}/`) ? path.slice(NETNS_RUN_DIR.length + 1) : undefined;
+    let h = name !== undefined ? this.handles.get(k) : undefined;
     if (h && (!needNft || h.nft)) return h;
     const made = this.inside(path, () => {
       const out = h ?? { rtnl: new RtnlSocket() };
@@ -158,8 +171,38 @@ export class NsEngine {
     });
     if (made === null) return null;
     h = made;
+    if (name === undefined) {
+      this.transient.push(h);
+      return h;
+    }
     this.handles.set(k, h);
+    this.byName.set(name, k);
+    this.watchRunDir();
     return h;
+  }
+
+  /**
+   * An open socket or nftables context keeps its namespace alive: a namespace deleted by another
+   * process (ip netns del, another weft) would never be destroyed, nor its veths, while this
+   * process lives. So the removal of a name under /run/netns closes that namespace's handles.
+   */
+  private watchRunDir(): void {
+    if (this.watcher) return;
+    try {
+      this.watcher = watch(NETNS_RUN_DIR, (_event, file) => {
+        if (typeof file !== 'string') return;
+        const k = this.byName.get(file);
+        if (k === undefined || keyOf(`${NETNS_RUN_DIR}/${file}`) === k) return;
+        this.byName.delete(file);
+        this.drop(k);
+      });
+      this.watcher.on('error', () => {
+        this.watcher?.close();
+        this.watcher = undefined;
+      });
+    } catch {
+      /* no /run/netns yet: nothing there to watch */
+    }
   }
 
   private drop(k: string): void {
@@ -322,6 +365,10 @@ export class NsEngine {
   /** Closes descriptors opened for requests (namespaces named by IFLA_NET_NS_FD). */
   closePending(): void {
     for (const fd of this.pendingFds.splice(0)) libc.closeFd(fd);
+    for (const h of this.transient.splice(0)) {
+      h.rtnl.close();
+      h.nft?.free();
+    }
   }
 
   private tryCall<T>(message: string, command: string, fn: () => T): T {
