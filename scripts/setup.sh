@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages: the kernel tools weft drives, and what the tests use for real traffic.
-# graphviz: `weft graph --format svg` lays its pictures out with dot; openssl: the store TLS test makes its certificates.
-PACKAGES=(iproute2 nftables iputils-ping dnsutils socat util-linux procps git dnsmasq-base curl tcpdump etcd-server openssl graphviz)
+# graphviz: `weft graph --format svg` lays its pictures out with dot; openssl: the store TLS test makes its
+# certificates; strace: the test that no child process is started.
+PACKAGES=(iproute2 nftables iputils-ping dnsutils socat util-linux procps git dnsmasq-base curl tcpdump etcd-server openssl graphviz strace)
 # More for a caller that needs them (bench/setup.sh: the peers it measures weft against).
 read -r -a extra <<< "${SETUP_EXTRA_PACKAGES:-}"
 PACKAGES+=("${extra[@]}")

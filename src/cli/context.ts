@@ -5,7 +5,7 @@ import type { NetworkDriver } from '../compile/index.js';
 import { builtinDrivers } from '../compile/index.js';
 import { UsageError } from '../errors.js';
 import { matchesFormat } from '../manifest/formats.js';
-import { RealKernel } from '../kernel/index.js';
+import { InProcessKernel, RealKernel } from '../kernel/index.js';
 import type { Kernel } from '../kernel/index.js';
 import type { LogFormat, Logger } from '../log.js';
 import { createLogger } from '../log.js';
@@ -100,6 +100,14 @@ export function findDrivers(model: Model | undefined): Map<string, NetworkDriver
   return drivers;
 }
 
+/** Set to "processes" to reach the kernel through ip/nft/sh processes instead (for comparison). */
+export const KERNEL_ENV = 'WEFT_KERNEL';
+
+/** The kernel: in-process (rtnetlink, libnftables) unless WEFT_KERNEL=processes asks for the old one. */
+export function makeKernel(log: Logger): Kernel {
+  return process.env[KERNEL_ENV] === 'processes' ? new RealKernel({ log }) : new InProcessKernel({ log });
+}
+
 /** Whether a module specifier resolves to something, without loading it. */
 function moduleExists(spec: string): boolean {
   try {
@@ -108,10 +116,6 @@ function moduleExists(spec: string): boolean {
   } catch {
     return false;
   }
-}
-
-export function makeKernel(log: Logger): Kernel {
-  return new RealKernel({ log });
 }
 
 export async function makeContext(g: GlobalOptions, model: Model | undefined, log: Logger, peers?: PeerSource): Promise<ReconcileContext> {

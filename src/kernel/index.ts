@@ -5,6 +5,7 @@ export type { WriteHooks } from './cached-kernel.js';
 export { watchKernel, parseIpMonitorLine, isNoise, CarrierFilter, NftMonitorParser, isWeftProcess, listNsIds } from './monitor.js';
 export type { KernelEvent, KernelWatch, KernelWatchHandlers, EventObject } from './monitor.js';
 export { RealKernel } from './real-kernel.js';
+export { InProcessKernel } from './inproc-kernel.js';
 export { exec, inNamespace, mapLimit } from './exec.js';
 export { renderIpOp } from './ip-render.js';
 export { parseLinks, parseAddresses, parseRoutes } from './ip-parse.js';

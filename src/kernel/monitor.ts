@@ -157,7 +157,8 @@ function touchesWeftTable(line: string): boolean {
  * spawned directly counts as foreign (the daemon's write window covers those).
  */
 export function isWeftProcess(pid: number): boolean {
-  if (isOwnChild(pid)) return true;
+  // The in-process kernel writes nftables from this very process (libnftables on a worker thread).
+  if (pid === process.pid || isOwnChild(pid)) return true;
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // Field 4 (ppid) follows the command name in parentheses, which may itself hold spaces.

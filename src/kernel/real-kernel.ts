@@ -1,12 +1,9 @@
-import { randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, rmdir } from 'node:fs/promises';
-import path from 'node:path';
-import { KernelError, KernelInputError } from '../errors.js';
+import { readdir, readFile } from 'node:fs/promises';
+import { KernelError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ExecResult } from './exec.js';
-import { checkNftTable, checkProgram, checkSysctl } from './guard.js';
-import { MACHINE_NETNS, OWN_NETNS, namespaceIdentity, sameNamespace } from './netns-identity.js';
+import { checkNftTable, checkSysctl } from './guard.js';
+import { checkBeforeRun, writeNetnsFiles } from './program-io.js';
 import { exec, inNamespace, mapLimit } from './exec.js';
 import type { NsCommand } from './ns-batch.js';
 import { execInNamespaces } from './ns-batch.js';
@@ -175,8 +172,7 @@ export class RealKernel implements Kernel {
 
   async run(program: KernelProgram, progress?: ProgressFn): Promise<ReadBack> {
     // Before anything runs: a refused token or target leaves the kernel untouched.
-    checkProgram(program);
-    refuseHostAsContainer(program);
+    checkBeforeRun(program);
     let t = performance.now();
     const lap = (stage: string, count: number) => {
       this.log.debug({ stage, count, ms: Math.round(performance.now() - t) }, 'kernel stage done');
@@ -197,7 +193,7 @@ export class RealKernel implements Kernel {
     const work = program.containers.filter((w) => workWrites(w) > 0);
     const readBack = await this.runBatched(work, (n) => progress?.(n, work.length));
     lap('containers', work.length);
-    await this.runFiles(program);
+    this.stats.writes += await writeNetnsFiles(program.files);
     lap('files', program.files.write.length + program.files.remove.length);
     for (const g of program.awaitGone) await this.awaitGone(g.ns, g.links);
     lap('await-gone', program.awaitGone.reduce((n, g) => n + g.links.length, 0));
@@ -295,37 +291,6 @@ export class RealKernel implements Kernel {
   }
 
 
-  private async runFiles(program: KernelProgram): Promise<void> {
-    const f = program.files;
-    // Files are independent: a few dozen fs calls in flight instead of one (thousands of files at scale).
-    const dirs = [...new Set(f.write.map((w) => path.dirname(w.path)))];
-    await mapLimit(dirs, FILE_CONCURRENCY, (d) => mkdir(d, { recursive: true }));
-    await mapLimit(f.write, FILE_CONCURRENCY, async (w) => {
-      // Write then rename, so a reader never sees half a file. The temporary name is new each
-      // time and opened without following links: nothing planted beside it is ever written through.
-      const tmp = `${w.path}.weft-${randomBytes(6).toString('hex')}`;
-      const fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
-      try {
-        await fh.writeFile(w.content);
-      } finally {
-        await fh.close();
-      }
-      await rename(tmp, w.path);
-      this.stats.writes++;
-    });
-    await mapLimit(f.remove, FILE_CONCURRENCY, async (p) => {
-      await rm(p, { force: true });
-      this.stats.writes++;
-    });
-    await mapLimit(f.removeDirs, FILE_CONCURRENCY, async (d) => {
-      try {
-        await rmdir(d);
-      } catch {
-        /* not empty (someone else's files) or already gone: leave it */
-      }
-    });
-  }
-
   /** Deleting a namespace destroys its veths asynchronously (up to ~2 s at scale): wait for them. */
   private async awaitGone(ns: NsRef, links: readonly string[]): Promise<void> {
     const deadline = Date.now() + 10_000;
@@ -337,21 +302,6 @@ export class RealKernel implements Kernel {
       remaining = new Set([...remaining].filter((l) => present.has(l)));
       if (remaining.size > 0) await new Promise((r) => setTimeout(r, 50));
     }
-  }
-}
-
-/**
- * Container work must never land in the namespace weft manages as the host, nor in the machine's
- * own (an attached `netns` that is either, by inode): the CLI refuses such manifests with their
- * position; this catches every other way in (the daemon, a missed rule).
- */
-function refuseHostAsContainer(program: KernelProgram): void {
-  const hosts = [namespaceIdentity(program.host.ns.path ?? OWN_NETNS), namespaceIdentity(MACHINE_NETNS)];
-  for (const w of [...(program.early ?? []), ...program.containers]) {
-    if (w.ns.path === null || workWrites(w) === 0) continue;
-    const id = namespaceIdentity(w.ns.path);
-    // PID 1's namespace may not be readable (a sandbox): its path alone is enough to refuse.
-    if (w.ns.path === MACHINE_NETNS || hosts.some((h) => sameNamespace(h, id))) throw new KernelInputError(`container namespace ${w.ns.key} at`, w.ns.path, 'a container\'s namespace (it is the host namespace or the machine\'s own)');
   }
 }
 

@@ -1,0 +1,199 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { Worker } from 'node:worker_threads';
+import { InternalError, KernelError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { mapLimit } from './exec.js';
+import { dropIntents, readIntents, recordIntents } from './netns-intents.js';
+import { checkBeforeRun, writeNetnsFiles } from './program-io.js';
+import type { FromWorker, Job, JobError, JobResult } from './inproc/protocol.js';
+import type { Kernel, KernelProgram, KernelStats, NsReadRequest, NsRef, NsSnapshot, NsWork, ProgressFn, ReadBack } from './types.js';
+import { workWrites } from './types.js';
+
+export interface InProcessKernelOptions {
+  log: Logger;
+}
+
+/** File operations in flight at once when writing /etc/netns (libuv's pool runs 4; the rest queue). */
+const FILE_CONCURRENCY = 32;
+/** How long `awaitGone` waits for the kernel to destroy a deleted namespace's links. */
+const GONE_TIMEOUT_MS = 10_000;
+
+interface Pending {
+  resolve: (r: JobResult) => void;
+  reject: (e: Error) => void;
+  progress?: (n: number) => void;
+}
+
+/**
+ * The kernel reached in-process, with no child process: rtnetlink and libnftables on a worker
+ * thread that enters each namespace (src/kernel/inproc/ns-worker.ts), /etc/netns through fs.
+ * The worker is started on first use and does not keep the process alive when idle.
+ */
+export class InProcessKernel implements Kernel {
+  readonly stats: KernelStats = { processes: 0, writes: 0 };
+  private readonly log: Logger;
+  private worker: Worker | undefined;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 0;
+
+  constructor(opts: InProcessKernelOptions) {
+    this.log = opts.log;
+  }
+
+  private call(job: Job, progress?: (n: number) => void): Promise<JobResult> {
+    const w = this.start();
+    const id = ++this.nextId;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, ...(progress ? { progress } : {}) });
+      if (this.pending.size === 1) w.ref();
+      w.postMessage({ id, job });
+    });
+  }
+
+  private start(): Worker {
+    if (this.worker) return this.worker;
+    const w = new Worker(new URL('./inproc/ns-worker.js', import.meta.url));
+    w.unref();
+    w.on('message', (m: FromWorker) => {
+      const p = this.pending.get(m.id);
+      if (!p) return;
+      if ('progress' in m) {
+        p.progress?.(m.progress);
+        return;
+      }
+      this.pending.delete(m.id);
+      if (this.pending.size === 0) w.unref();
+      if (m.error) p.reject(toError(m.error));
+      else if (m.result) p.resolve(m.result);
+    });
+    const fail = (e: Error) => {
+      this.worker = undefined;
+      for (const p of this.pending.values()) p.reject(new InternalError(`the namespace worker stopped: ${e.message}`, { cause: e }));
+      this.pending.clear();
+    };
+    w.on('error', fail);
+    w.on('exit', (code) => fail(new Error(`exit ${code}`)));
+    this.worker = w;
+    return w;
+  }
+
+  /** Stops the worker (its sockets and nftables contexts close with it). */
+  async close(): Promise<void> {
+    const w = this.worker;
+    this.worker = undefined;
+    if (w) await w.terminate();
+  }
+
+  async listNetns(): Promise<string[]> {
+    const r = await this.call({ kind: 'list-netns' });
+    return r.kind === 'list-netns' ? r.names : [];
+  }
+
+  async readNamespaces(reqs: readonly NsReadRequest[]): Promise<Map<string, NsSnapshot | null>> {
+    if (reqs.length === 0) return new Map();
+    const r = await this.call({ kind: 'read', reqs: [...reqs] });
+    if (r.kind !== 'read') throw new InternalError('namespace worker: wrong reply to read');
+    return new Map(reqs.map((q, i) => [q.ns.key, r.snapshots[i] ?? null]));
+  }
+
+  async readFiles(paths: readonly string[]): Promise<Map<string, string | null>> {
+    const out = new Map<string, string | null>();
+    await mapLimit(paths, FILE_CONCURRENCY, async (p) => {
+      try {
+        out.set(p, await readFile(p, 'utf8'));
+      } catch {
+        out.set(p, null);
+      }
+    });
+    return out;
+  }
+
+  async listDir(dir: string): Promise<string[]> {
+    try {
+      return (await readdir(dir)).sort();
+    } catch {
+      return [];
+    }
+  }
+
+  async run(program: KernelProgram, progress?: ProgressFn): Promise<ReadBack> {
+    let t = performance.now();
+    const lap = (stage: string, count: number) => {
+      this.log.debug({ stage, count, ms: Math.round(performance.now() - t) }, 'kernel stage done');
+      t = performance.now();
+    };
+    // Before anything runs: a refused token or target leaves the kernel untouched.
+    checkBeforeRun(program);
+    if (program.netnsDelete.length > 0) {
+      await this.call({ kind: 'netns-del', names: program.netnsDelete });
+      await dropIntents(program.netnsDelete);
+    }
+    if (program.netnsAdd.length > 0) await this.addNetns(program.netnsAdd);
+    this.stats.writes += program.netnsDelete.length + program.netnsAdd.length;
+    lap('netns', program.netnsDelete.length + program.netnsAdd.length);
+    await this.write(program.early ?? []);
+    await this.write([program.host]);
+    lap('host', workWrites(program.host));
+    const work = program.containers.filter((w) => workWrites(w) > 0);
+    const readBack = await this.write(work, (n) => progress?.(n, work.length));
+    if (work.length > 0) progress?.(work.length, work.length);
+    lap('containers', work.length);
+    this.stats.writes += await writeNetnsFiles(program.files);
+    lap('files', program.files.write.length + program.files.remove.length);
+    for (const g of program.awaitGone) await this.awaitGone(g.ns, g.links);
+    lap('await-gone', program.awaitGone.reduce((n, g) => n + g.links.length, 0));
+    // Every namespace written without failure now carries its tag (a namespace adopted on an
+    // intent is tagged by this very program): its intent is fulfilled.
+    const named = [...program.netnsAdd, ...program.containers.map((w) => w.ns.path?.match(/^\/run\/netns\/([^/]+)$/)?.[1])];
+    await dropIntents(new Set(named.filter((n): n is string => n !== undefined)));
+    return readBack;
+  }
+
+  netnsIntents(): Promise<Set<string>> {
+    return readIntents();
+  }
+
+  /**
+   * Creates namespaces, each recorded first as weft's intent: a crash before its loopback is
+   * tagged leaves a namespace weft can prove is its own. On a failure, the names from the failed
+   * one on lose their intent (the name may be someone else's); those made keep theirs.
+   */
+  private async addNetns(names: readonly string[]): Promise<void> {
+    await recordIntents(names);
+    const r = await this.call({ kind: 'netns-add', names: [...names] });
+    if (r.kind !== 'netns-add') throw new InternalError('namespace worker: wrong reply to netns-add');
+    if (r.error) {
+      await dropIntents(names.slice(r.created));
+      throw toError(r.error);
+    }
+  }
+
+  /** Writes namespaces on the worker; throws the first failure after all were tried. */
+  private async write(works: readonly NsWork[], onDone?: (n: number) => void): Promise<ReadBack> {
+    const todo = works.filter((w) => workWrites(w) > 0);
+    if (todo.length === 0) return new Map();
+    for (const w of todo) this.log.debug({ ns: w.ns.key, ip: w.ip.length, fdb: (w.fdb ?? []).length, sysctls: w.sysctls.length, nft: w.nft.length }, 'writing namespace');
+    const r = await this.call({ kind: 'write', works: todo }, onDone);
+    if (r.kind !== 'write') throw new InternalError('namespace worker: wrong reply to write');
+    this.stats.writes += r.writes;
+    if (r.error) throw toError(r.error);
+    return new Map(r.readBack);
+  }
+
+  /** Deleting a namespace destroys its veths asynchronously: wait until the host ends are gone. */
+  private async awaitGone(ns: NsRef, links: readonly string[]): Promise<void> {
+    const deadline = Date.now() + GONE_TIMEOUT_MS;
+    let remaining = new Set(links);
+    while (remaining.size > 0 && Date.now() < deadline) {
+      const r = await this.call({ kind: 'link-names', path: ns.path });
+      if (r.kind !== 'link-names' || r.names === null) return;
+      const present = new Set(r.names);
+      remaining = new Set([...remaining].filter((l) => present.has(l)));
+      if (remaining.size > 0) await new Promise((res) => setTimeout(res, 20));
+    }
+  }
+}
+
+function toError(e: JobError): Error {
+  return e.internal ? new InternalError(`${e.message}${e.stderr ? `: ${e.stderr}` : ''}`) : new KernelError(e.message, e.command, e.stderr);
+}

@@ -1,0 +1,140 @@
+import koffi from 'koffi';
+
+/**
+ * The few libc calls the in-process kernel needs, through koffi (a prebuilt FFI: no compiler).
+ * Loaded lazily, so importing this module costs nothing until a call is made. Every wrapper
+ * throws SyscallError (errno and the call's name) instead of returning -1. Only the namespace
+ * worker calls setns and unshare: they move the calling thread.
+ */
+
+/** A failed system call: its name, its argument in words, and errno. */
+export class SyscallError extends Error {
+  readonly errno: number;
+  readonly syscall: string;
+  constructor(syscall: string, errno: number, detail: string) {
+    super(`${syscall}(${detail}): ${strerror(errno)}`);
+    this.name = 'SyscallError';
+    this.syscall = syscall;
+    this.errno = errno;
+  }
+}
+
+export const CLONE_NEWNET = 0x40000000;
+export const O_RDONLY = 0;
+export const O_CLOEXEC = 0o2000000;
+export const O_CREAT = 0o100;
+export const O_EXCL = 0o200;
+export const MS_BIND = 4096;
+export const MS_REC = 16384;
+export const MS_SHARED = 1 << 20;
+export const MNT_DETACH = 2;
+export const SOCK_RAW = 3;
+export const SOCK_CLOEXEC = 0o2000000;
+export const SOL_NETLINK = 270;
+export const SOL_SOCKET = 1;
+export const SO_RCVBUF = 8;
+export const SO_SNDBUF = 7;
+export const ENOENT = 2;
+export const EINVAL = 22;
+export const EINTR = 4;
+
+/* eslint-disable @typescript-eslint/no-explicit-any -- koffi functions are untyped */
+interface Libc {
+  open: (path: string, flags: number, mode: number) => number;
+  close: (fd: number) => number;
+  setns: (fd: number, nstype: number) => number;
+  unshare: (flags: number) => number;
+  mount: (src: string, target: string, type: string, flags: number, data: null) => number;
+  umount2: (target: string, flags: number) => number;
+  socket: (domain: number, type: number, protocol: number) => number;
+  setsockopt: (fd: number, level: number, name: number, value: Int32Array, len: number) => number;
+  send: (fd: number, buf: Buffer, len: number, flags: number) => number | bigint;
+  recv: (fd: number, buf: Buffer, len: number, flags: number) => number | bigint;
+  strerror: (errno: number) => string;
+}
+
+let lib: Libc | undefined;
+
+function libc(): Libc {
+  if (lib) return lib;
+  const c = koffi.load('libc.so.6');
+  const f = (decl: string) => c.func(decl) as (...args: any[]) => any;
+  lib = {
+    open: f('int open(const char *path, int flags, int mode)'),
+    close: f('int close(int fd)'),
+    setns: f('int setns(int fd, int nstype)'),
+    unshare: f('int unshare(int flags)'),
+    mount: f('int mount(const char *src, const char *target, const char *type, unsigned long flags, const void *data)'),
+    umount2: f('int umount2(const char *target, int flags)'),
+    socket: f('int socket(int domain, int type, int protocol)'),
+    setsockopt: f('int setsockopt(int fd, int level, int name, const void *value, uint32_t len)'),
+    send: f('long send(int fd, const void *buf, size_t len, int flags)'),
+    recv: f('long recv(int fd, _Out_ void *buf, size_t len, int flags)'),
+    strerror: f('const char *strerror(int errnum)'),
+  };
+  return lib;
+}
+/* eslint-enable @typescript-eslint/no-explicit-any */
+
+export function strerror(errno: number): string {
+  return libc().strerror(errno);
+}
+
+function check(rc: number | bigint, syscall: string, detail: string): number {
+  const n = Number(rc);
+  if (n < 0) throw new SyscallError(syscall, koffi.errno(), detail);
+  return n;
+}
+
+export function openFile(path: string, flags = O_RDONLY | O_CLOEXEC, mode = 0): number {
+  return check(libc().open(path, flags, mode), 'open', path);
+}
+
+export function closeFd(fd: number): void {
+  libc().close(fd);
+}
+
+/** Moves the calling thread into the network namespace open as `fd`. */
+export function setns(fd: number, what: string): void {
+  check(libc().setns(fd, CLONE_NEWNET), 'setns', what);
+}
+
+/** Gives the calling thread a new, empty network namespace. */
+export function unshareNet(): void {
+  check(libc().unshare(CLONE_NEWNET), 'unshare', 'CLONE_NEWNET');
+}
+
+export function mount(src: string, target: string, flags: number): void {
+  check(libc().mount(src, target, 'none', flags, null), 'mount', `${src} on ${target}`);
+}
+
+export function umount(target: string, flags: number): void {
+  check(libc().umount2(target, flags), 'umount2', target);
+}
+
+export function netlinkSocket(protocol: number): number {
+  return check(libc().socket(16, SOCK_RAW | SOCK_CLOEXEC, protocol), 'socket', 'AF_NETLINK');
+}
+
+export function setIntOption(fd: number, level: number, name: number, value: number): void {
+  check(libc().setsockopt(fd, level, name, Int32Array.of(value), 4), 'setsockopt', `${level}/${name}`);
+}
+
+export function send(fd: number, buf: Buffer): void {
+  for (;;) {
+    const n = Number(libc().send(fd, buf, buf.length, 0));
+    if (n >= 0) return;
+    const e = koffi.errno();
+    if (e !== EINTR) throw new SyscallError('send', e, 'netlink');
+  }
+}
+
+/** Receives one datagram into `buf`; returns its length. */
+export function recv(fd: number, buf: Buffer): number {
+  for (;;) {
+    const n = Number(libc().recv(fd, buf, buf.length, 0));
+    if (n >= 0) return n;
+    const e = koffi.errno();
+    if (e !== EINTR) throw new SyscallError('recv', e, 'netlink');
+  }
+}

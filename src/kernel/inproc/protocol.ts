@@ -1,0 +1,31 @@
+import type { NsReadRequest, NsSnapshot, NsWork } from '../types.js';
+
+/** Messages between the main thread and the namespace worker (structured-clone data only). */
+
+export type Job =
+  | { kind: 'list-netns' }
+  | { kind: 'read'; reqs: NsReadRequest[] }
+  | { kind: 'write'; works: NsWork[] }
+  | { kind: 'netns-add'; names: string[] }
+  | { kind: 'netns-del'; names: string[] }
+  | { kind: 'link-names'; path: string | null };
+
+export type JobResult =
+  | { kind: 'list-netns'; names: string[] }
+  | { kind: 'read'; snapshots: (NsSnapshot | null)[] }
+  | { kind: 'write'; readBack: [string, NsSnapshot][]; writes: number; error?: JobError }
+  | { kind: 'done' }
+  /** Namespaces are made in order: `created` of them exist; `error` stopped the rest. */
+  | { kind: 'netns-add'; created: number; error?: JobError }
+  | { kind: 'link-names'; names: string[] | null };
+
+/** A failure, to become a KernelError (or InternalError) on the main thread. */
+export interface JobError {
+  internal?: boolean;
+  message: string;
+  command: string;
+  stderr: string;
+}
+
+export type ToWorker = { id: number; job: Job };
+export type FromWorker = { id: number; result?: JobResult; error?: JobError } | { id: number; progress: number };

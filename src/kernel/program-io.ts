@@ -1,0 +1,69 @@
+import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
+import { mkdir, open, rename, rm, rmdir } from 'node:fs/promises';
+import path from 'node:path';
+import { KernelInputError } from '../errors.js';
+import { mapLimit } from './exec.js';
+import { checkProgram } from './guard.js';
+import { MACHINE_NETNS, OWN_NETNS, namespaceIdentity, sameNamespace } from './netns-identity.js';
+import type { KernelProgram } from './types.js';
+import { workWrites } from './types.js';
+
+/** What both kernels (in-process and processes) do the same way around a program. */
+
+/** File operations in flight at once when writing /etc/netns (libuv's pool runs 4; the rest queue). */
+const FILE_CONCURRENCY = 32;
+
+/**
+ * Refuses a program before anything runs: a token that is not a name, address, MAC or number
+ * (kernel/guard.ts), and container work aimed at the namespace weft manages as the host or at
+ * the machine's own (an attached `netns` that is either, by inode). The CLI refuses such
+ * manifests with their position; this catches every other way in (the daemon, a missed rule).
+ * Throws KernelInputError; touches nothing.
+ */
+export function checkBeforeRun(program: KernelProgram): void {
+  checkProgram(program);
+  const hosts = [namespaceIdentity(program.host.ns.path ?? OWN_NETNS), namespaceIdentity(MACHINE_NETNS)];
+  for (const w of [...(program.early ?? []), ...program.containers]) {
+    if (w.ns.path === null || workWrites(w) === 0) continue;
+    const id = namespaceIdentity(w.ns.path);
+    // PID 1's namespace may not be readable (a sandbox): its path alone is enough to refuse.
+    if (w.ns.path === MACHINE_NETNS || hosts.some((h) => sameNamespace(h, id))) {
+      throw new KernelInputError(`container namespace ${w.ns.key} at`, w.ns.path, "a container's namespace (it is the host namespace or the machine's own)");
+    }
+  }
+}
+
+/**
+ * Writes and removes a program's /etc/netns files; returns how many writes it made. Each file is
+ * written under a new random name opened without following links, then renamed over the target,
+ * so a reader never sees half a file and nothing planted beside it is ever written through.
+ */
+export async function writeNetnsFiles(f: KernelProgram['files']): Promise<number> {
+  let writes = 0;
+  const dirs = [...new Set(f.write.map((w) => path.dirname(w.path)))];
+  await mapLimit(dirs, FILE_CONCURRENCY, (d) => mkdir(d, { recursive: true }));
+  await mapLimit(f.write, FILE_CONCURRENCY, async (w) => {
+    const tmp = `${w.path}.weft-${randomBytes(6).toString('hex')}`;
+    const fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
+    try {
+      await fh.writeFile(w.content);
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, w.path);
+    writes++;
+  });
+  await mapLimit(f.remove, FILE_CONCURRENCY, async (p) => {
+    await rm(p, { force: true });
+    writes++;
+  });
+  await mapLimit(f.removeDirs, FILE_CONCURRENCY, async (d) => {
+    try {
+      await rmdir(d);
+    } catch {
+      /* not empty (someone else's files) or already gone: leave it */
+    }
+  });
+  return writes;
+}
