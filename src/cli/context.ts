@@ -14,7 +14,7 @@ import type { PeerSource, ReconcileContext } from '../reconcile/index.js';
 export interface GlobalOptions {
   hostNetns?: string;
   node?: string;
-  /** --store etcd://HOST:PORT[?ttl=N] */
+  /** --store etcd://HOST:PORT[?ttl=N] or zk://HOST:PORT[?ttl=N] */
   store?: string;
   stateDir: string;
   logLevel: string;

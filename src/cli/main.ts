@@ -14,7 +14,7 @@ function program(): Command {
     .addOption(new Option('--host-netns <ns>', 'treat this network namespace as the host (every command runs inside it)'))
     .addOption(new Option('--node <name>', 'the Host this weft runs as (default: the Host whose address is local)'))
     .addOption(new Option('--state-dir <dir>', 'where locks and records live').default(DEFAULT_STATE_DIR))
-    .addOption(new Option('--store <url>', 'membership store for overlay peers outside the manifests: etcd://HOST:PORT[?ttl=SECONDS]'))
+    .addOption(new Option('--store <url>', 'membership store for overlay peers outside the manifests: etcd://HOST:PORT[?ttl=SECONDS] or zk://HOST:PORT[?ttl=SECONDS]'))
     .addOption(new Option('--log-level <level>', 'trace, debug, info, warn, error').default('warn'))
     .addOption(new Option('--log-format <format>', 'json or pretty (default: pretty on a terminal)'))
     .showHelpAfterError()
