@@ -22,7 +22,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod +x "$policy"
   fi
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-  [ -n "$policy" ] && rm -f "$policy"
+  if [ -n "$policy" ]; then rm -f "$policy"; fi
 fi
 # On a machine with systemd the unit may still be enabled: stop and disable it, never rely on it.
 if command -v systemctl >/dev/null 2>&1 && systemctl is-enabled zookeeper >/dev/null 2>&1; then

@@ -235,7 +235,7 @@ export class Cluster {
   private async countStoreTraffic(): Promise<void> {
     const port = this.opts.store === 'etcd' ? 2379 : 2181;
     await must(['ip', 'netns', 'exec', this.hub, 'nft', '-f', '-'], {
-      input: `table inet benchstore {\n chain in { type filter hook input priority 0; tcp dport ${port} counter }\n chain out { type filter hook output priority 0; tcp sport ${port} counter }\n}\n`,
+      input: `table inet benchstore {\n chain in {\n  type filter hook input priority 0;\n  tcp dport ${port} counter\n }\n chain out {\n  type filter hook output priority 0;\n  tcp sport ${port} counter\n }\n}\n`,
     });
   }
 

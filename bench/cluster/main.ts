@@ -87,8 +87,8 @@ try {
 
   const stopped = cluster.hosts[1]!;
   const killed = cluster.hosts[2]!;
-  const follow = async (label: string, h: typeof stopped, expect: 'gone' | 'back', act: () => Promise<void>, timeoutMs: number) => {
-    const expected = await fdbCounts(cluster, h);
+  const follow = async (label: string, h: typeof stopped, expect: 'gone' | 'back', act: () => Promise<void>, timeoutMs: number, counts?: Map<typeof stopped, number>) => {
+    const expected = counts ?? (await fdbCounts(cluster, h));
     const mark = await storeMark(cluster);
     const times = await fdbFollow(cluster, h, expect, expected, act, timeoutMs);
     const store = await storeSince(cluster, mark);
@@ -97,8 +97,9 @@ try {
     return { ...s, store };
   };
   log('stop, kill, rejoin');
+  const before = await fdbCounts(cluster, stopped);
   const term = await follow(`SIGTERM ${stopped.node}`, stopped, 'gone', () => cluster.stopDaemon(stopped, 'SIGTERM'), TIMEOUT);
-  const rejoin = await follow(`rejoin ${stopped.node}`, stopped, 'back', async () => cluster.startDaemon(stopped), 120_000);
+  const rejoin = await follow(`rejoin ${stopped.node}`, stopped, 'back', async () => cluster.startDaemon(stopped), 120_000, before);
   await cluster.waitReady(stopped, 120_000);
   const kill = await follow(`SIGKILL ${killed.node} (ttl ${opts.ttl} s)`, killed, 'gone', () => cluster.stopDaemon(killed, 'SIGKILL'), opts.ttl * 1000 + TIMEOUT);
   const load1 = await loadAverage();

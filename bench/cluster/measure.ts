@@ -71,19 +71,25 @@ export async function addToReachable(c: Cluster, on: SimHost, t: number, timeout
   const t0 = Date.now();
   await writeFile(path.join(on.manifests, `${name}.yaml`), containerYaml(name, on.node, 0, address));
   const secs = Math.ceil(timeoutMs / 1000);
+  // Each host pings until the first reply: `ping -c1` ends when the neighbour lookup fails
+  // (the address is not programmed yet), so a shell loop starts it again.
+  const loop = `until ping -n -q -c1 -W1 ${address} >/dev/null 2>&1; do sleep 0.02; done`;
   const times = await Promise.all(
     others.map(async (h) => {
-      const r = await run(['ip', 'netns', 'exec', c.containerNetns(h, containerName(h.index, 0)), 'ping', '-n', '-q', '-c1', '-i0.05', `-w${secs}`, address], { timeoutMs: timeoutMs + 5000 });
+      const r = await run(['timeout', String(secs), 'ip', 'netns', 'exec', c.containerNetns(h, containerName(h.index, 0)), 'sh', '-c', loop], { timeoutMs: timeoutMs + 5000 });
       return r.code === 0 ? Date.now() - t0 : Infinity;
     }),
   );
   return times;
 }
 
-/** ARP retries every 50 ms in the pinging containers, so the ping measures the overlay, not the 1 s ARP timer. */
+/**
+ * ARP retries every 50 ms (20 times) in the pinging containers, so the ping measures the overlay,
+ * not the 1 s ARP timer.
+ */
 export async function fastArp(c: Cluster): Promise<void> {
   await Promise.all(
-    c.hosts.map((h) => run(['ip', 'netns', 'exec', c.containerNetns(h, containerName(h.index, 0)), 'sysctl', '-qw', 'net.ipv4.neigh.eth0.retrans_time_ms=50'])),
+    c.hosts.map((h) => run(['ip', 'netns', 'exec', c.containerNetns(h, containerName(h.index, 0)), 'sysctl', '-qw', 'net.ipv4.neigh.eth0.retrans_time_ms=50', 'net.ipv4.neigh.eth0.mcast_solicit=20'])),
   );
 }
 
