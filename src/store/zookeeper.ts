@@ -214,7 +214,7 @@ export class ZkStore {
     clearTimeout(this.expiryTimer);
     const client = this.client;
     const closed = new Promise<void>((resolve) => client.once('disconnected', resolve));
-    client.close();
+    closeQuietly(client);
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([closed, new Promise((r) => (timer = setTimeout(r, opts.timeoutMs ?? 3000)))]);
     clearTimeout(timer);
@@ -254,7 +254,7 @@ export class ZkStore {
     this.inStep = false;
     this.dataWatched.clear();
     this.client = this.newClient();
-    old.close();
+    closeQuietly(old);
     dropSocket(old);
     this.onLost?.(new Error('the ZooKeeper session expired'));
   }
@@ -389,6 +389,15 @@ function isRace(err: unknown): boolean {
 
 function isZero(b: Buffer): boolean {
   return b.every((x) => x === 0);
+}
+
+/** Closes the session; the client library throws when that happens before its socket exists (closed right after opening). */
+function closeQuietly(client: Client): void {
+  try {
+    client.close();
+  } catch {
+    /* not connected yet: the close request goes out if it ever connects, and nothing is left otherwise */
+  }
 }
 
 /** The client library keeps reconnecting a closed client's socket in some states: end it for good. */
