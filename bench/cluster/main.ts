@@ -83,6 +83,16 @@ try {
     await new Promise((r) => setTimeout(r, 1000));
   }
   const addStore = await storeSince(cluster, addMark);
+  // Where the time goes: every daemon's reconciles caused by the store (the daemons log each one).
+  const storeReconciles = cluster.hosts.flatMap((h) =>
+    (h.daemon?.output() ?? '')
+      .split('\n')
+      .filter((l) => l.includes('"msg":"reconcile') && l.includes('"trigger":"store'))
+      .map((l) => JSON.parse(l) as { ms: number; processes: number }),
+  );
+  const recMs = storeReconciles.map((r) => r.ms).sort((x, y) => x - y);
+  const reconciles = { count: storeReconciles.length, p50Ms: percentile(recMs, 50), p99Ms: percentile(recMs, 99), processesP50: percentile(storeReconciles.map((r) => r.processes).sort((x, y) => x - y), 50) };
+  log(`  store-triggered reconciles: ${reconciles.count}, p50 ${reconciles.p50Ms} ms, p99 ${reconciles.p99Ms} ms, ${reconciles.processesP50} processes each (p50)`);
   const allSorted = adds.map((x) => x.all).sort((x, y) => x - y);
 
   const stopped = cluster.hosts[1]!;
@@ -114,7 +124,7 @@ try {
       rssMiB: { p50: percentile([...rest.rssMiB].sort((x, y) => x - y), 50), max: Math.max(...rest.rssMiB) },
       store: rest.store,
     },
-    addToReachable: { p50: percentile(allSorted, 50), p99: percentile(allSorted, 99), tries: adds, store: addStore },
+    addToReachable: { p50: percentile(allSorted, 50), p99: percentile(allSorted, 99), tries: adds, store: addStore, reconciles },
     sigterm: term,
     rejoin,
     sigkill: kill,

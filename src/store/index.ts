@@ -1,4 +1,4 @@
-export { EtcdStore, parseStoreUrl, STORE_ROOT, endpointKey, storeChange } from './etcd.js';
+export { EtcdStore, parseStoreUrl, publishChange, STORE_ROOT, endpointKey, storeChange } from './etcd.js';
 export type { StoreConfig } from './etcd.js';
 export { canonicalEndpoint, localEndpoints, parseEndpoint, sameEndpoints } from './endpoints.js';
 export type { StoreChange } from './endpoints.js';
