@@ -104,7 +104,12 @@ describe.each(storeKinds)('weft watch --store %s: two hosts, dynamic membership'
     expect(await bKnowsGuest()).toBe(true);
     expect(await ping('web2', guest.ip)).toBe(true);
     await srv.restart();
-    await eventually(async () => (await ready(hA)) && (await ready(hB)), 30_000, 250);
+    // Tells, when it fails, what each daemon last said about the store.
+    await eventually(async () => (await ready(hA)) && (await ready(hB)), 30_000, 250).catch((err: unknown) => {
+      const tail = (d: DaemonProc | undefined) => d?.output().split('\n').filter((l) => l.includes('store')).slice(-8).join('\n');
+      console.error(`A:\n${tail(a)}\nB:\n${tail(b)}`);
+      throw err;
+    });
     expect((await daemonStatus(hB))?.store).toMatchObject({ connected: true, remoteEndpoints: 2 });
     expect(await bKnowsGuest()).toBe(true);
   }, 90_000);
