@@ -16,7 +16,7 @@ import type { PeerSource, ReconcileContext } from '../reconcile/index.js';
 export interface GlobalOptions {
   hostNetns?: string;
   node?: string;
-  /** --store etcd://HOST:PORT[?ttl=N] (etcds:// for TLS) */
+  /** --store etcd://HOST:PORT[?ttl=N] (etcds:// for TLS) or zk://HOST:PORT[?ttl=N] */
   store?: string;
   /** TLS files and the user for the store (the password only from the environment or a file). */
   storeCa?: string;

@@ -15,7 +15,7 @@ function program(): Command {
     .addOption(new Option('--host-netns <ns>', 'treat this network namespace as the host (every command runs inside it)'))
     .addOption(new Option('--node <name>', 'the Host this weft runs as (default: the Host whose address is local)'))
     .addOption(new Option('--state-dir <dir>', 'where locks and records live').default(DEFAULT_STATE_DIR))
-    .addOption(new Option('--store <url>', 'membership store for overlay peers outside the manifests: etcd://HOST:PORT[?ttl=SECONDS], etcds:// for TLS'))
+    .addOption(new Option('--store <url>', 'membership store for overlay peers outside the manifests: etcd://HOST:PORT[?ttl=SECONDS] (etcds:// for TLS) or zk://HOST:PORT[?ttl=SECONDS]'))
     .addOption(new Option('--store-ca <file>', 'CA certificates (PEM) that sign the store\'s server certificate [$WEFT_STORE_CA]'))
     .addOption(new Option('--store-cert <file>', 'client certificate (PEM) for the store [$WEFT_STORE_CERT]'))
     .addOption(new Option('--store-key <file>', 'the client certificate\'s private key (PEM) [$WEFT_STORE_KEY]'))

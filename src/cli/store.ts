@@ -3,7 +3,9 @@ import { UsageError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { PeerSource, ReconcileResult } from '../reconcile/index.js';
 import { localEndpoints } from '../store/endpoints.js';
-import type { EtcdStore, StoreCredentials } from '../store/etcd.js';
+import type { StoreCredentials } from '../store/etcd.js';
+import { openStoreUrl } from '../store/open.js';
+import type { StoreClient } from '../store/open.js';
 import { StoreRejections } from '../store/rejections.js';
 import type { GlobalOptions } from './context.js';
 
@@ -18,22 +20,25 @@ export const STORE_ENV = {
 } as const;
 
 /**
- * The membership store named by --store, or undefined, with the rejections sink its endpoints'
- * checks report to. The etcd client (gRPC) is loaded only then: importing it costs more than the
- * rest of weft's start-up. Throws UsageError for a bad URL or unreadable credential files.
+ * The membership store named by --store (etcd://, etcds:// or zk://), or undefined, with the
+ * rejections sink its endpoints' checks report to. Its client library is loaded only then
+ * (etcd's gRPC costs more than the rest of weft's start-up). Throws UsageError for a bad URL or
+ * unreadable credential files.
  */
-export async function openStore(g: GlobalOptions, log: Logger): Promise<EtcdStore | undefined> {
+export async function openStore(g: GlobalOptions, log: Logger): Promise<StoreClient | undefined> {
   if (g.store === undefined) return undefined;
-  const { EtcdStore: Store, parseStoreUrl } = await import('../store/etcd.js');
-  const config = parseStoreUrl(g.store);
   const credentials = await storeCredentials(g, process.env);
-  if (!config.tls && (credentials.ca || credentials.cert || credentials.key)) {
-    throw new UsageError(`--store ${g.store}: TLS files are given but the URL is plain etcd://; write etcds://`);
+  const tls = g.store.startsWith('etcds://');
+  if (!tls && (credentials.ca || credentials.cert || credentials.key)) {
+    throw new UsageError(`--store ${g.store}: TLS files are given but the URL has no TLS; write etcds://`);
   }
-  if (!config.tls && credentials.password !== undefined) {
+  if (g.store.startsWith('zk://') && credentials.user !== undefined) {
+    throw new UsageError(`--store ${g.store}: ZooKeeper is reached without authentication here; --store-user is for etcd`);
+  }
+  if (!tls && credentials.password !== undefined) {
     log.warn({ store: g.store }, 'the store password is sent without TLS; use etcds://');
   }
-  return new Store(config, log, { credentials, rejections: storeRejections(log) });
+  return openStoreUrl(g.store, log, { credentials, rejections: storeRejections(log) });
 }
 
 let rejections: StoreRejections | undefined;
@@ -81,7 +86,7 @@ export async function storeCredentials(g: GlobalOptions, env: NodeJS.ProcessEnv)
 }
 
 /** The store as a reconcile reads it: its endpoints, and where the rejected ones are reported. */
-export function peerSource(store: EtcdStore | undefined, log: Logger): PeerSource | undefined {
+export function peerSource(store: StoreClient | undefined, log: Logger): PeerSource | undefined {
   if (!store) return undefined;
   const sink = storeRejections(log);
   return { endpoints: () => store.endpoints(), rejected: (r) => sink.add(r) };
@@ -91,7 +96,7 @@ export function peerSource(store: EtcdStore | undefined, log: Logger): PeerSourc
  * After a successful apply: publish this node's endpoints on global networks (all of them, also
  * when nothing changed, which renews the lease); after destroy, publish none.
  */
-export async function publishResult(store: EtcdStore, r: ReconcileResult, opts: { none?: boolean } = {}): Promise<void> {
+export async function publishResult(store: StoreClient, r: ReconcileResult, opts: { none?: boolean } = {}): Promise<void> {
   const node = r.topology.node;
   const address = r.topology.nodeAddress;
   if (node === undefined || address === undefined) return;
@@ -99,7 +104,7 @@ export async function publishResult(store: EtcdStore, r: ReconcileResult, opts: 
 }
 
 /** Runs fn, then closes the store if there is one (keeping this node's lease: it expires on its own). */
-export async function closing<T>(store: EtcdStore | undefined, fn: () => Promise<T>): Promise<T> {
+export async function closing<T>(store: StoreClient | undefined, fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } finally {

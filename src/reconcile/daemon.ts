@@ -313,9 +313,11 @@ export class Daemon {
     if (this.resyncTimer !== undefined) this.timers.clearTimeout(this.resyncTimer);
     if (this.retryTimer !== undefined) this.timers.clearTimeout(this.retryTimer);
     if (this.nsIdTimer !== undefined) this.timers.clearTimeout(this.nsIdTimer);
-    await Promise.all([this.deps.source.close(), this.monitor?.stop()]);
+    // Withdrawing from the store first: the peers wait for it (their entries for this node go
+    // only then), while the rest only concerns this process.
+    const withdrawn = this.store?.stop();
+    await Promise.all([this.deps.source.close(), this.monitor?.stop(), withdrawn]);
     await this.trigger.stop();
-    await this.store?.stop();
     await this.deps.dns?.close();
   }
 

@@ -88,6 +88,18 @@ export function storeChange(type: StoreChange['type'], key: string): StoreChange
   return { type, key, node, network, container };
 }
 
+/**
+ * What a publication writes: the keys to delete and the keys to put. Under the same lease, keys
+ * whose value is already stored are left alone, so a change of one container costs the store (and
+ * every watcher) one event, not one per endpoint of the node. A new lease rewrites every key. Pure.
+ */
+export function publishChange(existing: Readonly<Record<string, string>>, wanted: ReadonlyMap<string, string>, sameLease: boolean): { deletes: string[]; puts: [string, string][] } {
+  return {
+    deletes: Object.keys(existing).filter((k) => !wanted.has(k)),
+    puts: [...wanted].filter(([k, v]) => !sameLease || existing[k] !== v),
+  };
+}
+
 /** The watch stream's reconnection delays: doubling from 250 ms to 5 s (etcd3's default goes up to 30 s). */
 interface Backoff {
   readonly duration: number;
@@ -101,6 +113,12 @@ function nodeKey(node: string): string {
   return `${STORE_ROOT}nodes/${node}`;
 }
 
+/** What an etcd client needs beyond its URL: TLS files and user, and where garbage values are counted. */
+export interface EtcdStoreOptions {
+  credentials?: StoreCredentials;
+  rejections?: StoreRejections;
+}
+
 /** Talks to etcd. Not a kernel: the only network client in weft besides the DNS forwarder. */
 export class EtcdStore {
   private readonly client: Etcd3;
@@ -111,7 +129,7 @@ export class EtcdStore {
   constructor(
     readonly config: StoreConfig,
     private readonly log: Logger,
-    private readonly opts: { credentials?: StoreCredentials; rejections?: StoreRejections } = {},
+    private readonly opts: EtcdStoreOptions = {},
   ) {
     const c = opts.credentials ?? {};
     this.client = new Etcd3({
@@ -156,16 +174,20 @@ export class EtcdStore {
     opts: { keepAlive?: boolean; onLost?: (err: Error) => void } = {},
   ): Promise<void> {
     const prefix = `${STORE_ROOT}endpoints/${node}/`;
-    const existing = await this.call('reading this node\'s endpoints', () => this.client.getAll().prefix(prefix).keys());
-    const previous = parseLeaseId(await this.call('reading this node', () => this.client.get(nodeKey(node)).string()));
+    const existing = await this.call('reading this node\'s endpoints', () => this.client.getAll().prefix(prefix).strings());
+    const nodeText = await this.call('reading this node', () => this.client.get(nodeKey(node)).string());
+    const previous = parseLeaseId(nodeText);
     const lease = opts.keepAlive ? (this.lease ??= this.keptLease(opts.onLost)) : this.client.lease(this.config.ttl, { autoKeepAlive: false });
     const leaseId = await this.call('granting a lease', () => lease.grant());
     const wanted = new Map(endpoints.map((e) => [endpointKey(e), JSON.stringify(e)]));
+    const nodeValue = JSON.stringify({ node, address, lease: leaseId });
+    const change = publishChange(existing, wanted, previous === leaseId);
     const ops = [
-      ...existing.filter((k) => !wanted.has(k)).map((k) => this.client.delete().key(k)),
-      ...[...wanted].map(([k, v]) => this.client.put(k).value(v).lease(leaseId)),
-      this.client.put(nodeKey(node)).value(JSON.stringify({ node, address, lease: leaseId })).lease(leaseId),
+      ...change.deletes.map((k) => this.client.delete().key(k)),
+      ...change.puts.map(([k, v]) => this.client.put(k).value(v).lease(leaseId)),
+      ...(nodeText !== nodeValue ? [this.client.put(nodeKey(node)).value(nodeValue).lease(leaseId)] : []),
     ];
+    if (ops.length === 0) return;
     // One transaction, so a peer never sees the node half-published. The comparison always holds
     // (a missing key's create revision is 0).
     await this.call('publishing endpoints', () => this.client.if(nodeKey(node), 'Create', '>', -1).then(...ops).commit());

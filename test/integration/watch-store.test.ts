@@ -6,17 +6,21 @@ import type { DaemonProc } from '../support/daemon.js';
 import { daemonStatus, http, reconciles, startWatch, stopDaemon } from '../support/daemon.js';
 import type { TestHost } from '../support/netns.js';
 import { eventually, repoRoot, run } from '../support/netns.js';
+import type { StoreServer } from '../support/stores.js';
+import { startStore, storeKinds } from '../support/stores.js';
 import { Underlay, endpointOn } from '../support/underlay.js';
 
 /**
  * Dynamic membership with the watch daemon: two hosts on an underlay, each running
- * `weft watch --store etcd://...` against a real etcd. A container is added to host A's manifests
+ * `weft watch --store etcd://...` against a real etcd, then `--store zk://...` against a real
+ * ZooKeeper (the same tests: both stores keep the same promises). A container is added to host A's manifests
  * (only A's): host B runs nothing but its daemon, which learns the container from the store,
  * programs it on the overlay and answers its name. Then the store goes away and comes back, A's
  * daemon stops cleanly (its lease is revoked) and is killed (its lease expires).
  */
-describe('weft watch --store: two hosts, dynamic membership through etcd', () => {
+describe.each(storeKinds)('weft watch --store %s: two hosts, dynamic membership', (kind) => {
   let ul: Underlay;
+  let srv: StoreServer;
   let hA: TestHost;
   let hB: TestHost;
   let store = '';
@@ -40,7 +44,8 @@ describe('weft watch --store: two hosts, dynamic membership through etcd', () =>
     ul = await Underlay.create();
     hA = await ul.addHost(1);
     hB = await ul.addHost(2);
-    store = (await ul.startEtcd(30)).replace(/\?.*$/, '');
+    srv = await startStore(kind, ul);
+    store = srv.url;
     const files = await readdir(examples);
     aDir = await hA.manifests(Object.fromEntries(await Promise.all(files.map(async (f) => [f, await readFile(path.join(examples, f), 'utf8')] as const))), 'node-1');
     b = startWatch(hB, ['--node', 'node-2', '--store', `${store}?ttl=30`, '-f', examples]);
@@ -81,14 +86,14 @@ describe('weft watch --store: two hosts, dynamic membership through etcd', () =>
     expect(m).toMatch(/^weft_store_remote_endpoints 2$/m);
     expect(m).toMatch(/^weft_store_published_endpoints 1$/m);
     const human = await hB.weft(['status']);
-    expect(human.stdout).toMatch(/^store: +etcd:\/\/192\.168\.77\.254:2379\?ttl=30 connected; 2 remote endpoints/m);
+    expect(human.stdout).toMatch(new RegExp(`^store: +${store.replace(/[.?]/g, '\\$&')}\\?ttl=30 connected; 2 remote endpoints`, 'm'));
   }, 90_000);
 
   it('while the store is down, B keeps the endpoints it knows and is not ready; it catches up when the store is back', async () => {
-    await ul.stopEtcd();
+    await srv.stop();
     await eventually(async () => (await daemonStatus(hB))?.error?.kind === 'store', 20_000, 250);
     expect((await http(hB, '/readyz')).code).toBe(503);
-    expect((await http(hB, '/readyz')).body).toMatch(/^not ready: store: membership store etcd:\/\//);
+    expect((await http(hB, '/readyz')).body).toMatch(new RegExp(`^not ready: store: membership store ${kind}://`));
     expect((await daemonStatus(hB))?.store).toMatchObject({ connected: false, remoteEndpoints: 2 });
     expect((await http(hB, '/metrics')).body).toMatch(/^weft_store_connected 0$/m);
     // A full reconcile without the store (SIGHUP) keeps what B programmed for the guest.
@@ -98,8 +103,13 @@ describe('weft watch --store: two hosts, dynamic membership through etcd', () =>
     expect(reconciles(b!, from).find((r) => r.trigger.includes('signal'))?.result).toBe('converged');
     expect(await bKnowsGuest()).toBe(true);
     expect(await ping('web2', guest.ip)).toBe(true);
-    await ul.restartEtcd();
-    await eventually(async () => (await ready(hA)) && (await ready(hB)), 30_000, 250);
+    await srv.restart();
+    // Tells, when it fails, what each daemon last said about the store.
+    await eventually(async () => (await ready(hA)) && (await ready(hB)), 30_000, 250).catch((err: unknown) => {
+      const tail = (d: DaemonProc | undefined) => d?.output().split('\n').filter((l) => l.includes('store')).slice(-8).join('\n');
+      console.error(`A:\n${tail(a)}\nB:\n${tail(b)}`);
+      throw err;
+    });
     expect((await daemonStatus(hB))?.store).toMatchObject({ connected: true, remoteEndpoints: 2 });
     expect(await bKnowsGuest()).toBe(true);
   }, 90_000);

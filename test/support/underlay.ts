@@ -77,6 +77,11 @@ export class Underlay {
 
   private readonly cleanups: (() => Promise<unknown>)[] = [];
 
+  /** Runs fn at cleanup() (before the namespaces go): for servers a test starts in them. */
+  onCleanup(fn: () => Promise<unknown>): void {
+    this.cleanups.unshift(fn);
+  }
+
   async cleanup(): Promise<void> {
     for (const h of this.hosts) await h.cleanup();
     await this.sw.cleanup();
