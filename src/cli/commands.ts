@@ -59,7 +59,7 @@ async function handedOver(cmd: Command): Promise<boolean> {
 async function setup(cmd: Command, opts: FileOpts) {
   const g = globals(cmd);
   const log = makeLogger(g);
-  const model = await loadModel(files(opts), [hostNamespaceRule(g.hostNetns)]);
+  const model = await loadModel(files(opts), [hostNamespaceRule(g.hostNetns, { requireExisting: cmd.name() !== 'destroy' })]);
   const store = await openStore(g, log);
   const ctx = await makeContext(g, model, log, peerSource(store, log));
   return { g, log, model, ctx, store };

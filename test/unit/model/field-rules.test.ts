@@ -50,6 +50,11 @@ describe('netns is never the host namespace', () => {
     }
     expect(problems(yaml.container('a', '{netns: /run/netns/other}'), [rule])).toEqual([]);
     expect(problems(yaml.container('a', '{netns: /run/netns/missing}'), [rule])).toEqual([]);
+    // plan and apply ask for an existing namespace: a missing one is invalid input, not a kernel failure.
+    const strict = netnsTargets([host], (p) => identities[p], { requireExisting: true });
+    expect(problems(yaml.container('a', '{netns: /run/netns/missing}'), [strict])).toEqual(['4 NETNS_MISSING']);
+    expect(problems(yaml.container('a', '{netns: "10.20.0.5"}'), [strict])).toEqual(['4 NETNS_MISSING']);
+    expect(problems(yaml.container('a', '{netns: /run/netns/other}'), [strict])).toEqual([]);
   });
 
   it('refuses PID 1\'s namespace from the text alone', () => {
