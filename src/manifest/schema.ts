@@ -118,7 +118,7 @@ export const hostSchema = doc(
     type: 'object',
     required: ['address'],
     additionalProperties: false,
-    properties: { address: text('ip') },
+    properties: { address: text('ip'), networks: list('objectName') },
   },
   true,
 );

@@ -45,6 +45,8 @@ export interface ContainerSpecManifest {
 
 export interface HostSpecManifest {
   address: string;
+  /** The overlay networks this host may publish endpoints on through the store (default: all). */
+  networks?: string[];
 }
 
 interface Doc<K extends string, S> {

@@ -159,7 +159,7 @@ function buildContainer(m: ContainerManifest, problems: Problem[]): Container {
 }
 
 function buildHost(m: HostManifest): Host {
-  return { name: m.metadata.name, address: m.spec.address, src: docRef(m) };
+  return { name: m.metadata.name, address: m.spec.address, ...(m.spec.networks ? { networks: m.spec.networks } : {}), src: docRef(m) };
 }
 
 /**

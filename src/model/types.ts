@@ -82,6 +82,8 @@ export interface Container {
 export interface Host {
   name: string;
   address: string;
+  /** Overlay networks its store endpoints may be on; undefined: every overlay network. */
+  networks?: string[];
   src: SourceRef;
 }
 

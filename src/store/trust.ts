@@ -11,7 +11,8 @@ import { contains, parseCidr, parseIp } from '../net/cidr.js';
  * - its node is a Host the manifests declare, with exactly the underlay address declared there
  *   (else a writer could make itself a VXLAN destination of every overlay network);
  * - its network is an overlay (global) network the manifests declare, and that host is on it:
- *   a manifest container placed on the host (or on every host: no `host`) is on the network;
+ *   the Host's `networks` when it lists them (else every overlay network), and any network a
+ *   manifest container placed on the host (or on every host: no `host`) is on;
  * - every field is well formed: container name as the manifests' rule, aliases as RFC 1123
  *   host names, a unicast MAC, addresses inside the network's subnets (not its gateway);
  * - it takes no name a manifest container has (unless it is that container, on its own host),
@@ -111,6 +112,12 @@ export function storeTrust(model: Model, topology: Topology, maxPerHost = MAX_EN
       for (const a of e.aliases) names.add(a.toLowerCase());
       aliases.set(e.network, names);
     }
+  }
+  // A Host's own list, where it gives one; else every overlay network (the store exists for
+  // containers the manifests do not list, so their networks cannot come from those).
+  for (const h of model.hosts.values()) {
+    const declared = h.networks ? h.networks.filter((n) => networks.has(n)) : [...networks.keys()];
+    hostNetworks.set(h.name, new Set([...(hostNetworks.get(h.name) ?? []), ...declared]));
   }
   return { hosts, networks, hostNetworks, containers, aliases, maxPerHost };
 }

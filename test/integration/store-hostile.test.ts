@@ -22,10 +22,11 @@ describe('hostile endpoints in the membership store', () => {
   let daemon: DaemonProc | undefined;
   let dns: { pid: number; output: () => string; exited: Promise<number> } | undefined;
   const vx = `vx-${networkId('ovl').slice(0, 12)}`;
-  const host = (name: string, address: string) => `apiVersion: weft/v1\nkind: Host\nmetadata: {name: ${name}}\nspec: {address: ${address}}\n---\n`;
+  const host = (name: string, address: string, networks?: string) => `apiVersion: weft/v1\nkind: Host\nmetadata: {name: ${name}}\nspec: {address: ${address}${networks ? `, networks: ${networks}` : ''}}\n---\n`;
   const ctr = (name: string, node: string, net: string) => `apiVersion: weft/v1\nkind: Container\nmetadata: {name: ${name}}\nspec: {host: ${node}, networks: [${net}]}\n---\n`;
   const manifests = {
-    'hosts.yaml': host('node-1', '198.18.77.1') + host('node-2', '198.18.77.2') + host('node-3', '198.18.77.3'),
+    // node-3 may publish on "other" only (Host.spec.networks); the others on every overlay.
+    'hosts.yaml': host('node-1', '198.18.77.1') + host('node-2', '198.18.77.2') + host('node-3', '198.18.77.3', '[other]'),
     'networks.yaml':
       'apiVersion: weft/v1\nkind: Network\nmetadata: {name: ovl}\nspec: {driver: overlay, ipam: {config: [{subnet: 10.0.9.0/24}]}}\n---\n' +
       'apiVersion: weft/v1\nkind: Network\nmetadata: {name: other}\nspec: {driver: overlay, ipam: {config: [{subnet: 10.0.10.0/24}]}}\n',

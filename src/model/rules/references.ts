@@ -29,5 +29,12 @@ export function references(model: Model): Problem[] {
       out.push(problemAt(sub(c.src, 'spec', 'host'), 'UNKNOWN_HOST', `container "${c.name}": host "${c.host}" is not declared`, hosts.length > 0 ? `use one of: ${hosts.sort().join(', ')}` : `declare a Host named "${c.host}" or remove spec.host`));
     }
   }
+  for (const h of model.hosts.values()) {
+    (h.networks ?? []).forEach((n, i) => {
+      if (!model.networks.has(n)) {
+        out.push(problemAt(sub(h.src, 'spec', 'networks', i), 'UNKNOWN_NETWORK', `host "${h.name}": network "${n}" is not declared`, `declare a Network named "${n}" or use one of: ${networks}`));
+      }
+    });
+  }
   return out;
 }

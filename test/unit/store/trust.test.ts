@@ -13,9 +13,11 @@ import { FakeWorld, yaml } from '../../support/world.js';
  * programmed into the kernel (or crashed the DNS server) on ac6d4e0.
  */
 
-const hostDoc = (name: string, address: string) => `apiVersion: weft/v1\nkind: Host\nmetadata: {name: ${name}}\nspec: {address: ${address}}\n---\n`;
+const hostDoc = (name: string, address: string, networks?: string) =>
+  `apiVersion: weft/v1\nkind: Host\nmetadata: {name: ${name}}\nspec: {address: ${address}${networks ? `, networks: ${networks}` : ''}}\n---\n`;
+// node-3 lists the overlay networks it may publish on; the others may publish on every one.
 const manifests =
-  hostDoc('node-1', '198.18.77.1') + hostDoc('node-2', '198.18.77.2') + hostDoc('node-3', '198.18.77.3') +
+  hostDoc('node-1', '198.18.77.1') + hostDoc('node-2', '198.18.77.2') + hostDoc('node-3', '198.18.77.3', '[ovl]') +
   yaml.network('ovl', '{driver: overlay, ipam: {config: [{subnet: 10.0.9.0/24}]}}') +
   yaml.network('other', '{driver: overlay, ipam: {config: [{subnet: 10.0.10.0/24}]}}') +
   yaml.network('br', '{ipam: {config: [{subnet: 172.28.0.0/16}]}}') +
@@ -74,6 +76,13 @@ describe('store endpoints: the manifests vouch for them or they are not used', (
     // An upper-case MAC is still a MAC.
     const upper = { ...good, mac: '02:42:0A:00:09:09' };
     expect(admitEndpoints([upper], trust()).accepted).toEqual([upper]);
+  });
+
+  it('a Host without `networks` may publish on every overlay network, also one no manifest container of its is on', () => {
+    // The store exists for containers outside git: node-1 has no manifest container on "other".
+    const elsewhere: PeerEndpoint = { ...good, node: 'node-1', nodeAddress: '198.18.77.1', network: 'other', ipv4: '10.0.10.9/24' };
+    expect(admitEndpoints([elsewhere], trust())).toEqual({ accepted: [elsewhere], rejected: [] });
+    // node-3 lists [ovl]: "other" is refused for it (the hostile case below).
   });
 
   it.each(hostile)('rejects %s', (_what, e, reason) => {
