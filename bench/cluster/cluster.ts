@@ -98,11 +98,14 @@ export class Cluster {
       await must(['ip', '-n', h.ns, 'addr', 'add', `${h.address}/16`, 'dev', 'ul0']);
       await must(['ip', '-n', h.ns, 'link', 'set', 'ul0', 'up']);
       await mkdir(h.manifests, { recursive: true });
-      await writeFile(path.join(h.manifests, 'host.yaml'), `apiVersion: weft/v1\nkind: Host\nmetadata: {name: ${h.node}}\nspec: {address: ${h.address}}\n`);
       const docs = Array.from({ length: o.containers }, (_, j) => containerYaml(containerName(i, j), h.node, j % o.networks, containerAddress(j % o.networks, i, j)));
       await writeFile(path.join(h.manifests, 'containers.yaml'), docs.join('---\n'));
       this.hosts.push(h);
     }
+    // Every node declares every Host: the store is trusted only for endpoints of declared Hosts,
+    // from the address each declares (docs/security.md, "The store").
+    const hostDocs = this.hosts.map((h) => `apiVersion: weft/v1\nkind: Host\nmetadata: {name: ${h.node}}\nspec: {address: ${h.address}}\n`);
+    await writeFile(path.join(common, 'hosts.yaml'), hostDocs.join('---\n'));
   }
 
   /** Starts every daemon, startBatch at a time, each batch waited for until ready. */

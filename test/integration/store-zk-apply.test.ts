@@ -43,7 +43,7 @@ describe('weft apply --store zk://: a container outside the manifests, published
     expect(r2.code, r2.stderr).toBe(0);
     await eventually(async () => watcher.output().includes('put /weft/v1/endpoints/node-2/my-multi-host-network/guest'), 10_000);
     const guest = await endpointOn(h2, 'my-multi-host-network', 'guest');
-    const r1 = await weftOn(h1, ['--node', 'node-1', '--store', store, 'apply', '-f', shared]);
+    const r1 = await weftOn(h1, ['--node', 'node-1', '--store', store, 'apply', '--detail', '-f', shared]);
     expect(r1.code, r1.stderr).toBe(0);
     expect(r1.stdout).toContain(`+ fdb ${guest.mac} dst 192.168.77.2 on ${vx} network my-multi-host-network`);
     expect((await h1.exec('web1', ['ping', '-c1', '-W2', guest.ip])).code).toBe(0);
@@ -51,7 +51,7 @@ describe('weft apply --store zk://: a container outside the manifests, published
     // node-2 does not apply again: after ttl seconds its publication no longer counts (the
     // watcher sees the delete), and node-1's next apply removes what it programmed for the guest.
     await eventually(async () => watcher.output().includes('delete /weft/v1/endpoints/node-2/my-multi-host-network/guest'), 30_000, 250);
-    const again = await weftOn(h1, ['--node', 'node-1', '--store', store, 'apply', '-f', shared]);
+    const again = await weftOn(h1, ['--node', 'node-1', '--store', store, 'apply', '--detail', '-f', shared]);
     expect(again.code).toBe(0);
     expect(again.stdout).toContain(`- fdb ${guest.mac} dst 192.168.77.2 on ${vx} network my-multi-host-network`);
     // The VXLAN device's own entries (the bridge's learnt ones, "master ov-...", age out by themselves).
