@@ -11,7 +11,7 @@ import { exec, inNamespace, mapLimit } from './exec.js';
 import type { NsCommand } from './ns-batch.js';
 import { execInNamespaces } from './ns-batch.js';
 import { dropIntents, readIntents, recordIntents } from './netns-intents.js';
-import { PrivateTemp } from './private-temp.js';
+import { PrivateTemp, sweepDeadTemps } from './private-temp.js';
 import { failedBatchLine, parseAddresses, parseFdb, parseLinks, parseNeighbours, parseRoutes, splitJsonLines } from './ip-parse.js';
 import { renderFdbOp, renderIpOp } from './ip-render.js';
 import type { Kernel, KernelProgram, KernelStats, NsReadRequest, NsReadSpec, NsRef, NsSnapshot, NsWork, ProgressFn, ReadBack } from './types.js';
@@ -177,6 +177,8 @@ export class RealKernel implements Kernel {
     // Before anything runs: a refused token or target leaves the kernel untouched.
     checkProgram(program);
     refuseHostAsContainer(program);
+    // What a killed weft left in $TMPDIR (its `finally` never ran) goes before this one adds any.
+    await sweepDeadTemps();
     let t = performance.now();
     const lap = (stage: string, count: number) => {
       this.log.debug({ stage, count, ms: Math.round(performance.now() - t) }, 'kernel stage done');
