@@ -20,7 +20,7 @@ describe(`kill anywhere (SEED=${SEED} COUNT=${COUNT} CONTAINERS=${CONTAINERS})`,
   const log = (msg: string) => process.stderr.write(`[crash SEED=${SEED}] ${msg}\n`);
 
   beforeAll(async () => {
-    host = await TestHost.create('wk');
+    host = await TestHost.create('wk', { foreign: true });
     await prepareTemp(host);
     dirs.push(await host.manifests(crashManifests(CONTAINERS, 0), 'set0'));
     dirs.push(await host.manifests(crashManifests(CONTAINERS, 1), 'set1'));

@@ -54,7 +54,7 @@ describe('firewall: masquerade, isolation, icc, internal networks, published por
   };
 
   beforeAll(async () => {
-    host = await TestHost.create('fw');
+    host = await TestHost.create('fw', { foreign: true });
     outside = `${host.name}-outside`;
     await must(['ip', 'netns', 'add', outside]);
     await must(['ip', '-n', host.name, 'link', 'add', 'up0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', outside]);

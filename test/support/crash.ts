@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdir, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { INTENT_DIR } from '../../src/kernel/netns-intents.js';
+import { isForeign } from './foreign.js';
 import { killGroup, run, weftBin, type TestHost } from './netns.js';
 
 /**
@@ -130,6 +131,10 @@ export async function containerNamespaces(host: TestHost): Promise<string[]> {
 
 /** Everything of weft's that could be left on this host after a destroy; empty when clean. */
 export async function leftovers(host: TestHost): Promise<string[]> {
+  return (await everything(host)).filter((o) => !isForeign(o));
+}
+
+async function everything(host: TestHost): Promise<string[]> {
   const out: string[] = [];
   for (const ns of await containerNamespaces(host)) out.push(`namespace ${ns}`);
   const etc = (await readdir('/etc/netns').catch(() => [] as string[])).filter((n) => n.startsWith(`${host.name}-`));
