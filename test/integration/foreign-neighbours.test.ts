@@ -34,7 +34,7 @@ describe('foreign neighbours', () => {
     ['an address', (h) => ip(h, 'addr del 198.19.250.1/24 dev frnbr0')],
     ['a route', (h) => ip(h, 'route del 198.19.251.0/24')],
     ['a neighbour', (h) => ip(h, 'neigh del 198.19.250.9 dev frnbr0')],
-    ['an nft rule', (h) => must(['ip', 'netns', 'exec', h.name, 'nft', 'flush', 'chain', 'inet', 'frn_neighbour', 'fwd'])],
+    ['an nft rule', (h) => must(['ip', 'netns', 'exec', h.name, 'nft', 'flush', 'chain', 'inet', 'frn_neighbour', 'f_fwd'])],
     ['an /etc/netns file', (h) => writeFile(`${foreignEtcDir(h.name)}/hosts`, 'changed\n')],
     ['an /etc/netns folder', (h) => rm(foreignEtcDir(h.name), { recursive: true })],
   ];

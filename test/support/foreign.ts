@@ -37,11 +37,11 @@ export async function plantForeign(host: string): Promise<void> {
   await ip(`link set ${VETH[0]} up`);
   const nft = [
     `table inet ${TABLE} {`,
-    '  chain pre { type nat hook prerouting priority -100; policy accept; tcp dport 65001 counter }',
-    '  chain out { type nat hook output priority -100; policy accept; tcp dport 65001 counter }',
-    '  chain post { type nat hook postrouting priority 100; policy accept; ip daddr 198.19.251.0/24 counter }',
-    '  chain fwd { type filter hook forward priority 0; policy accept; iifname "frnva" counter }',
-    '  chain in { type filter hook input priority 0; policy accept; tcp dport 65002 counter }',
+    '  chain f_pre {', '    type nat hook prerouting priority -100; policy accept;', '    tcp dport 65001 counter', '  }',
+    '  chain f_out {', '    type nat hook output priority -100; policy accept;', '    tcp dport 65001 counter', '  }',
+    '  chain f_post {', '    type nat hook postrouting priority 100; policy accept;', '    ip daddr 198.19.251.0/24 counter', '  }',
+    '  chain f_fwd {', '    type filter hook forward priority 0; policy accept;', '    iifname "frnva" counter', '  }',
+    '  chain f_in {', '    type filter hook input priority 0; policy accept;', '    tcp dport 65002 counter', '  }',
     '}',
   ].join('\n');
   await must(['ip', 'netns', 'exec', host, 'nft', '-f', '-'], { input: `${nft}\n` });
@@ -60,7 +60,10 @@ export async function dumpForeign(host: string): Promise<unknown> {
   const etc = await readdir(foreignEtcDir(host)).catch(() => [] as string[]);
   return {
     links: links.map((l) => ({ ifname: l.ifname, type: l.link_type, address: l.address, mtu: l.mtu, master: l.master, flags: l.flags, ifalias: l.ifalias })),
-    addrs: await json(['ip', '-n', host, '-j', 'addr', 'show', 'dev', BRIDGE]).then((a) => (a as { addr_info?: unknown[] }[])[0]?.addr_info ?? a),
+    // IPv4 only: the kernel's own IPv6 link-local address changes state (tentative) by itself.
+    addrs: await json(['ip', '-n', host, '-4', '-j', 'addr', 'show', 'dev', BRIDGE]).then((a) =>
+      Array.isArray(a) ? (a as { addr_info?: { local: string; prefixlen: number; scope?: string }[] }[]).flatMap((l) => (l.addr_info ?? []).map((x) => `${x.local}/${x.prefixlen} ${x.scope ?? ''}`)) : a,
+    ),
     routes: await json(['ip', '-n', host, '-j', 'route', 'show', 'dev', BRIDGE]),
     neigh: await json(['ip', '-n', host, '-j', 'neigh', 'show', 'dev', BRIDGE]),
     // Counters move with traffic that is not weft's to judge: compare the rules without them.

@@ -76,8 +76,13 @@ export class TestHost {
     await mkdir(`/etc/netns/${name}`, { recursive: true });
     await writeFile(`/etc/netns/${name}/resolv.conf`, 'nameserver 198.18.0.53\nsearch example.test\n');
     if (opts.foreign ?? process.env['WEFT_TEST_FOREIGN'] === '1') {
-      await plantForeign(name);
-      host.foreignBefore = JSON.stringify(await dumpForeign(name), null, 1);
+      try {
+        await plantForeign(name);
+        host.foreignBefore = JSON.stringify(await dumpForeign(name), null, 1);
+      } catch (err) {
+        await host.cleanup();
+        throw err;
+      }
     }
     return host;
   }
@@ -86,7 +91,7 @@ export class TestHost {
   async checkForeign(): Promise<void> {
     if (this.foreignBefore === undefined) return;
     const now = JSON.stringify(await dumpForeign(this.name), null, 1);
-    if (now !== this.foreignBefore) throw new Error(`foreign objects in host ${this.name} changed:\nbefore: ${this.foreignBefore}\nafter: ${now}`);
+    if (now !== this.foreignBefore) throw new Error(`foreign objects in host ${this.name} changed:\n${lineDiff(this.foreignBefore, now)}\nafter: ${now}`);
   }
 
   /** Writes manifest files into a fresh folder and returns its path. */
@@ -149,6 +154,13 @@ export class TestHost {
     await rm(this.dir, { recursive: true, force: true });
     if (foreign) throw foreign;
   }
+}
+
+/** The lines only one of two texts has, marked - (before) and + (after). */
+function lineDiff(before: string, after: string): string {
+  const a = before.split('\n');
+  const b = after.split('\n');
+  return [...a.filter((l) => !b.includes(l)).map((l) => `- ${l}`), ...b.filter((l) => !a.includes(l)).map((l) => `+ ${l}`)].join('\n');
 }
 
 /** SIGKILL to a process started by TestHost.spawn and everything in its process group. */
