@@ -6,7 +6,7 @@ import path from 'node:path';
 describe('CLI contract', () => {
   let host: TestHost;
   beforeAll(async () => {
-    host = await TestHost.create('wc', { foreign: true });
+    host = await TestHost.create('wc');
   });
   afterAll(async () => {
     await host?.cleanup();
