@@ -146,6 +146,9 @@ async function everything(host: TestHost): Promise<string[]> {
   const nft = JSON.parse((await run(['ip', 'netns', 'exec', host.name, 'nft', '-j', 'list', 'tables'])).stdout || '{"nftables":[]}') as { nftables: { table?: { family: string; name: string } }[] };
   for (const t of nft.nftables) if (t.table) out.push(`nft table ${t.table.family} ${t.table.name}`);
   for (const f of await readdir(tempDir(host)).catch(() => [] as string[])) out.push(`temp ${f}`);
+  // The state files that stay on purpose (docs/crash.md): the lock and the networks' record.
+  const kept = [`${host.name}.lock`, `${host.name}.networks.json`];
+  for (const f of await readdir(host.stateDir).catch(() => [] as string[])) if (!kept.includes(f)) out.push(`state ${f}`);
   return out;
 }
 
