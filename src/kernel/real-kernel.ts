@@ -10,7 +10,7 @@ import { MACHINE_NETNS, OWN_NETNS, namespaceIdentity, sameNamespace } from './ne
 import { exec, inNamespace, mapLimit } from './exec.js';
 import type { NsCommand } from './ns-batch.js';
 import { execInNamespaces } from './ns-batch.js';
-import { dropIntents, readIntents, recordIntents } from './netns-intents.js';
+import { clearHalfMade, dropIntents, readIntents, recordIntents } from './netns-intents.js';
 import { PrivateTemp, sweepDeadTemps } from './private-temp.js';
 import { failedBatchLine, parseAddresses, parseFdb, parseLinks, parseNeighbours, parseRoutes, splitJsonLines } from './ip-parse.js';
 import { renderFdbOp, renderIpOp } from './ip-render.js';
@@ -100,6 +100,9 @@ export class RealKernel implements Kernel {
   }
 
   async listNetns(): Promise<string[]> {
+    // A namespace file a killed weft left half-made is no namespace: gone before anyone sees it.
+    const cleared = await clearHalfMade();
+    if (cleared.length > 0) this.log.info({ cleared }, 'removed namespace files a killed weft left half-made');
     try {
       return (await readdir('/run/netns')).sort();
     } catch {

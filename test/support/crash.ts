@@ -92,6 +92,16 @@ export async function killAfter(host: TestHost, args: readonly string[], delayMs
   return { killed: killed && r.signal === 'SIGKILL', code: r.code };
 }
 
+/** SIGKILLs a process group and waits until the kernel has reaped every process of it. */
+export async function killAndReap(pgid: number, exited: Promise<unknown>): Promise<void> {
+  killGroup(pgid);
+  await exited;
+  for (let i = 0; i < 100 && groupAlive(pgid); i++) {
+    killGroup(pgid);
+    await new Promise((res) => setTimeout(res, 20));
+  }
+}
+
 function groupAlive(pgid: number): boolean {
   try {
     process.kill(-pgid, 0);
