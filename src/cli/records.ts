@@ -1,4 +1,5 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ReconcileResult } from '../reconcile/index.js';
 import type { GlobalOptions } from './context.js';
@@ -26,5 +27,14 @@ export async function recordCreated(g: GlobalOptions, r: ReconcileResult): Promi
   const now = new Date().toISOString();
   for (const c of created) if (c.desired) rec[c.desired.owner.name] = now;
   await mkdir(g.stateDir, { recursive: true });
-  await writeFile(file(g), `${JSON.stringify(rec, null, 2)}\n`);
+  // A new file renamed over the old one: a weft killed mid-write leaves the old record whole, and
+  // a link planted at the name is replaced, never written through.
+  const tmp = `${file(g)}.weft-${randomBytes(6).toString('hex')}`;
+  try {
+    await writeFile(tmp, `${JSON.stringify(rec, null, 2)}\n`, { flag: 'wx', mode: 0o600 });
+    await rename(tmp, file(g));
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
 }

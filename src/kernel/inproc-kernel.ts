@@ -3,7 +3,7 @@ import { Worker } from 'node:worker_threads';
 import { InternalError, KernelError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { mapLimit } from './exec.js';
-import { dropIntents, readIntents, recordIntents } from './netns-intents.js';
+import { clearHalfMade, dropIntents, readIntents, recordIntents } from './netns-intents.js';
 import { checkBeforeRun, writeNetnsFiles } from './program-io.js';
 import type { FromWorker, Job, JobError, JobResult } from './inproc/protocol.js';
 import type { Kernel, KernelProgram, KernelStats, NsReadRequest, NsRef, NsSnapshot, NsWork, ProgressFn, ReadBack } from './types.js';
@@ -85,6 +85,10 @@ export class InProcessKernel implements Kernel {
   }
 
   async listNetns(): Promise<string[]> {
+    // A namespace file a killed weft left half-made (created, never mounted) is no namespace:
+    // gone before anyone sees it (the worker makes namespaces the way `ip netns add` does).
+    const cleared = await clearHalfMade();
+    if (cleared.length > 0) this.log.info({ cleared }, 'removed namespace files a killed weft left half-made');
     const r = await this.call({ kind: 'list-netns' });
     return r.kind === 'list-netns' ? r.names : [];
   }

@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { mkdir, open, readdir, rm } from 'node:fs/promises';
+import { lstat, mkdir, open, readFile, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 
 /**
@@ -47,5 +47,50 @@ export async function readIntents(dir = INTENT_DIR): Promise<Set<string>> {
     return new Set(await readdir(dir));
   } catch {
     return new Set();
+  }
+}
+
+/**
+ * Removes what an `ip netns add` killed half-way leaves: it creates the empty file
+ * /run/netns/NAME first and bind-mounts the new namespace on it after, so a kill in between leaves
+ * a plain empty file that no namespace will ever be mounted on (and that blocks the next add).
+ * Only for names with an intent whose process is gone (a live one may be between the two steps),
+ * and only a regular empty file on /run/netns's own file system (a mounted namespace is on nsfs).
+ * Returns the names cleared.
+ */
+export async function clearHalfMade(netnsDir = '/run/netns', dir = INTENT_DIR): Promise<string[]> {
+  const names = await readIntents(dir);
+  if (names.size === 0) return [];
+  const runDev = (await stat(netnsDir).catch(() => undefined))?.dev;
+  if (runDev === undefined) return [];
+  const cleared: string[] = [];
+  for (const name of names) {
+    const pid = await intentPid(intentPath(dir, name));
+    if (pid === undefined || pid === process.pid || alive(pid)) continue;
+    const file = path.join(netnsDir, name);
+    const st = await lstat(file).catch(() => undefined);
+    if (!st?.isFile() || st.size !== 0 || st.dev !== runDev) continue;
+    await rm(file, { force: true });
+    await dropIntents([name], dir);
+    cleared.push(name);
+  }
+  return cleared;
+}
+
+async function intentPid(file: string): Promise<number | undefined> {
+  try {
+    const pid = (JSON.parse(await readFile(file, 'utf8')) as { pid?: unknown }).pid;
+    return typeof pid === 'number' && Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

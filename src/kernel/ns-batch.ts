@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { ExecResult } from './exec.js';
 import { exec, inNamespace, mapLimit } from './exec.js';
+import { makeTempDir } from './private-temp.js';
 import type { KernelStats, NsRef } from './types.js';
 
 /** A command to run inside one namespace, with what to feed its stdin. */
@@ -78,7 +78,7 @@ export async function execInNamespaces(cmds: readonly NsCommand[], limit: number
   if (cmds.length === 0) return [];
   const size = Math.min(CHUNK, Math.ceil(cmds.length / Math.max(1, limit)));
   const chunks = Array.from({ length: Math.ceil(cmds.length / size) }, (_, i) => cmds.slice(i * size, (i + 1) * size));
-  const dir = await mkdtemp(path.join(tmpdir(), 'weft-ns-'));
+  const dir = await makeTempDir('ns');
   let done = 0;
   try {
     const parts = await mapLimit(chunks, limit, async (mine) => {

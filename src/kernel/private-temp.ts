@@ -1,7 +1,48 @@
 import { constants } from 'node:fs';
-import { mkdtemp, open, rm } from 'node:fs/promises';
+import { lstat, mkdtemp, open, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+
+/**
+ * A new folder of weft's own in $TMPDIR: `weft-<kind>-<pid>-<random>`, mode 0700 (mkdtemp). The
+ * PID in the name lets a later weft remove what a killed one left (sweepDeadTemps); the random
+ * part keeps the name unpredictable.
+ */
+export function makeTempDir(kind: string): Promise<string> {
+  return mkdtemp(path.join(tmpdir(), `weft-${kind}-${process.pid}-`));
+}
+
+const TEMP_NAME = /^weft-[a-z]+-(\d+)-[A-Za-z0-9]{6}$/;
+
+/**
+ * Removes the temporary folders of weft processes that no longer exist (a SIGKILL skips every
+ * `finally`). Only folders that are ours (same uid, a real folder, not a symlink) and whose PID is
+ * dead: a live weft's folder, or a reused PID's, is left alone (at worst a folder stays).
+ */
+export async function sweepDeadTemps(): Promise<number> {
+  const dir = tmpdir();
+  const uid = process.getuid?.();
+  let removed = 0;
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    const pid = TEMP_NAME.exec(name)?.[1];
+    if (!pid || Number(pid) === process.pid || alive(Number(pid))) continue;
+    const st = await lstat(path.join(dir, name)).catch(() => undefined);
+    if (!st?.isDirectory() || (uid !== undefined && st.uid !== uid)) continue;
+    await rm(path.join(dir, name), { recursive: true, force: true });
+    removed++;
+  }
+  return removed;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it exists but is someone else's.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 
 /**
  * Files handed to commands (nft -f, bridge -batch) in a folder of weft's own: mkdtemp makes it
@@ -15,7 +56,7 @@ export class PrivateTemp {
 
   /** Writes `content` to a new file in the private folder and returns its path. */
   async file(kind: string, content: string): Promise<string> {
-    this.dir ??= mkdtemp(path.join(tmpdir(), 'weft-'));
+    this.dir ??= makeTempDir('files');
     const f = path.join(await this.dir, `${kind}-${++this.seq}`);
     const fh = await open(f, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
     try {

@@ -7,8 +7,8 @@ import { checkBeforeRun, writeNetnsFiles } from './program-io.js';
 import { exec, inNamespace, mapLimit } from './exec.js';
 import type { NsCommand } from './ns-batch.js';
 import { execInNamespaces } from './ns-batch.js';
-import { dropIntents, readIntents, recordIntents } from './netns-intents.js';
-import { PrivateTemp } from './private-temp.js';
+import { clearHalfMade, dropIntents, readIntents, recordIntents } from './netns-intents.js';
+import { PrivateTemp, sweepDeadTemps } from './private-temp.js';
 import { failedBatchLine, parseAddresses, parseFdb, parseLinks, parseNeighbours, parseRoutes, splitJsonLines } from './ip-parse.js';
 import { renderFdbOp, renderIpOp } from './ip-render.js';
 import type { Kernel, KernelProgram, KernelStats, NsReadRequest, NsReadSpec, NsRef, NsSnapshot, NsWork, ProgressFn, ReadBack } from './types.js';
@@ -97,6 +97,9 @@ export class RealKernel implements Kernel {
   }
 
   async listNetns(): Promise<string[]> {
+    // A namespace file a killed weft left half-made is no namespace: gone before anyone sees it.
+    const cleared = await clearHalfMade();
+    if (cleared.length > 0) this.log.info({ cleared }, 'removed namespace files a killed weft left half-made');
     try {
       return (await readdir('/run/netns')).sort();
     } catch {
@@ -173,6 +176,8 @@ export class RealKernel implements Kernel {
   async run(program: KernelProgram, progress?: ProgressFn): Promise<ReadBack> {
     // Before anything runs: a refused token or target leaves the kernel untouched.
     checkBeforeRun(program);
+    // What a killed weft left in $TMPDIR (its `finally` never ran) goes before this one adds any.
+    await sweepDeadTemps();
     let t = performance.now();
     const lap = (stage: string, count: number) => {
       this.log.debug({ stage, count, ms: Math.round(performance.now() - t) }, 'kernel stage done');

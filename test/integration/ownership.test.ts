@@ -15,7 +15,7 @@ const links = async (ns: string) => JSON.parse(await must(['ip', '-n', ns, '-j',
 describe('ownership on the real kernel', () => {
   let host: TestHost;
   beforeAll(async () => {
-    host = await TestHost.create('wo');
+    host = await TestHost.create('wo', { foreign: true });
   });
   afterAll(async () => {
     await host?.cleanup();

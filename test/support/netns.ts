@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { INTENT_DIR } from '../../src/kernel/netns-intents.js';
+import { dumpForeign, plantForeign } from './foreign.js';
 
 /**
  * Throwaway "hosts" for integration tests: a network namespace that weft treats as the host
@@ -52,14 +53,20 @@ export class TestHost {
   readonly dir: string;
   readonly stateDir: string;
   private readonly pids = new Set<number>();
+  /** The foreign neighbours as planted (when planted): cleanup() checks they are unchanged. */
+  private foreignBefore: string | undefined;
 
   private constructor(readonly name: string, dir: string) {
     this.dir = dir;
     this.stateDir = path.join(dir, 'state');
   }
 
-  /** Creates a host namespace with loopback up and a resolv.conf of its own. */
-  static async create(prefix = 'wt'): Promise<TestHost> {
+  /**
+   * Creates a host namespace with loopback up and a resolv.conf of its own. With `foreign` (or
+   * WEFT_TEST_FOREIGN=1 in the environment, for every test) it also holds objects weft did not
+   * make (test/support/foreign.ts), and cleanup() fails the test if any of them changed.
+   */
+  static async create(prefix = 'wt', opts: { foreign?: boolean } = {}): Promise<TestHost> {
     requireRoot();
     const name = `${prefix}${randomBytes(3).toString('hex')}`;
     const dir = await mkdtemp(path.join(tmpdir(), `weft-${name}-`));
@@ -68,7 +75,23 @@ export class TestHost {
     await must(['ip', '-n', name, 'link', 'set', 'lo', 'up']);
     await mkdir(`/etc/netns/${name}`, { recursive: true });
     await writeFile(`/etc/netns/${name}/resolv.conf`, 'nameserver 198.18.0.53\nsearch example.test\n');
+    if (opts.foreign ?? process.env['WEFT_TEST_FOREIGN'] === '1') {
+      try {
+        await plantForeign(name);
+        host.foreignBefore = JSON.stringify(await dumpForeign(name), null, 1);
+      } catch (err) {
+        await host.cleanup();
+        throw err;
+      }
+    }
     return host;
+  }
+
+  /** Throws, showing both dumps, when a foreign neighbour is not exactly as planted. */
+  async checkForeign(): Promise<void> {
+    if (this.foreignBefore === undefined) return;
+    const now = JSON.stringify(await dumpForeign(this.name), null, 1);
+    if (now !== this.foreignBefore) throw new Error(`foreign objects in host ${this.name} changed:\n${lineDiff(this.foreignBefore, now)}\nafter: ${now}`);
   }
 
   /** Writes manifest files into a fresh folder and returns its path. */
@@ -117,6 +140,8 @@ export class TestHost {
   /** Removes every namespace, /etc/netns folder, process and file this host made. */
   async cleanup(): Promise<void> {
     for (const pid of this.pids) killGroup(pid);
+    // Checked before anything is removed; reported after, so a failure still cleans up.
+    const foreign = await this.checkForeign().then(() => undefined, (err: unknown) => err);
     const names = (await readdir('/run/netns').catch(() => [] as string[])).filter((n) => n === this.name || n.startsWith(`${this.name}-`));
     // Containers first, the host last (its veths go with the container namespaces).
     for (const n of names.sort((a, b) => b.length - a.length)) await run(['ip', 'netns', 'del', n]);
@@ -127,7 +152,15 @@ export class TestHost {
     const intents = (await readdir(INTENT_DIR).catch(() => [] as string[])).filter((n) => n === this.name || n.startsWith(`${this.name}-`));
     for (const f of intents) await rm(path.join(INTENT_DIR, f), { force: true });
     await rm(this.dir, { recursive: true, force: true });
+    if (foreign) throw foreign;
   }
+}
+
+/** The lines only one of two texts has, marked - (before) and + (after). */
+function lineDiff(before: string, after: string): string {
+  const a = before.split('\n');
+  const b = after.split('\n');
+  return [...a.filter((l) => !b.includes(l)).map((l) => `- ${l}`), ...b.filter((l) => !a.includes(l)).map((l) => `+ ${l}`)].join('\n');
 }
 
 /** SIGKILL to a process started by TestHost.spawn and everything in its process group. */
