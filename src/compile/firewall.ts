@@ -10,7 +10,8 @@ import type { ContainerPlan, EndpointPlan, NetworkPlan, Topology } from './topol
 
 /**
  * The host firewall: masquerade, isolation between networks, enable_icc, internal networks and
- * published ports, as one nftables table (`inet weft`) plus the sysctls it needs. Everything that
+ * published ports, as one nftables table (`inet weft`) plus the sysctls it needs. Rules that match
+ * only interface names hold for IPv4 and IPv6 alike (the `inet` family sees both). Everything that
  * grows with the manifests (bridges, ports) is a set or map element; the rules are a fixed list,
  * so the ruleset grows linearly with networks and ports. Pure.
  */
@@ -159,6 +160,12 @@ export function firewallState(topology: Topology, out: StateBuilder): void {
   out.sysctl({ ns: HOST, path: 'net/ipv4/ip_forward', value: '1', owner: host });
   // Same-bridge traffic must pass the inet hooks (icc, hairpin); Docker sets this too.
   out.sysctl({ ns: HOST, path: 'net/bridge/bridge-nf-call-iptables', value: '1', owner: host });
+  // IPv6 passes the same family-blind rules (they match interface names), so a dual-stack
+  // network needs only IPv6 forwarding and br_netfilter for IPv6, as Docker 27+ sets them.
+  if (firewalledNetworks(topology).some((n) => n.network.enableIPv6)) {
+    out.sysctl({ ns: HOST, path: 'net/ipv6/conf/all/forwarding', value: '1', owner: host });
+    out.sysctl({ ns: HOST, path: 'net/bridge/bridge-nf-call-ip6tables', value: '1', owner: host });
+  }
 
   for (const net of firewalledNetworks(topology)) {
     const owner = { kind: 'network' as const, name: net.network.name };

@@ -98,6 +98,18 @@ describe('compile: the host firewall', () => {
     const s = compileText(yaml.container('a'));
     expect(s.sysctls['@host/net/ipv4/ip_forward']).toMatchObject({ value: '1', owner: { kind: 'host', name: 'h1' } });
     expect(s.sysctls['@host/net/bridge/bridge-nf-call-iptables']).toMatchObject({ value: '1' });
+    // IPv4-only hosts keep their IPv6 forwarding setting.
+    expect(s.sysctls['@host/net/ipv6/conf/all/forwarding']).toBeUndefined();
+    expect(s.sysctls['@host/net/bridge/bridge-nf-call-ip6tables']).toBeUndefined();
+  });
+
+  it('turns on IPv6 forwarding and br_netfilter for IPv6 when a bridge network has IPv6', () => {
+    const s = compileText(yaml.network('v6', '{enableIPv6: true}') + yaml.container('a', '{networks: [v6]}'));
+    expect(s.sysctls['@host/net/ipv6/conf/all/forwarding']).toMatchObject({ value: '1', owner: { kind: 'host', name: 'h1' } });
+    expect(s.sysctls['@host/net/bridge/bridge-nf-call-ip6tables']).toMatchObject({ value: '1' });
+    // The same family-blind rules and sets hold the IPv6 network's bridge.
+    const br = Object.values(s.links).find((l) => l.kind === 'bridge' && l.owner.name === 'v6')?.name;
+    expect(elements(s, 'masq_bridges')).toContain(`${br} (network v6)`);
   });
 
   it('rejects ports on IPv6 host addresses and ports of containers only on internal networks', () => {
