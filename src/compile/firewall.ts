@@ -57,8 +57,9 @@ interface SetSpec {
   flags?: NftSetFlag[];
 }
 
-/** Published ports are keyed by host address . protocol . host port (the address may be 0.0.0.0/0). */
+/** Published ports are keyed by host address . protocol . host port (the address may be 0.0.0.0/0 or ::/0). */
 const PORT_KEY: NftDataType[] = ['ipv4_addr', 'inet_proto', 'inet_service'];
+const PORT_KEY6: NftDataType[] = ['ipv6_addr', 'inet_proto', 'inet_service'];
 
 export const SETS = {
   /** Every firewalled bridge. */
@@ -77,6 +78,10 @@ export const SETS = {
   pub_addr: { type: PORT_KEY, map: 'ipv4_addr', flags: ['interval'] },
   /** Published ports: the container port (nft 1.0.6 JSON cannot build one map with "addr . port" values). */
   pub_port: { type: PORT_KEY, map: 'inet_service', flags: ['interval'] },
+  /** The IPv6 twins of the three above (an nftables set holds one address family). */
+  self_hairpin6: { type: ['ipv6_addr', 'ipv6_addr'] },
+  pub_addr6: { type: PORT_KEY6, map: 'ipv6_addr', flags: ['interval'] },
+  pub_port6: { type: PORT_KEY6, map: 'inet_service', flags: ['interval'] },
 } satisfies Record<string, SetSpec>;
 
 type SetName = keyof typeof SETS;
@@ -94,19 +99,22 @@ const iif = meta('iifname');
 const oif = meta('oifname');
 const ref = (s: SetName) => setRef(s);
 const betweenTwo = match(concat(iif, oif), '!=', ref('same_bridge'));
-const portKey = concat(payload('ip', 'daddr'), meta('l4proto'), payload('th', 'dport'));
-
 /** DNAT to a published port: `fib daddr type local meta l4proto {tcp,udp,sctp} dnat ip to <maps>`. */
-const publish: NftStatement[] = [
-  match(fib('type', 'daddr'), '==', 'local'),
-  match(meta('l4proto'), '==', anonSet('tcp', 'udp', 'sctp')),
-  { dnat: { family: 'ip', addr: mapLookup(portKey, 'pub_addr'), port: mapLookup(portKey, 'pub_port') } },
-];
+function publishTo(family: 'ip' | 'ip6', addrMap: SetName, portMap: SetName): NftStatement[] {
+  const key = concat(payload(family, 'daddr'), meta('l4proto'), payload('th', 'dport'));
+  return [
+    match(fib('type', 'daddr'), '==', 'local'),
+    match(meta('l4proto'), '==', anonSet('tcp', 'udp', 'sctp')),
+    { dnat: { family, addr: mapLookup(key, addrMap), port: mapLookup(key, portMap) } },
+  ];
+}
+const publish = publishTo('ip', 'pub_addr', 'pub_port');
+const publish6 = publishTo('ip6', 'pub_addr6', 'pub_port6');
 
 /** chain -> rule name -> statements. Rules of a chain are independent of their order (drops, or exclusive NAT). */
 export const RULES: Record<string, Record<string, NftStatement[]>> = {
-  prerouting: { publish },
-  output: { publish },
+  prerouting: { publish, publish6 },
+  output: { publish, publish6 },
   postrouting: {
     // Outbound traffic of a bridge takes the address of the interface it leaves through.
     masquerade: [match(iif, '==', ref('masq_bridges')), match(oif, '!=', ref('bridges')), masquerade],
@@ -114,6 +122,7 @@ export const RULES: Record<string, Record<string, NftStatement[]>> = {
     'masquerade-loopback': [match(payload('ip', 'saddr'), '==', prefix('127.0.0.0', 8)), match(oif, '==', ref('bridges')), isDnat, masquerade],
     // A container reaching its own published port: without this it would answer itself directly.
     'masquerade-hairpin': [isDnat, match(concat(payload('ip', 'saddr'), payload('ip', 'daddr')), '==', ref('self_hairpin')), masquerade],
+    'masquerade-hairpin6': [isDnat, match(concat(payload('ip6', 'saddr'), payload('ip6', 'daddr')), '==', ref('self_hairpin6')), masquerade],
   },
   forward: {
     // Networks are isolated from each other; published ports (DNATed) stay reachable from any of them.
@@ -184,14 +193,17 @@ export function firewallState(topology: Topology, out: StateBuilder): void {
     if (!ep?.ipv4 || !net?.ifname) continue;
     const owner = { kind: 'container' as const, name: ctr.container.name };
     const addr = ep.ipv4.address;
+    const addr6 = ep.ipv6?.address;
     elem('self_hairpin', concat(addr, addr), owner);
+    if (addr6 !== undefined) elem('self_hairpin6', concat(addr6, addr6), owner);
     for (const p of ctr.container.ports) {
-      const bind = hostAddress(p, net.network.options[Opt.hostBindingIpv4]);
-      if (bind === undefined) continue;
-      for (let i = 0; i <= p.hostPortEnd - p.hostPort; i++) {
-        const key = concat(bind, p.protocol, p.hostPort + i);
-        elem('pub_addr', key, owner, addr);
-        elem('pub_port', key, owner, p.containerPort + i);
+      for (const bind of hostAddresses(p, net.network.options[Opt.hostBindingIpv4], addr6 !== undefined)) {
+        const [addrMap, portMap, to] = bind.family === 4 ? (['pub_addr', 'pub_port', addr] as const) : (['pub_addr6', 'pub_port6', addr6!] as const);
+        for (let i = 0; i <= p.hostPortEnd - p.hostPort; i++) {
+          const key = concat(bind.key, p.protocol, p.hostPort + i);
+          elem(addrMap, key, owner, to);
+          elem(portMap, key, owner, p.containerPort + i);
+        }
       }
     }
     if (!localnet.has(net.ifname)) {
@@ -202,10 +214,18 @@ export function firewallState(topology: Topology, out: StateBuilder): void {
   }
 }
 
-/** The host address part of a port's key: 0.0.0.0/0 for "any"; undefined for IPv6 (not published). */
-function hostAddress(p: PortMapping, networkDefault: string | undefined): NftExpr | undefined {
-  const text = p.hostIp ?? networkDefault ?? '0.0.0.0';
-  if (parseIp(text)?.family !== 4) return undefined;
+/**
+ * The host address parts of a port's keys, as Docker: the port's own address (`0.0.0.0` is any
+ * IPv4 address, `[::]` any IPv6 one), else the network's host_binding_ipv4, else any address of
+ * both families (IPv6 only when the container has IPv6; validation rejects an explicit IPv6 bind
+ * to a container without it).
+ */
+function hostAddresses(p: PortMapping, networkDefault: string | undefined, hasIpv6: boolean): { family: 4 | 6; key: NftExpr }[] {
+  const text = p.hostIp ?? networkDefault;
+  if (text === undefined) return [{ family: 4, key: prefix('0.0.0.0', 0) }, ...(hasIpv6 ? [{ family: 6 as const, key: prefix('::', 0) }] : [])];
+  const family = parseIp(text)?.family;
+  if (family === undefined || (family === 6 && !hasIpv6)) return [];
   const ip = canonicalIp(text);
-  return ip === '0.0.0.0' ? prefix('0.0.0.0', 0) : ip;
+  if (ip === '0.0.0.0' || ip === '::') return [{ family, key: prefix(ip, 0) }];
+  return [{ family, key: ip }];
 }

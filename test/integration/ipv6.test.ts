@@ -11,6 +11,8 @@ import { TestHost, eventually, must, run } from '../support/netns.js';
 
 const HOST_IP6 = '2001:db8:ff::1';
 const OUTSIDE_IP6 = '2001:db8:ff::2';
+const HOST_IP4 = '198.18.99.1';
+const OUTSIDE_IP4 = '198.18.99.2';
 
 const network = (name: string, spec: string) => `apiVersion: weft/v1\nkind: Network\nmetadata: {name: ${name}}\nspec: ${spec}\n---\n`;
 const container = (name: string, spec: string) => `apiVersion: weft/v1\nkind: Container\nmetadata: {name: ${name}}\nspec: ${spec}\n---\n`;
@@ -24,7 +26,7 @@ const networks =
   network('plain', dual('172.31.5.0/24', 'fd31:5::/64', ', options: {com.docker.network.bridge.enable_ip_masquerade: "false"}'));
 
 const containers =
-  container('web', '{networks: {front: {ipv6Address: "fd31:1::10"}}}') +
+  container('web', `{networks: {front: {ipv6Address: "fd31:1::10"}}, ports: ["8080:80", "[::]:8081:80", "[${HOST_IP6}]:5353:53/udp"]}`) +
   container('sib', '{networks: {front: {ipv6Address: "fd31:1::11"}}}') +
   container('other', '{networks: {back: {ipv6Address: "fd31:2::10"}}}') +
   container('inside', '{networks: {vault: {ipv6Address: "fd31:3::10"}}}') +
@@ -32,7 +34,7 @@ const containers =
   container('q2', '{networks: {quiet: {ipv6Address: "fd31:4::11"}}}') +
   container('bare', '{networks: {plain: {ipv6Address: "fd31:5::10"}}}');
 
-describe('IPv6: forwarding, masquerade, isolation, icc and internal networks', () => {
+describe('IPv6: forwarding, masquerade, isolation, icc, internal networks, published ports', () => {
   let host: TestHost;
   let dir: string;
   let outside: string;
@@ -49,6 +51,14 @@ describe('IPv6: forwarding, masquerade, isolation, icc and internal networks', (
     const m = /^peer=\[(.*)\]$/.exec(said);
     return m ? canonicalIp(m[1]!) : said;
   };
+  const tcp4 = async (ns: string, addr: string, port: number, timeout = 2): Promise<string> => {
+    const r = await run(['ip', 'netns', 'exec', ns, 'socat', `-T${timeout}`, '-', `TCP4:${addr}:${port},connect-timeout=${timeout}`]);
+    return r.code === 0 ? r.stdout.trim() : '';
+  };
+  const udp6 = async (ns: string, addr: string, port: number): Promise<string> => {
+    const r = await run(['ip', 'netns', 'exec', ns, 'socat', '-T2', '-', `UDP6:[${addr}]:${port}`], { input: 'ping\n' });
+    return r.code === 0 ? r.stdout.trim() : '';
+  };
   const ping6 = async (ns: string, addr: string): Promise<boolean> => (await run(['ip', 'netns', 'exec', ns, 'ping', '-6', '-c1', '-W1', addr])).code === 0;
   const serve = async (ns: string, listen: string, reply: string, port: number) => {
     host.spawn(['ip', 'netns', 'exec', ns, 'socat', listen, reply]);
@@ -61,8 +71,10 @@ describe('IPv6: forwarding, masquerade, isolation, icc and internal networks', (
     await must(['ip', 'netns', 'add', outside]);
     await must(['ip', '-n', host.name, 'link', 'add', 'up0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', outside]);
     await must(['ip', '-n', host.name, 'addr', 'add', `${HOST_IP6}/64`, 'dev', 'up0', 'nodad']);
+    await must(['ip', '-n', host.name, 'addr', 'add', `${HOST_IP4}/24`, 'dev', 'up0']);
     await must(['ip', '-n', host.name, 'link', 'set', 'up0', 'up']);
     await must(['ip', '-n', outside, 'addr', 'add', `${OUTSIDE_IP6}/64`, 'dev', 'eth0', 'nodad']);
+    await must(['ip', '-n', outside, 'addr', 'add', `${OUTSIDE_IP4}/24`, 'dev', 'eth0']);
     await must(['ip', '-n', outside, 'link', 'set', 'eth0', 'up']);
     await must(['ip', '-n', outside, 'link', 'set', 'lo', 'up']);
     // The world can route to the containers: only the firewall keeps it out.
@@ -73,6 +85,8 @@ describe('IPv6: forwarding, masquerade, isolation, icc and internal networks', (
     for (const name of ['web', 'sib', 'other', 'inside', 'q1', 'q2', 'bare']) {
       await serve(ctr(name), 'TCP6-LISTEN:80,fork,reuseaddr', `SYSTEM:echo hello-${name}`, 80);
     }
+    host.spawn(['ip', 'netns', 'exec', ctr('web'), 'socat', 'UDP6-RECVFROM:53,fork', 'SYSTEM:echo udp-web']);
+    await eventually(async () => (await run(['ip', 'netns', 'exec', ctr('web'), 'ss', '-Hlnu', 'sport = :53'])).stdout.trim() !== '');
     await serve(outside, 'TCP6-LISTEN:9000,fork,reuseaddr', 'SYSTEM:echo peer=$SOCAT_PEERADDR', 9000);
     // Addresses weft adds go through duplicate-address detection first (about a second).
     await eventually(async () => ping6(ctr('sib'), 'fd31:1::10'), 10000, 200);
@@ -127,5 +141,33 @@ describe('IPv6: forwarding, masquerade, isolation, icc and internal networks', (
     expect(await tcp6(ctr('q2'), 'fd31:4::10', 80, 1)).toBe('');
     expect(await tcp6(ctr('q1'), 'fd31:4::11', 80, 1)).toBe('');
     expect(await peer(ctr('q1'))).toBe(HOST_IP6);
+  });
+
+  it('publishes "8080:80" on both families: the outside reaches [host]:8080 and host:8080', async () => {
+    expect(await tcp6(outside, HOST_IP6, 8080)).toBe('hello-web');
+    expect(await tcp4(outside, HOST_IP4, 8080)).toBe('hello-web');
+  });
+
+  it('publishes "[::]:8081:80" on IPv6 only and "[addr]:5353:53/udp" on that address only', async () => {
+    expect(await tcp6(outside, HOST_IP6, 8081)).toBe('hello-web');
+    expect(await tcp4(outside, HOST_IP4, 8081, 1)).toBe('');
+    expect(await udp6(outside, HOST_IP6, 5353)).toBe('udp-web');
+  });
+
+  it('answers IPv6 published ports from a sibling, from the container itself and from another network (hairpin)', async () => {
+    expect(await tcp6(ctr('sib'), HOST_IP6, 8080)).toBe('hello-web');
+    expect(await tcp6(ctr('web'), HOST_IP6, 8080)).toBe('hello-web');
+    expect(await tcp6(ctr('other'), HOST_IP6, 8080)).toBe('hello-web');
+    expect(await tcp6(host.name, HOST_IP6, 8080)).toBe('hello-web');
+  });
+
+  it('an IPv6 map element deleted by hand shows in the plan and comes back with the next apply', async () => {
+    await must(['ip', 'netns', 'exec', host.name, 'nft', 'delete', 'element', 'inet', 'weft', 'pub_addr6', `{ ${HOST_IP6} . udp . 5353 }`]);
+    expect(await udp6(outside, HOST_IP6, 5353)).toBe('');
+    const plan = await host.weft(['plan', '--detail', '-f', dir]);
+    expect(plan.stdout.trim().split('\n')).toEqual([`+ nft element ${HOST_IP6} . udp . 5353 : fd31:1::10 in map pub_addr6 container web`]);
+    expect((await host.weft(['apply', '-f', dir])).code).toBe(0);
+    expect(await udp6(outside, HOST_IP6, 5353)).toBe('udp-web');
+    expect((await host.weft(['plan', '-f', dir])).stdout).toBe('');
   });
 });

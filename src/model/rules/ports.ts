@@ -4,8 +4,9 @@ import { problemAt } from '../build.js';
 import type { Model } from '../types.js';
 
 /**
- * Published ports: not on host/none networks, not on internal-only containers, not on IPv6 host
- * addresses (the firewall is IPv4), and no host port published twice for one protocol and address.
+ * Published ports: not on host/none networks, not on internal-only containers, not on an IPv6
+ * host address when the container has no IPv6 where its ports go (Docker would use its userland
+ * proxy there; weft has none), and no host port published twice for one protocol and address.
  */
 export function publishedPorts(model: Model): Problem[] {
   const out: Problem[] = [];
@@ -18,12 +19,19 @@ export function publishedPorts(model: Model): Problem[] {
     const nets = c.endpoints.map((e) => model.networks.get(e.network)).filter((n) => n !== undefined);
     for (const p of c.ports) {
       const onlyInternal = nets.length > 0 && nets.every((n) => n.internal);
+      // Ports go to the first non-internal network by name (compile's publishEndpoint).
+      const gateway = [...nets].filter((n) => !n.internal).sort((a, b) => a.name.localeCompare(b.name))[0];
       if (nets.some((n) => n.driver === 'host' || n.driver === 'null')) {
         out.push(problemAt(p.src, 'PORT_NO_NETWORK', `container "${c.name}": port "${p.text}" on a container of the ${nets[0]?.name} network`, 'remove the port: host-network containers use host ports directly, none has no network'));
         continue;
       }
-      if (p.hostIp !== undefined && parseIp(p.hostIp)?.family === 6) {
-        out.push(problemAt(p.src, 'PORT_IPV6', `container "${c.name}": port "${p.text}" binds the IPv6 address ${p.hostIp}`, 'weft publishes ports on IPv4 host addresses only; give an IPv4 address or none'));
+      const hostIp6 = p.hostIp !== undefined ? parseIp(p.hostIp) : undefined;
+      if (hostIp6?.family === 6 && hostIp6.value === 1n) {
+        out.push(problemAt(p.src, 'PORT_IPV6', `container "${c.name}": port "${p.text}" binds ::1`, 'the kernel does not route ::1 to a container and weft has no userland proxy; bind [::] or a host IPv6 address'));
+        continue;
+      }
+      if (hostIp6?.family === 6 && gateway !== undefined && !gateway.enableIPv6) {
+        out.push(problemAt(p.src, 'PORT_IPV6', `container "${c.name}": port "${p.text}" binds the IPv6 address ${p.hostIp}, but its ports go to network "${gateway.name}", which has no IPv6`, 'set enableIPv6: true on that network, or bind an IPv4 address or none'));
         continue;
       }
       if (onlyInternal) {

@@ -76,6 +76,24 @@ describe('compile: the host firewall', () => {
     expect(Object.keys(s.sysctls).filter((k) => k.startsWith('@host/') && k.includes('route_localnet'))).toHaveLength(1);
   });
 
+  it('publishes on both families by default when the container has IPv6, on one when the port names it', () => {
+    const v6 = '{enableIPv6: true, ipam: {config: [{subnet: 10.9.0.0/24}, {subnet: "fd31:9::/64"}]}}';
+    const s = compileText(yaml.network('v6', v6) + yaml.container('web', '{networks: [v6], ports: ["8080:80", "[::]:8081:81", "0.0.0.0:8082:82", "[2001:db8::1]:8083-8084:83-84/udp"]}'));
+    expect(elements(s, 'pub_addr')).toEqual(['0.0.0.0/0 . tcp . 8080 : 10.9.0.2 (container web)', '0.0.0.0/0 . tcp . 8082 : 10.9.0.2 (container web)']);
+    expect(elements(s, 'pub_addr6')).toEqual([
+      '::/0 . tcp . 8081 : fd31:9::2 (container web)',
+      '::/0 . tcp . 8080 : fd31:9::2 (container web)',
+      '2001:db8::1 . udp . 8083 : fd31:9::2 (container web)',
+      '2001:db8::1 . udp . 8084 : fd31:9::2 (container web)',
+    ].sort());
+    expect(elements(s, 'pub_port6')).toContain('2001:db8::1 . udp . 8084 : 84 (container web)');
+    expect(elements(s, 'self_hairpin6')).toEqual(['fd31:9::2 . fd31:9::2 (container web)']);
+    // A container without IPv6 publishes IPv4 only.
+    const v4 = compileText(yaml.container('old', '{ports: ["8080:80"]}'));
+    expect(elements(v4, 'pub_addr6')).toEqual([]);
+    expect(elements(v4, 'pub_addr')).toHaveLength(1);
+  });
+
   it('binds to the network\'s host_binding_ipv4 unless the port names an address', () => {
     const s = compileText(
       yaml.network('n', '{options: {com.docker.network.bridge.host_binding_ipv4: 127.0.0.1}}') +
@@ -112,8 +130,12 @@ describe('compile: the host firewall', () => {
     expect(elements(s, 'masq_bridges')).toContain(`${br} (network v6)`);
   });
 
-  it('rejects ports on IPv6 host addresses and ports of containers only on internal networks', () => {
-    expect(() => compileText(yaml.container('a', '{ports: ["[::1]:8080:80"]}'))).toThrow(/PORT_IPV6/);
+  it('rejects IPv6 binds to a container without IPv6, ::1, and ports of containers only on internal networks', () => {
+    expect(() => compileText(yaml.container('a', '{ports: ["[::]:8080:80"]}'))).toThrow(/PORT_IPV6/);
+    expect(() => compileText(yaml.container('a', '{ports: ["[2001:db8::1]:8080:80/udp"]}'))).toThrow(/network "bridge", which has no IPv6/);
+    // The ports go to the first non-internal network by name: "alpha" has no IPv6, although "zeta" has.
+    expect(() => compileText(yaml.network('zeta', '{enableIPv6: true}') + yaml.network('alpha') + yaml.container('a', '{networks: [zeta, alpha], ports: ["[::]:8080:80"]}'))).toThrow(/PORT_IPV6/);
+    expect(() => compileText(yaml.network('v6', '{enableIPv6: true}') + yaml.container('a', '{networks: [v6], ports: ["[::1]:8080:80"]}'))).toThrow(/binds ::1/);
     const internalOnly = yaml.network('vault', '{internal: true}') + yaml.container('a', '{networks: [vault], ports: ["8080:80"]}');
     expect(() => compileText(internalOnly)).toThrow(InvalidManifestError);
     expect(() => compileText(internalOnly)).toThrow(/PORT_ON_INTERNAL/);
@@ -135,7 +157,7 @@ describe('compile: the host firewall', () => {
     });
     // Rules, chains and sets do not depend on the number of networks.
     expect(new Set(sizes.map((s) => `${s.rules}/${s.chains}/${s.sets}`)).size).toBe(1);
-    expect(sizes[0]!.rules).toBeLessThanOrEqual(12);
+    expect(sizes[0]!.rules).toBeLessThanOrEqual(15);
     // Elements: per network bridges, same_bridge, masq_bridges; per container pub_addr, pub_port, self_hairpin.
     for (const s of sizes) expect(s.elements).toBe(6 * s.n);
     console.log(`firewall size: ${sizes.map((s) => `${s.n} networks: ${s.rules} rules, ${s.sets} sets, ${s.elements} elements`).join('; ')}`);
