@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canonicalIp } from '../../src/net/cidr.js';
-import { TestHost, eventually, must, run } from '../support/netns.js';
+import { TestHost, eventually, must, run, weftBin } from '../support/netns.js';
 
 /**
  * IPv6 through the host firewall with real traffic. An "outside" namespace joined to the host
@@ -23,6 +23,7 @@ const networks =
   network('back', dual('172.31.2.0/24', 'fd31:2::/64')) +
   network('vault', dual('172.31.3.0/24', 'fd31:3::/64', ', internal: true')) +
   network('quiet', dual('172.31.4.0/24', 'fd31:4::/64', ', options: {com.docker.network.bridge.enable_icc: "false"}')) +
+  network('legacy', '{ipam: {config: [{subnet: 172.31.6.0/24}]}}') +
   network('plain', dual('172.31.5.0/24', 'fd31:5::/64', ', options: {com.docker.network.bridge.enable_ip_masquerade: "false"}'));
 
 const containers =
@@ -32,6 +33,8 @@ const containers =
   container('inside', '{networks: {vault: {ipv6Address: "fd31:3::10"}}}') +
   container('q1', '{networks: {quiet: {ipv6Address: "fd31:4::10"}}}') +
   container('q2', '{networks: {quiet: {ipv6Address: "fd31:4::11"}}}') +
+  container('old', '{networks: {legacy: {ipv4Address: 172.31.6.10}}}') +
+  container('mix', '{networks: [front, legacy]}') +
   container('bare', '{networks: {plain: {ipv6Address: "fd31:5::10"}}}');
 
 describe('IPv6: forwarding, masquerade, isolation, icc, internal networks, published ports', () => {
@@ -169,5 +172,20 @@ describe('IPv6: forwarding, masquerade, isolation, icc, internal networks, publi
     expect((await host.weft(['apply', '-f', dir])).code).toBe(0);
     expect(await udp6(outside, HOST_IP6, 5353)).toBe('udp-web');
     expect((await host.weft(['plan', '-f', dir])).stdout).toBe('');
+  });
+
+  it('embedded DNS: AAAA and IPv6 PTR for dual-stack containers, NODATA for a name with IPv4 only', async () => {
+    const dig = async (ctr: string, args: string[]) => (await host.exec(ctr, ['dig', '+time=3', '+tries=1', ...args])).stdout;
+    const short = async (ctr: string, args: string[]) => (await dig(ctr, ['+short', ...args])).trim().split('\n').filter((l) => l !== '' && !l.startsWith(';'));
+    host.spawn(['node', weftBin, '--host-netns', host.name, '--state-dir', host.stateDir, 'dns', '-f', dir]);
+    await eventually(async () => (await short('mix', ['A', 'old']))[0] === '172.31.6.10', 15_000, 200);
+    expect(await short('mix', ['AAAA', 'web'])).toEqual(['fd31:1::10']);
+    expect(await short('mix', ['AAAA', 'web.front'])).toEqual(['fd31:1::10']);
+    expect(await short('mix', ['-x', 'fd31:1::10'])).toEqual(['web.front.']);
+    expect(await short('mix', ['A', 'old'])).toEqual(['172.31.6.10']);
+    const nodata = await dig('mix', ['AAAA', 'old']);
+    expect(/status: (\w+)/.exec(nodata)?.[1]).toBe('NOERROR');
+    expect(nodata).toMatch(/ANSWER: 0,/);
+    expect(/status: (\w+)/.exec(await dig('mix', ['AAAA', 'nosuch.front']))?.[1]).toBe('NXDOMAIN');
   });
 });
