@@ -66,8 +66,16 @@ export const SETS = {
   bridges: { type: ['ifname'] },
   /** "br . br" for every bridge: `iifname . oifname != @same_bridge` means "between two interfaces". */
   same_bridge: { type: ['ifname', 'ifname'] },
-  /** Bridges whose outbound traffic is masqueraded (not internal, enable_ip_masquerade not false). */
+  /** Bridges whose outbound IPv4 is masqueraded (not internal, enable_ip_masquerade not false, gateway mode nat). */
   masq_bridges: { type: ['ifname'] },
+  /** The same for IPv6 (networks with IPv6 and gateway_mode_ipv6 nat). */
+  masq6_bridges: { type: ['ifname'] },
+  /** Bridges in Docker 28's "routed" gateway mode for IPv4 / IPv6: no NAT; from outside, published container ports and ICMP. */
+  routed4_bridges: { type: ['ifname'] },
+  routed6_bridges: { type: ['ifname'] },
+  /** Routed mode: "container address . protocol . container port" of every published port. */
+  routed_open: { type: ['ipv4_addr', 'inet_proto', 'inet_service'] },
+  routed_open6: { type: ['ipv6_addr', 'inet_proto', 'inet_service'] },
   /** Bridges of internal networks. */
   internal_bridges: { type: ['ifname'] },
   /** Bridges with enable_icc=false. */
@@ -99,6 +107,10 @@ const iif = meta('iifname');
 const oif = meta('oifname');
 const ref = (s: SetName) => setRef(s);
 const betweenTwo = match(concat(iif, oif), '!=', ref('same_bridge'));
+const ipv4Only = match(meta('nfproto'), '==', 'ipv4');
+const ipv6Only = match(meta('nfproto'), '==', 'ipv6');
+const fromOutside = [match(iif, '!=', ref('bridges')), match(ct('state'), 'in', 'new')];
+const toRoutedPort = (family: 'ip' | 'ip6', open: SetName) => match(concat(payload(family, 'daddr'), meta('l4proto'), payload('th', 'dport')), '!=', ref(open));
 /** DNAT to a published port: `fib daddr type local meta l4proto {tcp,udp,sctp} dnat ip to <maps>`. */
 function publishTo(family: 'ip' | 'ip6', addrMap: SetName, portMap: SetName): NftStatement[] {
   const key = concat(payload(family, 'daddr'), meta('l4proto'), payload('th', 'dport'));
@@ -117,7 +129,8 @@ export const RULES: Record<string, Record<string, NftStatement[]>> = {
   output: { publish, publish6 },
   postrouting: {
     // Outbound traffic of a bridge takes the address of the interface it leaves through.
-    masquerade: [match(iif, '==', ref('masq_bridges')), match(oif, '!=', ref('bridges')), masquerade],
+    masquerade: [ipv4Only, match(iif, '==', ref('masq_bridges')), match(oif, '!=', ref('bridges')), masquerade],
+    masquerade6: [ipv6Only, match(iif, '==', ref('masq6_bridges')), match(oif, '!=', ref('bridges')), masquerade],
     // The host reaching a published port at 127.0.0.1: the container cannot answer 127.0.0.1.
     'masquerade-loopback': [match(payload('ip', 'saddr'), '==', prefix('127.0.0.0', 8)), match(oif, '==', ref('bridges')), isDnat, masquerade],
     // A container reaching its own published port: without this it would answer itself directly.
@@ -134,7 +147,11 @@ export const RULES: Record<string, Record<string, NftStatement[]>> = {
     // with iifname == oifname == the bridge. Two different such bridges are dropped by isolate anyway.
     icc: [match(iif, '==', ref('no_icc_bridges')), match(oif, '==', ref('no_icc_bridges')), notDnat, counter, drop],
     // From outside, containers are reachable only through published ports (Docker's "nat" mode).
-    inbound: [match(oif, '==', ref('bridges')), match(iif, '!=', ref('bridges')), match(ct('state'), 'in', 'new'), notDnat, counter, drop],
+    inbound: [ipv4Only, match(oif, '==', ref('bridges')), match(oif, '!=', ref('routed4_bridges')), ...fromOutside, notDnat, counter, drop],
+    inbound6: [ipv6Only, match(oif, '==', ref('bridges')), match(oif, '!=', ref('routed6_bridges')), ...fromOutside, notDnat, counter, drop],
+    // "routed" mode: from outside, only ICMP and the published ports at the container's own address.
+    'inbound-routed': [match(oif, '==', ref('routed4_bridges')), ...fromOutside, match(meta('l4proto'), '!=', 'icmp'), toRoutedPort('ip', 'routed_open'), counter, drop],
+    'inbound-routed6': [match(oif, '==', ref('routed6_bridges')), ...fromOutside, match(meta('l4proto'), '!=', 'ipv6-icmp'), toRoutedPort('ip6', 'routed_open6'), counter, drop],
   },
   input: {
     // route_localnet lets 127.0.0.1 reach the bridges (for published ports): never the other way round.
@@ -181,8 +198,15 @@ export function firewallState(topology: Topology, out: StateBuilder): void {
     const br = net.ifname;
     elem('bridges', br, owner);
     elem('same_bridge', concat(br, br), owner);
+    const routed4 = gatewayMode(net, 4) === 'routed';
+    const routed6 = gatewayMode(net, 6) === 'routed';
+    if (routed4) elem('routed4_bridges', br, owner);
+    if (routed6) elem('routed6_bridges', br, owner);
     if (net.network.internal) elem('internal_bridges', br, owner);
-    else if (net.network.options[Opt.enableMasquerade] !== 'false') elem('masq_bridges', br, owner);
+    else if (net.network.options[Opt.enableMasquerade] !== 'false') {
+      if (!routed4) elem('masq_bridges', br, owner);
+      if (!routed6 && net.network.enableIPv6) elem('masq6_bridges', br, owner);
+    }
     if (net.network.options[Opt.enableIcc] === 'false') elem('no_icc_bridges', br, owner);
   }
 
@@ -196,8 +220,15 @@ export function firewallState(topology: Topology, out: StateBuilder): void {
     const addr6 = ep.ipv6?.address;
     elem('self_hairpin', concat(addr, addr), owner);
     if (addr6 !== undefined) elem('self_hairpin6', concat(addr6, addr6), owner);
+    const routed = { 4: gatewayMode(net, 4) === 'routed', 6: gatewayMode(net, 6) === 'routed' };
     for (const p of ctr.container.ports) {
+      // Routed mode (per family): no NAT, the host port is ignored; the container port opens at its own address.
+      for (let i = 0; i <= p.containerPortEnd - p.containerPort; i++) {
+        if (routed[4]) elem('routed_open', concat(addr, p.protocol, p.containerPort + i), owner);
+        if (routed[6] && addr6 !== undefined) elem('routed_open6', concat(addr6, p.protocol, p.containerPort + i), owner);
+      }
       for (const bind of hostAddresses(p, net.network.options[Opt.hostBindingIpv4], addr6 !== undefined)) {
+        if (routed[bind.family]) continue;
         const [addrMap, portMap, to] = bind.family === 4 ? (['pub_addr', 'pub_port', addr] as const) : (['pub_addr6', 'pub_port6', addr6!] as const);
         for (let i = 0; i <= p.hostPortEnd - p.hostPort; i++) {
           const key = concat(bind.key, p.protocol, p.hostPort + i);
@@ -212,6 +243,11 @@ export function firewallState(topology: Topology, out: StateBuilder): void {
       out.sysctl({ ns: HOST, path: `net/ipv4/conf/${net.ifname}/route_localnet`, dev: net.ifname, value: '1', owner: { kind: 'network', name: net.network.name } });
     }
   }
+}
+
+/** Docker 28's per-family gateway mode of a bridge network: "nat" (the default) or "routed". */
+function gatewayMode(net: NetworkPlan, family: 4 | 6): 'nat' | 'routed' {
+  return net.network.options[family === 4 ? Opt.gatewayModeIpv4 : Opt.gatewayModeIpv6] === 'routed' ? 'routed' : 'nat';
 }
 
 /**

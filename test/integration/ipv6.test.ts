@@ -23,6 +23,7 @@ const networks =
   network('back', dual('172.31.2.0/24', 'fd31:2::/64')) +
   network('vault', dual('172.31.3.0/24', 'fd31:3::/64', ', internal: true')) +
   network('quiet', dual('172.31.4.0/24', 'fd31:4::/64', ', options: {com.docker.network.bridge.enable_icc: "false"}')) +
+  network('direct', dual('172.31.7.0/24', 'fd31:7::/64', ', options: {com.docker.network.bridge.gateway_mode_ipv6: routed}')) +
   network('legacy', '{ipam: {config: [{subnet: 172.31.6.0/24}]}}') +
   network('plain', dual('172.31.5.0/24', 'fd31:5::/64', ', options: {com.docker.network.bridge.enable_ip_masquerade: "false"}'));
 
@@ -33,6 +34,7 @@ const containers =
   container('inside', '{networks: {vault: {ipv6Address: "fd31:3::10"}}}') +
   container('q1', '{networks: {quiet: {ipv6Address: "fd31:4::10"}}}') +
   container('q2', '{networks: {quiet: {ipv6Address: "fd31:4::11"}}}') +
+  container('pub', '{networks: {direct: {ipv6Address: "fd31:7::10"}}, ports: ["8090:80"]}') +
   container('old', '{networks: {legacy: {ipv4Address: 172.31.6.10}}}') +
   container('mix', '{networks: [front, legacy]}') +
   container('bare', '{networks: {plain: {ipv6Address: "fd31:5::10"}}}');
@@ -85,7 +87,8 @@ describe('IPv6: forwarding, masquerade, isolation, icc, internal networks, publi
     dir = await host.manifests({ 'networks.yaml': networks, 'containers.yaml': containers });
     const r = await host.weft(['apply', '-f', dir]);
     expect(r.stderr).toContain('applied and verified');
-    for (const name of ['web', 'sib', 'other', 'inside', 'q1', 'q2', 'bare']) {
+    await serve(ctr('pub'), 'TCP6-LISTEN:81,fork,reuseaddr', 'SYSTEM:echo unpublished', 81);
+    for (const name of ['web', 'sib', 'other', 'inside', 'q1', 'q2', 'bare', 'pub']) {
       await serve(ctr(name), 'TCP6-LISTEN:80,fork,reuseaddr', `SYSTEM:echo hello-${name}`, 80);
     }
     host.spawn(['ip', 'netns', 'exec', ctr('web'), 'socat', 'UDP6-RECVFROM:53,fork', 'SYSTEM:echo udp-web']);
@@ -170,7 +173,8 @@ describe('IPv6: forwarding, masquerade, isolation, icc, internal networks, publi
     const plan = await host.weft(['plan', '--detail', '-f', dir]);
     expect(plan.stdout.trim().split('\n')).toEqual([`+ nft element ${HOST_IP6} . udp . 5353 : fd31:1::10 in map pub_addr6 container web`]);
     expect((await host.weft(['apply', '-f', dir])).code).toBe(0);
-    expect(await udp6(outside, HOST_IP6, 5353)).toBe('udp-web');
+    // UDP is lossy: one exchange may go missing, so ask until one answers.
+    await eventually(async () => (await udp6(outside, HOST_IP6, 5353)) === 'udp-web', 10000, 100);
     expect((await host.weft(['plan', '-f', dir])).stdout).toBe('');
   });
 
@@ -187,5 +191,18 @@ describe('IPv6: forwarding, masquerade, isolation, icc, internal networks, publi
     expect(/status: (\w+)/.exec(nodata)?.[1]).toBe('NOERROR');
     expect(nodata).toMatch(/ANSWER: 0,/);
     expect(/status: (\w+)/.exec(await dig('mix', ['AAAA', 'nosuch.front']))?.[1]).toBe('NXDOMAIN');
+  });
+
+  it('gateway_mode_ipv6=routed: no IPv6 NAT; from outside only the published container port and ICMP', async () => {
+    await eventually(async () => ping6(ctr('pub'), 'fd31:7::1'), 10000, 200);
+    expect(await peer(ctr('pub'))).toBe('fd31:7::10');
+    expect(await tcp6(outside, 'fd31:7::10', 80)).toBe('hello-pub');
+    expect(await ping6(outside, 'fd31:7::10')).toBe(true);
+    expect(await tcp6(outside, 'fd31:7::10', 81, 1)).toBe('');
+    // The host port is not used on the routed family; IPv4 stays in nat mode and keeps it.
+    expect(await tcp6(outside, HOST_IP6, 8090, 1)).toBe('');
+    expect(await tcp4(outside, HOST_IP4, 8090)).toBe('hello-pub');
+    // A NAT-mode network next to it is still closed to direct access.
+    expect(await tcp6(outside, 'fd31:1::10', 80, 1)).toBe('');
   });
 });

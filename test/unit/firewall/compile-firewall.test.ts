@@ -94,6 +94,27 @@ describe('compile: the host firewall', () => {
     expect(elements(v4, 'pub_addr')).toHaveLength(1);
   });
 
+  it('gateway_mode_ipv6=routed: no IPv6 masquerade or DNAT; the container port opens at its own address', () => {
+    const opts = '{enableIPv6: true, ipam: {config: [{subnet: 10.9.0.0/24}, {subnet: "fd31:9::/64"}]}, options: {com.docker.network.bridge.name: br-r, com.docker.network.bridge.gateway_mode_ipv6: routed}}';
+    const s = compileText(yaml.network('r', opts) + yaml.container('web', '{networks: [r], ports: ["8080:80", "9000-9001:7000-7001/udp"]}'));
+    expect(elements(s, 'masq_bridges')).toEqual(['br-r (network r)']);
+    expect(elements(s, 'masq6_bridges')).toEqual([]);
+    expect(elements(s, 'routed6_bridges')).toEqual(['br-r (network r)']);
+    expect(elements(s, 'routed4_bridges')).toEqual([]);
+    expect(elements(s, 'pub_addr6')).toEqual([]);
+    expect(elements(s, 'pub_addr')).toHaveLength(3);
+    expect(elements(s, 'routed_open6')).toEqual(['fd31:9::2 . tcp . 80 (container web)', 'fd31:9::2 . udp . 7000 (container web)', 'fd31:9::2 . udp . 7001 (container web)']);
+    expect(elements(s, 'routed_open')).toEqual([]);
+    // gateway_mode_ipv4 is its IPv4 twin; a NAT network has IPv6 masquerade.
+    const v4 = compileText(yaml.network('r', opts.replace('gateway_mode_ipv6', 'gateway_mode_ipv4')) + yaml.container('web', '{networks: [r], ports: ["8080:80"]}'));
+    expect(elements(v4, 'masq_bridges')).toEqual([]);
+    expect(elements(v4, 'masq6_bridges')).toEqual(['br-r (network r)']);
+    expect(elements(v4, 'routed_open')).toEqual(['10.9.0.2 . tcp . 80 (container web)']);
+    expect(elements(v4, 'pub_addr')).toEqual([]);
+    expect(elements(v4, 'pub_addr6')).toEqual(['::/0 . tcp . 8080 : fd31:9::2 (container web)']);
+    expect(() => compileText(yaml.network('r', '{options: {com.docker.network.bridge.gateway_mode_ipv6: nat-unprotected}}'))).toThrow(/BAD_OPTION/);
+  });
+
   it('binds to the network\'s host_binding_ipv4 unless the port names an address', () => {
     const s = compileText(
       yaml.network('n', '{options: {com.docker.network.bridge.host_binding_ipv4: 127.0.0.1}}') +
@@ -157,7 +178,7 @@ describe('compile: the host firewall', () => {
     });
     // Rules, chains and sets do not depend on the number of networks.
     expect(new Set(sizes.map((s) => `${s.rules}/${s.chains}/${s.sets}`)).size).toBe(1);
-    expect(sizes[0]!.rules).toBeLessThanOrEqual(15);
+    expect(sizes[0]!.rules).toBeLessThanOrEqual(18);
     // Elements: per network bridges, same_bridge, masq_bridges; per container pub_addr, pub_port, self_hairpin.
     for (const s of sizes) expect(s.elements).toBe(6 * s.n);
     console.log(`firewall size: ${sizes.map((s) => `${s.n} networks: ${s.rules} rules, ${s.sets} sets, ${s.elements} elements`).join('; ')}`);
