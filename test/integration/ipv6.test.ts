@@ -205,4 +205,14 @@ describe('IPv6: forwarding, masquerade, isolation, icc, internal networks, publi
     // A NAT-mode network next to it is still closed to direct access.
     expect(await tcp6(outside, 'fd31:1::10', 80, 1)).toBe('');
   });
+
+  it('network inspect shows EnableIPv6, the IPv6 IPAM entry and the containers\' IPv6 addresses', async () => {
+    const r = await host.weft(['network', 'inspect', 'front', '-f', dir]);
+    expect(r.code).toBe(0);
+    const [net] = JSON.parse(r.stdout) as { EnableIPv6: boolean; IPAM: { Config: { Subnet: string; Gateway: string }[] }; Containers: Record<string, { Name: string; IPv6Address: string }> }[];
+    expect(net!.EnableIPv6).toBe(true);
+    expect(net!.IPAM.Config).toContainEqual({ Subnet: 'fd31:1::/64', Gateway: 'fd31:1::1' });
+    const web = Object.values(net!.Containers).find((c) => c.Name === 'web');
+    expect(web?.IPv6Address).toBe('fd31:1::10/64');
+  });
 });
