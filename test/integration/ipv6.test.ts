@@ -215,4 +215,14 @@ describe('IPv6: forwarding, masquerade, isolation, icc, internal networks, publi
     const web = Object.values(net!.Containers).find((c) => c.Name === 'web');
     expect(web?.IPv6Address).toBe('fd31:1::10/64');
   });
+
+  it('a container IPv6 address deleted by hand shows in the plan and comes back with the next apply', async () => {
+    await must(['ip', '-n', ctr('sib'), 'addr', 'del', 'fd31:1::11/64', 'dev', 'eth0']);
+    expect(await ping6(ctr('web'), 'fd31:1::11')).toBe(false);
+    const plan = await host.weft(['plan', '--detail', '-f', dir]);
+    expect(plan.stdout).toContain('fd31:1::11/64');
+    expect((await host.weft(['apply', '-f', dir])).code).toBe(0);
+    await eventually(async () => ping6(ctr('web'), 'fd31:1::11'), 10000, 200);
+    expect((await host.weft(['plan', '-f', dir])).stdout).toBe('');
+  });
 });
