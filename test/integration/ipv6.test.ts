@@ -46,7 +46,7 @@ describe('IPv6: forwarding, masquerade, isolation, icc, internal networks, publi
   const ctr = (name: string) => host.netns(name);
 
   /** A TCP exchange over IPv6: what the server said, or '' when the connection failed. */
-  const tcp6 = async (ns: string, addr: string, port: number, timeout = 2): Promise<string> => {
+  const tcp6 = async (ns: string, addr: string, port: number, timeout = 5): Promise<string> => {
     const r = await run(['ip', 'netns', 'exec', ns, 'socat', `-T${timeout}`, '-', `TCP6:[${addr}]:${port},connect-timeout=${timeout}`]);
     return r.code === 0 ? r.stdout.trim() : '';
   };
@@ -56,12 +56,12 @@ describe('IPv6: forwarding, masquerade, isolation, icc, internal networks, publi
     const m = /^peer=\[(.*)\]$/.exec(said);
     return m ? canonicalIp(m[1]!) : said;
   };
-  const tcp4 = async (ns: string, addr: string, port: number, timeout = 2): Promise<string> => {
+  const tcp4 = async (ns: string, addr: string, port: number, timeout = 5): Promise<string> => {
     const r = await run(['ip', 'netns', 'exec', ns, 'socat', `-T${timeout}`, '-', `TCP4:${addr}:${port},connect-timeout=${timeout}`]);
     return r.code === 0 ? r.stdout.trim() : '';
   };
   const udp6 = async (ns: string, addr: string, port: number): Promise<string> => {
-    const r = await run(['ip', 'netns', 'exec', ns, 'socat', '-T2', '-', `UDP6:[${addr}]:${port}`], { input: 'ping\n' });
+    const r = await run(['ip', 'netns', 'exec', ns, 'socat', '-T4', '-', `UDP6:[${addr}]:${port}`], { input: 'ping\n' });
     return r.code === 0 ? r.stdout.trim() : '';
   };
   const ping6 = async (ns: string, addr: string): Promise<boolean> => (await run(['ip', 'netns', 'exec', ns, 'ping', '-6', '-c1', '-W1', addr])).code === 0;
@@ -179,7 +179,7 @@ describe('IPv6: forwarding, masquerade, isolation, icc, internal networks, publi
   });
 
   it('embedded DNS: AAAA and IPv6 PTR for dual-stack containers, NODATA for a name with IPv4 only', async () => {
-    const dig = async (ctr: string, args: string[]) => (await host.exec(ctr, ['dig', '+time=3', '+tries=1', ...args])).stdout;
+    const dig = async (ctr: string, args: string[]) => (await host.exec(ctr, ['dig', '+time=3', '+tries=3', ...args])).stdout;
     const short = async (ctr: string, args: string[]) => (await dig(ctr, ['+short', ...args])).trim().split('\n').filter((l) => l !== '' && !l.startsWith(';'));
     host.spawn(['node', weftBin, '--host-netns', host.name, '--state-dir', host.stateDir, 'dns', '-f', dir]);
     await eventually(async () => (await short('mix', ['A', 'old']))[0] === '172.31.6.10', 15_000, 200);
