@@ -102,6 +102,8 @@ export const Opt = {
   enableIcc: 'com.docker.network.bridge.enable_icc',
   enableMasquerade: 'com.docker.network.bridge.enable_ip_masquerade',
   hostBindingIpv4: 'com.docker.network.bridge.host_binding_ipv4',
+  gatewayModeIpv4: 'com.docker.network.bridge.gateway_mode_ipv4',
+  gatewayModeIpv6: 'com.docker.network.bridge.gateway_mode_ipv6',
   defaultBridge: 'com.docker.network.bridge.default_bridge',
   mtu: 'com.docker.network.driver.mtu',
   vxlanIdList: 'com.docker.network.driver.overlay.vxlanid_list',

@@ -121,7 +121,7 @@ describe('reconcile: the host firewall against the fake kernel', () => {
     expect(after.sets.get('pub_addr')!.def.flags).toEqual(['interval']);
     expect(after.sets.get('pub_addr')!.elems.size).toBe(1);
     expect(after.chains.get('postrouting')!.def.prio).toBe(100);
-    expect(after.chains.get('postrouting')!.rules).toHaveLength(3);
+    expect(after.chains.get('postrouting')!.rules).toHaveLength(5);
   });
 
   it('recreates a table deleted by hand, and never touches other tables', async () => {

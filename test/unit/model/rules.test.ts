@@ -49,6 +49,18 @@ describe('validation rules', () => {
     expect(problems(a + yaml.container('b', '{ports: ["80:80/udp"]}'))).toEqual([]);
   });
 
+  it('keeps the families apart: 0.0.0.0:P and [::]:P are two binds, "P" is both', () => {
+    const v6 = yaml.network('v6', '{enableIPv6: true}');
+    const a = yaml.container('a', '{networks: [v6], ports: ["0.0.0.0:80:80"]}');
+    expect(problems(v6 + a + yaml.container('b', '{networks: [v6], ports: ["[::]:80:80"]}'))).toEqual([]);
+    expect(problems(v6 + a + yaml.container('b', '{networks: [v6], ports: ["[2001:db8::1]:80:80"]}'))).toEqual([]);
+    expect(problems(v6 + a + yaml.container('b', '{networks: [v6], ports: ["80:80"]}'))).toEqual(['PORT_IN_USE']);
+    const six = yaml.container('a', '{networks: [v6], ports: ["[2001:db8::1]:80:80"]}');
+    expect(problems(v6 + six + yaml.container('b', '{networks: [v6], ports: ["[::]:80:80"]}'))).toEqual(['PORT_IN_USE']);
+    expect(problems(v6 + six + yaml.container('b', '{networks: [v6], ports: ["[2001:db8:0::1]:80:80"]}'))).toEqual(['PORT_IN_USE']);
+    expect(problems(v6 + six + yaml.container('b', '{networks: [v6], ports: ["127.0.0.1:80:80"]}'))).toEqual([]);
+  });
+
   it('names the first holder of a port when a wildcard bind clashes with several addresses', () => {
     const text =
       yaml.container('a', '{ports: ["127.0.0.1:81:80"]}') +
