@@ -129,6 +129,9 @@ export class InProcessKernel implements Kernel {
     // Before anything runs: a refused token or target leaves the kernel untouched.
     checkBeforeRun(program);
     if (program.netnsDelete.length > 0) {
+      // Recorded first: a kill between the unmount and the unlink leaves an empty file that the
+      // next listNetns clears (clearHalfMade), not a name weft no longer recognises.
+      await recordIntents(program.netnsDelete);
       await this.call({ kind: 'netns-del', names: program.netnsDelete });
       await dropIntents(program.netnsDelete);
     }

@@ -9,7 +9,8 @@ import path from 'node:path';
  * loopback is tagged. Such a namespace is adopted only while an intent names it and it holds
  * nothing but what weft puts there first (see providers/ownership.ts); any other untagged
  * namespace of that name is someone else's. Kept in /run, a tmpfs that a reboot clears along
- * with every namespace.
+ * with every namespace. Deleting records one too: `ip netns del` (and the in-process kernel)
+ * unmounts, then unlinks, and a crash in between leaves the same empty file as a half-made add.
  */
 export const INTENT_DIR = '/run/weft/netns-intent';
 
@@ -21,7 +22,7 @@ function intentPath(dir: string, name: string): string {
   return path.join(dir, name);
 }
 
-/** Records intents for `names` (before creating them). */
+/** Records intents for `names` (before creating or deleting them). */
 export async function recordIntents(names: readonly string[], dir = INTENT_DIR): Promise<void> {
   if (names.length === 0) return;
   await mkdir(dir, { recursive: true, mode: 0o700 });

@@ -183,7 +183,12 @@ export class RealKernel implements Kernel {
       this.log.debug({ stage, count, ms: Math.round(performance.now() - t) }, 'kernel stage done');
       t = performance.now();
     };
-    if (program.netnsDelete.length > 0) await this.netnsBatch('del', program.netnsDelete);
+    if (program.netnsDelete.length > 0) {
+      // Recorded first: a kill between the unmount and the unlink leaves an empty file that the
+      // next listNetns clears (clearHalfMade), not a name weft no longer recognises.
+      await recordIntents(program.netnsDelete);
+      await this.netnsBatch('del', program.netnsDelete);
+    }
     if (program.netnsAdd.length > 0) {
       // Recorded first: a crash before the loopback is tagged leaves a namespace weft can prove is its own.
       await recordIntents(program.netnsAdd);
