@@ -1,10 +1,8 @@
-import { readdir, readFile } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
 import { InternalError, KernelError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { mapLimit } from './exec.js';
 import { clearHalfMade, dropIntents, readIntents, recordIntents } from './netns-intents.js';
-import { checkBeforeRun, writeNetnsFiles } from './program-io.js';
+import { checkBeforeRun, listFolder, readTextFiles, writeNetnsFiles } from './program-io.js';
 import type { FromWorker, Job, JobError, JobResult } from './inproc/protocol.js';
 import type { Kernel, KernelProgram, KernelStats, NsReadRequest, NsRef, NsSnapshot, NsWork, ProgressFn, ReadBack } from './types.js';
 import { workWrites } from './types.js';
@@ -13,8 +11,6 @@ export interface InProcessKernelOptions {
   log: Logger;
 }
 
-/** File operations in flight at once when writing /etc/netns (libuv's pool runs 4; the rest queue). */
-const FILE_CONCURRENCY = 32;
 /** How long `awaitGone` waits for the kernel to destroy a deleted namespace's links. */
 const GONE_TIMEOUT_MS = 10_000;
 
@@ -100,24 +96,12 @@ export class InProcessKernel implements Kernel {
     return new Map(reqs.map((q, i) => [q.ns.key, r.snapshots[i] ?? null]));
   }
 
-  async readFiles(paths: readonly string[]): Promise<Map<string, string | null>> {
-    const out = new Map<string, string | null>();
-    await mapLimit(paths, FILE_CONCURRENCY, async (p) => {
-      try {
-        out.set(p, await readFile(p, 'utf8'));
-      } catch {
-        out.set(p, null);
-      }
-    });
-    return out;
+  readFiles(paths: readonly string[]): Promise<Map<string, string | null>> {
+    return readTextFiles(paths);
   }
 
-  async listDir(dir: string): Promise<string[]> {
-    try {
-      return (await readdir(dir)).sort();
-    } catch {
-      return [];
-    }
+  listDir(dir: string): Promise<string[]> {
+    return listFolder(dir);
   }
 
   async run(program: KernelProgram, progress?: ProgressFn): Promise<ReadBack> {

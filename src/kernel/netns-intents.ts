@@ -1,6 +1,7 @@
 import { constants } from 'node:fs';
 import { lstat, mkdir, open, readFile, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { processAlive } from './process-alive.js';
 
 /**
  * weft's intent to create a namespace, recorded before `ip netns add` and dropped once the
@@ -67,7 +68,7 @@ export async function clearHalfMade(netnsDir = '/run/netns', dir = INTENT_DIR): 
   const cleared: string[] = [];
   for (const name of names) {
     const pid = await intentPid(intentPath(dir, name));
-    if (pid === undefined || pid === process.pid || alive(pid)) continue;
+    if (pid === undefined || pid === process.pid || processAlive(pid)) continue;
     const file = path.join(netnsDir, name);
     const st = await lstat(file).catch(() => undefined);
     if (!st?.isFile() || st.size !== 0 || st.dev !== runDev) continue;
@@ -84,14 +85,5 @@ async function intentPid(file: string): Promise<number | undefined> {
     return typeof pid === 'number' && Number.isInteger(pid) && pid > 0 ? pid : undefined;
   } catch {
     return undefined;
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

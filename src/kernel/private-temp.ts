@@ -2,6 +2,7 @@ import { constants } from 'node:fs';
 import { lstat, mkdtemp, open, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { processAlive } from './process-alive.js';
 
 /**
  * A new folder of weft's own in $TMPDIR: `weft-<kind>-<pid>-<random>`, mode 0700 (mkdtemp). The
@@ -25,7 +26,7 @@ export async function sweepDeadTemps(): Promise<number> {
   let removed = 0;
   for (const name of await readdir(dir).catch(() => [] as string[])) {
     const pid = TEMP_NAME.exec(name)?.[1];
-    if (!pid || Number(pid) === process.pid || alive(Number(pid))) continue;
+    if (!pid || Number(pid) === process.pid || processAlive(Number(pid))) continue;
     const st = await lstat(path.join(dir, name)).catch(() => undefined);
     if (!st?.isDirectory() || (uid !== undefined && st.uid !== uid)) continue;
     await rm(path.join(dir, name), { recursive: true, force: true });
@@ -34,15 +35,6 @@ export async function sweepDeadTemps(): Promise<number> {
   return removed;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: it exists but is someone else's.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /**
  * Files handed to commands (nft -f, bridge -batch) in a folder of weft's own: mkdtemp makes it

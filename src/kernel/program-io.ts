@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { mkdir, open, rename, rm, rmdir } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, rmdir } from 'node:fs/promises';
 import path from 'node:path';
 import { KernelInputError } from '../errors.js';
 import { mapLimit } from './exec.js';
@@ -66,4 +66,26 @@ export async function writeNetnsFiles(f: KernelProgram['files']): Promise<number
     }
   });
   return writes;
+}
+
+/** The text of each file, null where it cannot be read (missing, a folder): Kernel.readFiles. */
+export async function readTextFiles(paths: readonly string[]): Promise<Map<string, string | null>> {
+  const out = new Map<string, string | null>();
+  await mapLimit(paths, FILE_CONCURRENCY, async (p) => {
+    try {
+      out.set(p, await readFile(p, 'utf8'));
+    } catch {
+      out.set(p, null);
+    }
+  });
+  return out;
+}
+
+/** A folder's entries, sorted; none when it does not exist: Kernel.listDir. */
+export async function listFolder(dir: string): Promise<string[]> {
+  try {
+    return (await readdir(dir)).sort();
+  } catch {
+    return [];
+  }
 }

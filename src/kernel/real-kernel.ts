@@ -1,9 +1,9 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { KernelError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ExecResult } from './exec.js';
 import { checkNftTable, checkSysctl } from './guard.js';
-import { checkBeforeRun, writeNetnsFiles } from './program-io.js';
+import { checkBeforeRun, listFolder, readTextFiles, writeNetnsFiles } from './program-io.js';
 import { exec, inNamespace, mapLimit } from './exec.js';
 import type { NsCommand } from './ns-batch.js';
 import { execInNamespaces } from './ns-batch.js';
@@ -151,26 +151,12 @@ export class RealKernel implements Kernel {
     return snap;
   }
 
-  async readFiles(paths: readonly string[]): Promise<Map<string, string | null>> {
-    const out = new Map<string, string | null>();
-    await Promise.all(
-      paths.map(async (p) => {
-        try {
-          out.set(p, await readFile(p, 'utf8'));
-        } catch {
-          out.set(p, null);
-        }
-      }),
-    );
-    return out;
+  readFiles(paths: readonly string[]): Promise<Map<string, string | null>> {
+    return readTextFiles(paths);
   }
 
-  async listDir(dir: string): Promise<string[]> {
-    try {
-      return (await readdir(dir)).sort();
-    } catch {
-      return [];
-    }
+  listDir(dir: string): Promise<string[]> {
+    return listFolder(dir);
   }
 
   async run(program: KernelProgram, progress?: ProgressFn): Promise<ReadBack> {
