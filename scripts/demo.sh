@@ -3,15 +3,8 @@
 # walkthrough (default bridge, a user-defined network, a container on both), then real traffic,
 # then everything is destroyed. Nothing touches this machine's own network namespace.
 set -euo pipefail
-# Root is needed (network namespaces): re-run with sudo when it is there, else say what to do.
-if [ "$(id -u)" -ne 0 ]; then
-  if command -v sudo >/dev/null 2>&1; then
-    echo "$0: needs root; re-running with sudo" >&2
-    exec sudo -E "$0" "$@"
-  fi
-  echo "$0: needs root (it creates network namespaces) and sudo is not installed: run it from a root shell (su -)" >&2
-  exit 1
-fi
+# Root is needed (network namespaces).
+. "$(dirname "$0")/lib/need-root.sh"
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 

@@ -2,7 +2,7 @@ import { Worker } from 'node:worker_threads';
 import { InternalError, KernelError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { clearHalfMade, dropIntents, readIntents, recordIntents } from './netns-intents.js';
-import { checkBeforeRun, listFolder, readTextFiles, writeNetnsFiles } from './program-io.js';
+import { checkBeforeRun, dropFulfilledIntents, listFolder, readTextFiles, writeNetnsFiles } from './program-io.js';
 import type { FromWorker, Job, JobError, JobResult } from './inproc/protocol.js';
 import type { Kernel, KernelProgram, KernelStats, NsReadRequest, NsRef, NsSnapshot, NsWork, ProgressFn, ReadBack } from './types.js';
 import { workWrites } from './types.js';
@@ -133,10 +133,7 @@ export class InProcessKernel implements Kernel {
     lap('files', program.files.write.length + program.files.remove.length);
     for (const g of program.awaitGone) await this.awaitGone(g.ns, g.links);
     lap('await-gone', program.awaitGone.reduce((n, g) => n + g.links.length, 0));
-    // Every namespace written without failure now carries its tag (a namespace adopted on an
-    // intent is tagged by this very program): its intent is fulfilled.
-    const named = [...program.netnsAdd, ...program.containers.map((w) => w.ns.path?.match(/^\/run\/netns\/([^/]+)$/)?.[1])];
-    await dropIntents(new Set(named.filter((n): n is string => n !== undefined)));
+    await dropFulfilledIntents(program);
     return readBack;
   }
 

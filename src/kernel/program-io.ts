@@ -5,6 +5,7 @@ import path from 'node:path';
 import { KernelInputError } from '../errors.js';
 import { mapLimit } from './exec.js';
 import { checkProgram } from './guard.js';
+import { dropIntents } from './netns-intents.js';
 import { MACHINE_NETNS, OWN_NETNS, namespaceIdentity, sameNamespace } from './netns-identity.js';
 import type { KernelProgram } from './types.js';
 import { workWrites } from './types.js';
@@ -88,4 +89,13 @@ export async function listFolder(dir: string): Promise<string[]> {
   } catch {
     return [];
   }
+}
+
+/**
+ * After a program ran without failure: every namespace it created or wrote now carries its tag
+ * (a namespace adopted on an intent is tagged by this very program), so its intent is fulfilled.
+ */
+export async function dropFulfilledIntents(program: KernelProgram): Promise<void> {
+  const named = [...program.netnsAdd, ...program.containers.map((w) => w.ns.path?.match(/^\/run\/netns\/([^/]+)$/)?.[1])];
+  await dropIntents(new Set(named.filter((n): n is string => n !== undefined)));
 }

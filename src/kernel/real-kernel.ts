@@ -3,7 +3,7 @@ import { KernelError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ExecResult } from './exec.js';
 import { checkNftTable, checkSysctl } from './guard.js';
-import { checkBeforeRun, listFolder, readTextFiles, writeNetnsFiles } from './program-io.js';
+import { checkBeforeRun, dropFulfilledIntents, listFolder, readTextFiles, writeNetnsFiles } from './program-io.js';
 import { exec, inNamespace, mapLimit } from './exec.js';
 import type { NsCommand } from './ns-batch.js';
 import { execInNamespaces } from './ns-batch.js';
@@ -193,10 +193,7 @@ export class RealKernel implements Kernel {
     lap('files', program.files.write.length + program.files.remove.length);
     for (const g of program.awaitGone) await this.awaitGone(g.ns, g.links);
     lap('await-gone', program.awaitGone.reduce((n, g) => n + g.links.length, 0));
-    // Every namespace written without failure now carries its tag (a namespace adopted on an
-    // intent is tagged by this very program): its intent is fulfilled.
-    const named = [...program.netnsAdd, ...program.containers.map((w) => w.ns.path?.match(/^\/run\/netns\/([^/]+)$/)?.[1])];
-    await dropIntents(new Set(named.filter((n): n is string => n !== undefined)));
+    await dropFulfilledIntents(program);
     return readBack;
   }
 
