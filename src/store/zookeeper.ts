@@ -33,6 +33,8 @@ const MEMBERS = `${ROOT}/members`;
 const ENDPOINT_KEYS = '/weft/v1/endpoints/';
 const DEFAULT_TTL = 60;
 const CALL_TIMEOUT_MS = 5000;
+/** How long a session handshake may wait for the server's answer (the client library has no limit). */
+const HANDSHAKE_TIMEOUT_MS = 5000;
 
 export interface ZkStoreConfig {
   url: string;
@@ -40,6 +42,8 @@ export interface ZkStoreConfig {
   servers: string;
   /** Session timeout (and one-shot lifetime) in seconds. */
   ttl: number;
+  /** A handshake unanswered this long is abandoned and tried again (default: a third of the TTL, 5 s at most). */
+  handshakeTimeoutMs?: number;
 }
 
 /** zk://HOST:PORT[,HOST:PORT...][?ttl=SECONDS]. Throws UsageError for anything else. */
@@ -232,7 +236,40 @@ export class ZkStore {
       else if (s === zookeeper.State.EXPIRED) this.expired();
     });
     client.connect();
+    this.watchHandshakes(client);
     return client;
+  }
+
+  /**
+   * The client library waits for the server's answer to its session request without a deadline:
+   * a connection the kernel accepted for a ZooKeeper that was still starting (or that never read
+   * it) left the daemon disconnected for good, though the server was back (seen after a store
+   * restart under load). As ZooKeeper's own Java client does, a handshake unanswered within the
+   * deadline is abandoned: closing the socket makes the library connect again.
+   */
+  private watchHandshakes(client: Client): void {
+    const limit = this.config.handshakeTimeoutMs ?? Math.min(HANDSHAKE_TIMEOUT_MS, (this.config.ttl * 1000) / 3);
+    let waiting: object | undefined;
+    let since = 0;
+    const timer = setInterval(() => {
+      if (client !== this.client || this.closing) {
+        clearInterval(timer);
+        return;
+      }
+      const sock = socketOf(client);
+      // Only a socket that is connected, not yet in a session, and the same one as last time.
+      if (this.connected || !sock || sock.connecting || sock.destroyed) {
+        waiting = undefined;
+      } else if (waiting !== sock) {
+        waiting = sock;
+        since = Date.now();
+      } else if (Date.now() - since >= limit) {
+        this.log.warn({ waitedMs: Date.now() - since }, 'the store did not answer the session request; connecting again');
+        waiting = undefined;
+        sock.destroy();
+      }
+    }, Math.max(50, Math.min(500, limit / 4)));
+    timer.unref();
   }
 
   private up(): void {
@@ -400,8 +437,18 @@ function closeQuietly(client: Client): void {
   }
 }
 
+interface ClientSocket {
+  connecting: boolean;
+  destroyed: boolean;
+  destroy(): void;
+}
+
+/** The client library's current socket (not part of its API: read defensively). */
+function socketOf(client: Client): ClientSocket | undefined {
+  return (client as unknown as { connectionManager?: { socket?: ClientSocket } }).connectionManager?.socket;
+}
+
 /** The client library keeps reconnecting a closed client's socket in some states: end it for good. */
 function dropSocket(client: Client): void {
-  const cm = (client as unknown as { connectionManager?: { socket?: { destroy(): void } } }).connectionManager;
-  cm?.socket?.destroy();
+  socketOf(client)?.destroy();
 }

@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { createServer } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { PeerEndpoint } from '../../../src/compile/index.js';
 import { UsageError } from '../../../src/errors.js';
 import { openStoreUrl } from '../../../src/store/open.js';
@@ -56,5 +58,32 @@ describe('ZooKeeper membership store', () => {
       { type: 'delete', key: '/weft/v1/endpoints/node-1/ovl/a', node: 'node-1', network: 'ovl', container: 'a' },
     ]);
     expect(memberChanges('node-1', [ep('a')], [ep('a')])).toEqual([]);
+  });
+});
+
+describe('ZooKeeper session handshake', () => {
+  it('a server that accepts the connection but never answers the session request is left, and the store connects again', async () => {
+    // A ZooKeeper still starting can accept a connection and never read it: the client library
+    // would wait for its answer forever (the daemon stayed disconnected after a store restart).
+    const accepted: Socket[] = [];
+    const ended = new Set<Socket>();
+    const server = createServer((s) => {
+      accepted.push(s);
+      s.on('end', () => ended.add(s)).on('error', () => ended.add(s)).resume();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    const store = new ZkStore({ url: `zk://127.0.0.1:${port}`, servers: `127.0.0.1:${port}`, ttl: 30, handshakeTimeoutMs: 300 }, silent);
+    try {
+      const t0 = Date.now();
+      while (accepted.length < 3 && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 50));
+      expect(accepted.length).toBeGreaterThanOrEqual(3);
+      // Each earlier connection was closed by the client, not left hanging.
+      expect(accepted.slice(0, 2).every((s) => ended.has(s))).toBe(true);
+    } finally {
+      await store.close({ timeoutMs: 10 });
+      for (const s of accepted) s.destroy();
+      await new Promise((r) => server.close(r));
+    }
   });
 });
