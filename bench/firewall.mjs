@@ -10,6 +10,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { StateBuilder } from '../dist/compile/index.js';
 import { firewallState } from '../dist/compile/firewall.js';
+import { closeFd, openFile, setns } from '../dist/kernel/inproc/libc.js';
+import { NftContext } from '../dist/kernel/inproc/libnftables.js';
 import { providers } from '../dist/providers/index.js';
 import { buildProgram, planChanges } from '../dist/reconcile/index.js';
 import { HOST, emptyState } from '../dist/state/types.js';
@@ -58,11 +60,39 @@ function nft(cmds) {
   return { wall: Number(process.hrtime.bigint() - t0) / 1e6, cpu };
 }
 
+/**
+ * The same transactions through libnftables in this process, as weft's in-process kernel loads them:
+ * one context made inside the namespace (it keeps its netlink socket there), JSON text in.
+ */
+let ctx;
+function nftInProcess(cmds) {
+  if (!ctx) {
+    const self = openFile('/proc/thread-self/ns/net');
+    const target = openFile(`/run/netns/${ns}`);
+    try {
+      setns(target, ns);
+      ctx = new NftContext();
+    } finally {
+      setns(self, 'back');
+      closeFd(self);
+      closeFd(target);
+    }
+  }
+  const c0 = process.cpuUsage();
+  const t0 = process.hrtime.bigint();
+  const r = ctx.run(JSON.stringify({ nftables: cmds }));
+  const wall = Number(process.hrtime.bigint() - t0) / 1e6;
+  const c = process.cpuUsage(c0);
+  if (!r.ok) throw new Error(`libnftables: ${r.error}`);
+  return { wall, cpu: (c.user + c.system) / 1000 };
+}
+
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 execFileSync('ip', ['netns', 'add', ns]);
 try {
   const sizes = process.argv.slice(2).map(Number);
+  const lines = [];
   console.log('ports | empty transaction | full load | +1 port, incremental | -1 port, incremental | +1 port, whole-table replace | replace JSON KB | nft -j list table');
   console.log('(each: wall ms / CPU ms, medians)');
   for (const n of sizes.length > 0 ? sizes : [100, 1000, 5000]) {
@@ -76,6 +106,7 @@ try {
     const replace = [{ add: { table: { family: 'inet', name: 'weft' } } }, { delete: { table: { family: 'inet', name: 'weft' } } }, ...commands(empty, after)];
     const noop = [{ add: { table: { family: 'inet', name: 'weft' } } }];
     const runs = { noop: [], full: [], add: [], del: [], replace: [], list: [] };
+    const inproc = { noop: [], full: [], add: [], del: [] };
     for (let i = 0; i < RUNS; i++) {
       spawnSync('nsenter', [`--net=/run/netns/${ns}`, 'nft', 'flush', 'ruleset']);
       runs.full.push(nft(full));
@@ -86,11 +117,20 @@ try {
       const { cpu } = timed(['-j', 'list', 'table', 'inet', 'weft']);
       runs.list.push({ wall: Number(process.hrtime.bigint() - t0) / 1e6, cpu });
       runs.replace.push(nft(replace));
+      nftInProcess([{ flush: { ruleset: null } }]);
+      inproc.full.push(nftInProcess(full));
+      inproc.noop.push(nftInProcess(noop));
+      inproc.add.push(nftInProcess(inc));
+      inproc.del.push(nftInProcess(dec));
     }
     const cell = (xs) => `${median(xs.map((x) => x.wall)).toFixed(0)} / ${median(xs.map((x) => x.cpu)).toFixed(0)}`;
     const kb = (JSON.stringify(replace).length / 1024).toFixed(0);
     console.log(`${n} | ${cell(runs.noop)} | ${cell(runs.full)} | ${cell(runs.add)} | ${cell(runs.del)} | ${cell(runs.replace)} | ${kb} | ${cell(runs.list)}`);
+    lines.push(`${n} | ${cell(inproc.noop)} | ${cell(inproc.full)} | ${cell(inproc.add)} | ${cell(inproc.del)}`);
   }
+  console.log('\nin-process (libnftables in this process, as weft loads it)');
+  console.log('ports | empty transaction | full load | +1 port, incremental | -1 port, incremental');
+  for (const l of lines) console.log(l);
 } finally {
   execFileSync('ip', ['netns', 'del', ns]);
   rmSync(file, { force: true });
