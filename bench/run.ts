@@ -12,6 +12,7 @@
  *   BENCH_PROBE=1              an untimed first run under strace (programs run, nft time)
  *   BENCH_PEER_PROBE_MAX=100   largest N at which netavark/CNI join the probe run
  *   BENCH_PEER_DESTROY=1       time the peers' per-container teardown too
+ *   BENCH_PORTS=0              no published ports (every tool skips its port machinery)
  *   BENCH_IDLE=0.7 BENCH_IDLE_WAIT_S=10   wait for this much idle CPU before a sample
  *   BENCH_CMD_TIMEOUT_S=1200 BENCH_BUDGET_MIN=120 BENCH_FLOOR_PARALLEL=2
  *   BENCH_OUT=bench/results/latest.json  (a .md with the tables is written next to it)

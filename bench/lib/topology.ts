@@ -10,6 +10,11 @@ import path from 'node:path';
 export const NETWORKS = 10;
 export const CONTAINER_PORT = 80;
 export const FIRST_HOST_PORT = 20000;
+/**
+ * Whether containers publish their port (BENCH_PORTS=0: none, for the figures without a firewall
+ * load; every tool then skips its port machinery and the "change 1 published port" step).
+ */
+export const PUBLISH = process.env['BENCH_PORTS'] !== '0';
 /** The host port "change one published port" moves container 0 to. */
 export const CHANGED_HOST_PORT = 40000;
 
@@ -62,7 +67,7 @@ function networksYaml(): string {
 
 function containersYaml(cs: readonly BenchContainer[]): string {
   return cs
-    .map((c) => `apiVersion: weft/v1\nkind: Container\nmetadata: {name: ${c.name}}\nspec:\n  networks: [${c.network.name}]\n  ports: ["${c.hostPort}:${CONTAINER_PORT}/tcp"]\n`)
+    .map((c) => `apiVersion: weft/v1\nkind: Container\nmetadata: {name: ${c.name}}\nspec:\n  networks: [${c.network.name}]\n${PUBLISH ? `  ports: ["${c.hostPort}:${CONTAINER_PORT}/tcp"]\n` : ''}`)
     .join('---\n');
 }
 

@@ -2,7 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ToolContext } from '../lib/context.js';
 import type { BenchContainer, BenchNetwork } from '../lib/topology.js';
-import { CHANGED_HOST_PORT, CONTAINER_PORT, container, containers, networks } from '../lib/topology.js';
+import { CHANGED_HOST_PORT, CONTAINER_PORT, PUBLISH, container, containers, networks } from '../lib/topology.js';
 import { hexId, hostScript, iptablesMention, netnsAdd, netnsDel, quietly } from './peer-common.js';
 import { checkContainer } from './verify.js';
 
@@ -49,11 +49,11 @@ export async function runCni(ctx: ToolContext): Promise<void> {
     const env = (cmd: 'ADD' | 'DEL', c: BenchContainer) => `CNI_COMMAND=${cmd} CNI_CONTAINERID=${hexId(c.name)} CNI_NETNS=/run/netns/${ns(c)}`;
     const add = (c: BenchContainer) =>
       `r=$(${env('ADD', c)} ${CNI_PATH}/bridge < ${work}/${c.network.name}.json)\n` +
-      `printf '%s%s}' '${portmapHead(c)}' "$r" | ${env('ADD', c)} ${CNI_PATH}/portmap >/dev/null\n` +
+      (PUBLISH ? `printf '%s%s}' '${portmapHead(c)}' "$r" | ${env('ADD', c)} ${CNI_PATH}/portmap >/dev/null\n` : '') +
       // A runtime caches the result for DEL; so does this script.
       `printf '%s' "$r" > ${work}/${c.name}.result\n`;
     const del = (c: BenchContainer) =>
-      `printf '%s%s}' '${portmapHead(c)}' "$(< ${work}/${c.name}.result)" | ${env('DEL', c)} ${CNI_PATH}/portmap >/dev/null\n` +
+      (PUBLISH ? `printf '%s%s}' '${portmapHead(c)}' "$(< ${work}/${c.name}.result)" | ${env('DEL', c)} ${CNI_PATH}/portmap >/dev/null\n` : '') +
       `${env('DEL', c)} ${CNI_PATH}/bridge < ${work}/${c.network.name}.json >/dev/null\n`;
     const script = (body: string) => hostScript(ctx, host, `export CNI_PATH=${CNI_PATH} CNI_IFNAME=eth0\n${body}`);
 
@@ -64,13 +64,13 @@ export async function runCni(ctx: ToolContext): Promise<void> {
     await ctx.step('cold', [netnsAdd(all.map(ns)), await script(all.map(add).join(''))]);
     await checkContainer(ns(all[0]!));
     await checkContainer(ns(all.at(-1)!));
-    if (!(await iptablesMention(host, all[0]!.hostPort))) throw new Error('CNI portmap: the published port is not in iptables');
+    if (PUBLISH && !(await iptablesMention(host, all[0]!.hostPort))) throw new Error('CNI portmap: the published port is not in iptables');
 
     await ctx.step('add', [netnsAdd([ns(extra)]), await script(add(extra))]);
     await checkContainer(ns(extra));
     await ctx.step('remove', [await script(del(extra)), netnsDel([ns(extra)])]);
-    await ctx.step('port', [await script(del(all[0]!) + add(moved))]);
-    const current = [moved, ...all.slice(1)];
+    if (PUBLISH) await ctx.step('port', [await script(del(all[0]!) + add(moved))]);
+    const current = PUBLISH ? [moved, ...all.slice(1)] : all;
     if (ctx.cfg.peerDestroy) await ctx.step('destroy', [await script([...current].reverse().map(del).join('')), netnsDel(all.map(ns))]);
     else await quietly(netnsDel(all.map(ns)));
   } finally {

@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command, ToolContext } from '../lib/context.js';
 import type { BenchContainer } from '../lib/topology.js';
-import { CHANGED_HOST_PORT, CONTAINER_PORT, container, containers, networks } from '../lib/topology.js';
+import { CHANGED_HOST_PORT, CONTAINER_PORT, PUBLISH, container, containers, networks } from '../lib/topology.js';
 import { checkContainer } from './verify.js';
 
 /**
@@ -81,7 +81,7 @@ export async function runFloor(ctx: ToolContext): Promise<void> {
         `ip -batch ${await file('netns.batch', all.map((c) => `netns add ${ns(c)}\n`).join(''))}`,
         `${inHost.join(' ')} ip -batch ${await file('host.batch', hostBatch(all, ns, true))}`,
         `xargs -P ${ctx.cfg.floorParallel} -L 1 nsenter < ${await perContainer(all)}`,
-        `${inHost.join(' ')} sh -c 'echo 1 > /proc/sys/net/ipv4/ip_forward && exec nft -f ${await file('ports.nft', portsRuleset(all))}'`,
+        PUBLISH ? `${inHost.join(' ')} sh -c 'echo 1 > /proc/sys/net/ipv4/ip_forward && exec nft -f ${await file('ports.nft', portsRuleset(all))}'` : '',
         '',
       ].join('\n'),
     );
@@ -95,25 +95,27 @@ export async function runFloor(ctx: ToolContext): Promise<void> {
         `ip netns add ${ns(extra)}`,
         `${inHost.join(' ')} ip -batch ${await file('host-extra.batch', hostBatch([extra], ns, false))}`,
         `nsenter --net=/run/netns/${ns(extra)} ip -batch ${await file(`${extra.name}.batch`, containerBatch(extra))}`,
-        `${inHost.join(' ')} nft add element ip ${TABLE} pub '{ ${element(extra)} }'`,
+        PUBLISH ? `${inHost.join(' ')} nft add element ip ${TABLE} pub '{ ${element(extra)} }'` : '',
         '',
       ].join('\n'),
     );
     await ctx.step('add', [add]);
     await checkContainer(ns(extra));
 
-    const remove = await script('remove.sh', `${inHost.join(' ')} nft delete element ip ${TABLE} pub '{ ${extra.hostPort} }'\nip netns del ${ns(extra)}\n`);
+    const remove = await script('remove.sh', `${PUBLISH ? `${inHost.join(' ')} nft delete element ip ${TABLE} pub '{ ${extra.hostPort} }'\n` : ''}ip netns del ${ns(extra)}\n`);
     await ctx.step('remove', [remove]);
 
-    const nftPort = await file('port.nft', `delete element ip ${TABLE} pub { ${all[0]!.hostPort} }\nadd element ip ${TABLE} pub { ${element(moved)} }\n`);
-    await ctx.step('port', [{ argv: [...inHost, 'nft', '-f', nftPort] }]);
+    if (PUBLISH) {
+      const nftPort = await file('port.nft', `delete element ip ${TABLE} pub { ${all[0]!.hostPort} }\nadd element ip ${TABLE} pub { ${element(moved)} }\n`);
+      await ctx.step('port', [{ argv: [...inHost, 'nft', '-f', nftPort] }]);
+    }
 
     const destroy = await script(
       'destroy.sh',
       [
         `ip -batch ${await file('netns-del.batch', all.map((c) => `netns del ${ns(c)}\n`).join(''))}`,
         `${inHost.join(' ')} ip -batch ${await file('host-del.batch', networks().map((n) => `link del bxbr${n.index}\n`).join(''))}`,
-        `${inHost.join(' ')} nft delete table ip ${TABLE}`,
+        PUBLISH ? `${inHost.join(' ')} nft delete table ip ${TABLE}` : '',
         '',
       ].join('\n'),
     );

@@ -2,7 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ToolContext } from '../lib/context.js';
 import type { BenchContainer, BenchNetwork } from '../lib/topology.js';
-import { CHANGED_HOST_PORT, CONTAINER_PORT, container, containers } from '../lib/topology.js';
+import { CHANGED_HOST_PORT, CONTAINER_PORT, PUBLISH, container, containers } from '../lib/topology.js';
 import { hexId, hostScript, iptablesMention, netnsAdd, netnsDel, quietly } from './peer-common.js';
 import { checkContainer } from './verify.js';
 
@@ -32,7 +32,7 @@ function options(c: BenchContainer) {
   return {
     container_id: hexId(c.name),
     container_name: c.name,
-    port_mappings: [{ host_ip: '', container_port: CONTAINER_PORT, host_port: c.hostPort, range: 1, protocol: 'tcp' }],
+    port_mappings: PUBLISH ? [{ host_ip: '', container_port: CONTAINER_PORT, host_port: c.hostPort, range: 1, protocol: 'tcp' }] : [],
     networks: { [c.network.name]: { static_ips: [c.ip], interface_name: 'eth0' } },
     network_info: { [c.network.name]: networkInfo(c.network) },
   };
@@ -62,15 +62,17 @@ export async function runNetavark(ctx: ToolContext): Promise<void> {
     await ctx.step('cold', [netnsAdd(all.map(ns)), setupAll]);
     await checkContainer(ns(all[0]!));
     await checkContainer(ns(all.at(-1)!));
-    if (!(await iptablesMention(host, all[0]!.hostPort))) throw new Error('netavark: the published port is not in iptables');
+    if (PUBLISH && !(await iptablesMention(host, all[0]!.hostPort))) throw new Error('netavark: the published port is not in iptables');
 
     await ctx.step('add', [netnsAdd([ns(extra)]), await hostScript(ctx, host, call('setup', extra, files.get(extra.name)!))]);
     await checkContainer(ns(extra));
     await ctx.step('remove', [await hostScript(ctx, host, call('teardown', extra, files.get(extra.name)!)), netnsDel([ns(extra)])]);
     // A published port of a running container cannot be changed: the engine tears it down and sets it up again.
-    await ctx.step('port', [await hostScript(ctx, host, call('teardown', all[0]!, files.get(all[0]!.name)!) + call('setup', moved, movedFile))]);
-    ctx.note('port', 'netavark and CNI cannot change a port in place: teardown + setup of the container');
-    const current = [moved, ...all.slice(1)];
+    if (PUBLISH) {
+      await ctx.step('port', [await hostScript(ctx, host, call('teardown', all[0]!, files.get(all[0]!.name)!) + call('setup', moved, movedFile))]);
+      ctx.note('port', 'netavark and CNI cannot change a port in place: teardown + setup of the container');
+    }
+    const current = PUBLISH ? [moved, ...all.slice(1)] : all;
     const teardownAll = async () => hostScript(ctx, host, current.map((c) => call('teardown', c, c === moved ? movedFile : files.get(c.name)!)).join(''));
     if (ctx.cfg.peerDestroy) await ctx.step('destroy', [await teardownAll(), netnsDel(all.map(ns))]);
     else await quietly(netnsDel(all.map(ns)));

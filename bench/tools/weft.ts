@@ -5,7 +5,7 @@ import type { ToolContext } from '../lib/context.js';
 import { run, sleep, startBackground } from '../lib/proc.js';
 import type { Background, RunResult } from '../lib/proc.js';
 import type { Sample } from '../lib/results.js';
-import { CHANGED_HOST_PORT, container, containers, writeManifests } from '../lib/topology.js';
+import { CHANGED_HOST_PORT, PUBLISH, container, containers, writeManifests } from '../lib/topology.js';
 import { checkContainer, countNamespaces } from './verify.js';
 
 /**
@@ -63,8 +63,10 @@ export async function runWeft(ctx: ToolContext, bin: string, features: WeftFeatu
     await writeManifests(dir, all);
     await ctx.step('remove', [weft(['apply', '--prune', '-f', dir])], parseSummary);
 
-    await writeManifests(dir, moved);
-    await ctx.step('port', [weft(['apply', '-f', dir])], parseSummary);
+    if (PUBLISH) {
+      await writeManifests(dir, moved);
+      await ctx.step('port', [weft(['apply', '-f', dir])], parseSummary);
+    }
 
     if (!ctx.probe) {
       if (features.watch) {
@@ -93,7 +95,7 @@ async function verifyTopology(ctx: ToolContext, host: string, n: number): Promis
   await checkContainer(`${host}-c${n - 1}`);
   const tables = await run(['nsenter', `--net=/run/netns/${host}`, 'nft', 'list', 'tables']);
   const weftTables = tables.stdout.split('\n').filter((l) => l.includes('weft'));
-  if (weftTables.length === 0) {
+  if (weftTables.length === 0 && PUBLISH) {
     ctx.note('cold', 'published ports are in the manifests but this build programs no nftables (no firewall yet): ports not measured');
     ctx.note('port', 'this build programs no nftables: the port change only rewrites nothing in the kernel');
   }
