@@ -23,6 +23,8 @@ export const sysctlsProvider: Provider<'sysctls'> = {
   render(change, out, ctx) {
     const d = change.desired;
     if (!d || change.action === 'delete') return;
-    out.sysctl(ctx.nsRef(d.ns), { path: d.path, value: d.value });
+    // A container interface's settings go in before its link comes up (its link-local address
+    // must not start duplicate-address detection); the host side creates it before this work runs.
+    out.sysctl(ctx.nsRef(d.ns), { path: d.path, value: d.value, ...(d.ns !== HOST && d.dev !== undefined ? { early: true } : {}) });
   },
 };

@@ -115,6 +115,8 @@ export interface AddressEntry {
   dev: string;
   /** address/prefix, canonical text */
   cidr: string;
+  /** IPv6: added without duplicate-address detection, usable at once (IFA_F_NODAD). */
+  nodad?: boolean;
   owner: Owner;
 }
 
