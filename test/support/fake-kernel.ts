@@ -330,6 +330,8 @@ export class FakeKernel implements Kernel {
       }
       case 'neigh-replace':
         this.link(n, op.dev);
+        // As the kernel: no IPv6 neighbour entry on a device with IPv6 turned off.
+        if (op.address.includes(':') && n.sysctls.get(`net/ipv6/conf/${op.dev}/disable_ipv6`) === '1') throw new Error('Error: IPv6 is disabled on this device.');
         n.neigh = n.neigh.filter((x) => !(x.dev === op.dev && x.address === op.address));
         n.neigh.push({ dev: op.dev, address: op.address, lladdr: op.lladdr, state: ['PERMANENT'], protocol: String(op.proto) });
         return;
@@ -345,6 +347,8 @@ export class FakeKernel implements Kernel {
         n.addrs = n.addrs.filter((a) => a.dev !== op.name);
         n.routes = n.routes.filter((r) => r.dev !== op.name);
         n.neigh = n.neigh.filter((x) => x.dev !== op.name);
+        // Its per-interface settings go with it (a new link of that name starts from the defaults).
+        for (const path of [...n.sysctls.keys()]) if (path.includes(`/conf/${op.name}/`)) n.sysctls.delete(path);
         n.fdb = n.fdb.filter((f) => f.dev !== op.name);
         if (l.peer) {
           const pn = this.namespaces.get(l.peer.ns);

@@ -202,6 +202,21 @@ describe('overlay networks (fake kernel)', () => {
     expect(await a.plan(text)).toEqual([]);
   });
 
+  it('turning IPv6 on for an overlay that exists converges in one apply (IPv6 back on the device before its neighbours)', async () => {
+    const a = node('node-1', 'h1');
+    await a.apply(manifests());
+    expect(a.kernel.ns('h1').sysctls.get(`net/ipv6/conf/${vx}/disable_ipv6`)).toBe('1');
+    const text = manifests().replace('{driver: overlay, ipam', '{driver: overlay, enableIPv6: true, ipam').replace('{subnet: 10.0.9.0/24}', '{subnet: 10.0.9.0/24}, {subnet: "fd31:19::/64"}');
+    a.takeWrites();
+    expect((await a.apply(text)).plan.changes.length).toBeGreaterThan(0);
+    const writes = a.takeWrites();
+    const sysctl = writes.indexOf(`[@host] sysctl net/ipv6/conf/${vx}/disable_ipv6=0`);
+    const neigh6 = writes.findIndex((l) => /^\[@host\] ip neigh replace fd31:19::/.test(l));
+    expect(sysctl).toBeGreaterThan(-1);
+    expect(neigh6).toBeGreaterThan(sysctl);
+    expect(await a.plan(text)).toEqual([]);
+  });
+
   it('network inspect shows an overlay, from the kernel alone', async () => {
     const a = node('node-1', 'h1');
     const r = await a.apply(manifests());
