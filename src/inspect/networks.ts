@@ -140,7 +140,13 @@ export function inspectNetworks(src: InspectSources): DockerNetwork[] {
     }
   }
   if (src.topology) addPeers(byName, src.topology);
+  else for (const net of byName.values()) net.EnableIPv6 ||= hasIPv6(net);
   return [...byName.values()];
+}
+
+/** Without manifests, a network has IPv6 when its gateway or one of its containers has an IPv6 address. */
+function hasIPv6(net: DockerNetwork): boolean {
+  return net.IPAM.Config.some((c) => c.Subnet.includes(':')) || Object.values(net.Containers).some((c) => c.IPv6Address !== '');
 }
 
 /** Docker's Peers of an overlay network: every host (this one included) with a container on it. */

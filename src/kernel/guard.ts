@@ -146,9 +146,11 @@ export function checkIpOp(op: IpOp): void {
       checkIfname(w('dev'), op.dev);
       return;
     case 'addr-add':
+    case 'addr-replace':
     case 'addr-del':
       checkCidr(w('address'), op.cidr);
       checkIfname(w('dev'), op.dev);
+      if (op.nodad !== undefined && typeof op.nodad !== 'boolean') refuse(w('nodad'), op.nodad, 'true or false');
       return;
     case 'route-replace':
     case 'route-del':

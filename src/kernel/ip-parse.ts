@@ -22,6 +22,7 @@ interface RawAddrInfo {
   local: string;
   prefixlen: number;
   scope: string;
+  nodad?: boolean;
 }
 
 interface RawRoute {
@@ -59,7 +60,9 @@ export function parseAddresses(raw: unknown): KAddr[] {
   for (const l of raw as RawLink[]) {
     for (const a of l.addr_info ?? []) {
       if (a.family !== 'inet' && a.family !== 'inet6') continue;
-      out.push({ dev: l.ifname, family: a.family === 'inet' ? 4 : 6, local: a.local, prefixlen: a.prefixlen, scope: a.scope });
+      const addr: KAddr = { dev: l.ifname, family: a.family === 'inet' ? 4 : 6, local: a.local, prefixlen: a.prefixlen, scope: a.scope };
+      if (a.nodad) addr.nodad = true;
+      out.push(addr);
     }
   }
   return out;

@@ -46,7 +46,8 @@ export function renderIpOp(op: IpOp): string {
     case 'neigh-del':
       return `neigh del ${op.address} dev ${op.dev}`;
     case 'addr-add':
-      return `addr add ${op.cidr} dev ${op.dev}`;
+    case 'addr-replace':
+      return `addr ${op.op === 'addr-add' ? 'add' : 'replace'} ${op.cidr} dev ${op.dev}${op.nodad ? ' nodad' : ''}`;
     case 'addr-del':
       return `addr del ${op.cidr} dev ${op.dev}`;
     case 'route-replace':

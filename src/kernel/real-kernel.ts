@@ -55,11 +55,12 @@ ip -o link show type vxlan | while read -r _ n _; do n=\${n%:}; n=\${n%@*}; prin
 const IP_READ = ['ip', '-d', '-j', '-batch', '-'];
 const IP_READ_INPUT = 'link show\naddr show\nroute show table all\n';
 
-// Writes a namespace in one process: the ip batch from stdin, then (second argument, may be
-// empty) a bridge batch file of forwarding entries, the sysctls (third argument: how many
-// path/value pairs follow), then (first argument, may be empty) an nftables JSON file as one
-// transaction.
-const WRITE_SCRIPT = `nftfile=$1; fdbfile=$2; n=$3; shift 3
+// Writes a namespace in one process: the early sysctls (third argument: how many path/value
+// pairs follow the fourth), the ip batch from stdin, then (second argument, may be empty) a bridge
+// batch file of forwarding entries, the other sysctls (fourth argument: how many pairs follow the
+// early ones), then (first argument, may be empty) an nftables JSON file as one transaction.
+const WRITE_SCRIPT = `nftfile=$1; fdbfile=$2; e=$3; n=$4; shift 4
+while [ "$e" -gt 0 ]; do printf '%s' "$2" > "/proc/sys/$1" || { echo "sysctl $1" >&2; exit 4; }; shift 2; e=$((e - 1)); done
 ip -batch - || exit $?
 if [ -n "$fdbfile" ]; then bridge -batch "$fdbfile" || exit 6; fi
 while [ "$n" -gt 0 ]; do printf '%s' "$2" > "/proc/sys/$1" || { echo "sysctl $1" >&2; exit 4; }; shift 2; n=$((n - 1)); done
@@ -247,7 +248,9 @@ export class RealKernel implements Kernel {
     // nft JSON and forwarding entries can exceed the 128 KiB limit of one argument: hand them over in files.
     const nftFile = w.nft.length > 0 ? await temp.file('nft', JSON.stringify({ nftables: w.nft })) : '';
     const fdbFile = fdbLines.length > 0 ? await temp.file('fdb', `${fdbLines.join('\n')}\n`) : '';
-    const writeArgs = [nftFile, fdbFile, String(w.sysctls.length), ...w.sysctls.flatMap((s) => [s.path, s.value])];
+    const early = w.sysctls.filter((s) => s.early);
+    const late = w.sysctls.filter((s) => !s.early);
+    const writeArgs = [nftFile, fdbFile, String(early.length), String(late.length), ...[...early, ...late].flatMap((s) => [s.path, s.value])];
     if (!reads) return { cmd: { ns: w.ns, argv: ['sh', '-c', WRITE_SCRIPT, 'sh', ...writeArgs], input: lines } };
     return { cmd: { ns: w.ns, argv: ['sh', '-c', WRITE_READ_SCRIPT, 'sh', ...writeArgs, ...readArgs(reads)], input: lines }, reads, marked: true };
   }

@@ -65,7 +65,14 @@ export type IpOp = Described &
     | { op: 'link-del'; name: string }
     | { op: 'neigh-replace'; dev: string; address: string; lladdr: string; proto: number }
     | { op: 'neigh-del'; dev: string; address: string }
-    | { op: 'addr-add' | 'addr-del'; dev: string; cidr: string }
+    | {
+        /** addr-replace sets the flags of an address that exists (adds it otherwise). */
+        op: 'addr-add' | 'addr-replace' | 'addr-del';
+        dev: string;
+        cidr: string;
+        /** IPv6: usable at once, without duplicate-address detection (IFA_F_NODAD). */
+        nodad?: boolean;
+      }
     | { op: 'route-replace' | 'route-del'; family: 4 | 6; dst: string; via?: string; dev: string; proto: number }
   );
 
@@ -75,6 +82,11 @@ export type FdbOp = Described & { op: 'fdb-append' | 'fdb-del'; dev: string; mac
 export interface SysctlWrite {
   path: string;
   value: string;
+  /**
+   * Written before the namespace's ip operations: a setting of an interface that already exists
+   * (created from the host namespace) and must hold before it comes up (accept_dad, accept_ra).
+   */
+  early?: boolean;
 }
 
 /** An nftables table, as `nft list table FAMILY NAME` names it. */
@@ -187,6 +199,8 @@ export interface KAddr {
   local: string;
   prefixlen: number;
   scope: string;
+  /** IPv6: added without duplicate-address detection (IFA_F_NODAD). */
+  nodad?: boolean;
 }
 
 export interface KRoute {

@@ -96,13 +96,25 @@ function buildNetwork(m: NetworkManifest, predefined: Network | undefined, probl
     enableIPv6: spec.enableIPv6 ?? false,
     attachable: spec.attachable ?? false,
     ipamDriver: spec.ipam?.driver ?? 'default',
-    pools: pools.length > 0 || !predefined ? pools : predefined.pools,
+    pools: predefinedPoolsKept(predefined, pools, sub(src, 'spec')),
     options,
     labels: m.metadata.labels ?? {},
     predefined: predefined !== undefined,
     declared: true,
     src,
   };
+}
+
+/**
+ * A declared predefined network keeps its own pool of each family the declaration leaves out:
+ * declaring only an IPv6 subnet on `bridge` (Docker's daemon `fixed-cidr-v6`) keeps 172.17.0.0/16.
+ */
+function predefinedPoolsKept(predefined: Network | undefined, declared: IpamPool[], spec: SourceRef): IpamPool[] {
+  if (!predefined) return declared;
+  const families = new Set(declared.map((p) => p.subnet.family));
+  // A kept pool's problems (an overlap) point at the declaration that kept it.
+  const kept = predefined.pools.filter((p) => !families.has(p.subnet.family)).map((p) => ({ ...p, src: spec }));
+  return [...kept, ...declared];
 }
 
 function buildContainer(m: ContainerManifest, problems: Problem[]): Container {

@@ -19,7 +19,7 @@ export const addressesProvider: Provider<'addresses'> = {
         const owner = links.get(a.dev);
         if (!owner || a.dev === 'lo' || a.scope !== 'global') continue;
         const cidr = `${a.local}/${a.prefixlen}`;
-        out[ids.address(ns, a.dev, cidr)] = { ns, dev: a.dev, cidr, owner };
+        out[ids.address(ns, a.dev, cidr)] = { ns, dev: a.dev, cidr, ...(a.nodad ? { nodad: true } : {}), owner };
       }
     }
     return out;
@@ -32,7 +32,14 @@ export const addressesProvider: Provider<'addresses'> = {
     if (change.action === 'delete') {
       out.ip(ns, order.delete(RANK), { op: 'addr-del', dev: e.dev, cidr: e.cidr, what: `removing address ${e.cidr} from ${e.dev}` });
     } else if (change.action === 'create') {
-      out.ip(ns, order.create(RANK), { op: 'addr-add', dev: e.dev, cidr: e.cidr, what: `adding address ${e.cidr} to ${e.dev}` });
+      out.ip(ns, order.create(RANK), { op: 'addr-add', dev: e.dev, cidr: e.cidr, ...nodad(e), what: `adding address ${e.cidr} to ${e.dev}` });
+    } else if (change.fields.includes('nodad')) {
+      // Flags change in place (a delete would take the routes through the address with it).
+      out.ip(ns, order.create(RANK), { op: 'addr-replace', dev: e.dev, cidr: e.cidr, ...nodad(e), what: `setting the flags of address ${e.cidr} on ${e.dev}` });
     }
   },
 };
+
+function nodad(e: AddressEntry): { nodad?: boolean } {
+  return e.nodad ? { nodad: true } : {};
+}

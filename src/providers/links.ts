@@ -101,7 +101,7 @@ export const linksProvider: Provider<'links'> = {
           proxy: d.proxy,
           what: `creating vxlan ${d.name} (VNI ${d.vni})`,
         });
-        out.ip(ns, rank, { op: 'link-set', name: d.name, alias: d.alias, ...(d.master ? { master: d.master } : {}), up: d.up, what: `tagging vxlan ${d.name}` });
+        out.ip(ns, rank, { op: 'link-set', name: d.name, alias: d.alias, ...(d.addrgenmode ? { addrgenmode: d.addrgenmode } : {}), ...(d.master ? { master: d.master } : {}), up: d.up, what: `tagging vxlan ${d.name}` });
       } else if (d.kind === 'vlan') {
         out.ip(ns, rank, { op: 'link-add-vlan', name: d.name, parent: d.parent, vlanId: d.vlanId, what: `creating VLAN interface ${d.name}` });
         out.ip(ns, rank, { op: 'link-set', name: d.name, alias: d.alias, up: d.up, what: `tagging VLAN interface ${d.name}` });
@@ -133,6 +133,7 @@ export const linksProvider: Provider<'links'> = {
       op: 'link-set',
       name: d.name,
       ...(changed('addrgenmode') && (d.kind === 'veth-peer' || d.kind === 'veth' || d.kind === 'macvlan') ? { addrgenmode: d.addrgenmode } : {}),
+      ...(changed('addrgenmode') && d.kind === 'vxlan' ? { addrgenmode: d.addrgenmode ?? 'eui64' } : {}),
       ...(changed('mac') && (d.kind === 'veth-peer' || d.kind === 'macvlan') ? { mac: d.mac } : {}),
       ...(changed('mtu') && 'mtu' in d ? { mtu: d.mtu } : {}),
       ...(changed('master') && (d.kind === 'veth' || d.kind === 'vxlan') ? { master: d.master ?? null } : {}),
@@ -182,6 +183,7 @@ function vxlanEntry(l: KLink, owner: Owner): VxlanEntry {
   };
   if (l.master) e.master = l.master;
   if (typeof info['local'] === 'string') e.local = info['local'];
+  if (l.addrgenmode === 'none') e.addrgenmode = 'none';
   return e;
 }
 

@@ -1,6 +1,6 @@
 import type { SysctlEntry } from '../state/types.js';
 import { HOST } from '../state/types.js';
-import type { Provider } from './types.js';
+import type { ChangeAction, Provider } from './types.js';
 
 /**
  * Kernel settings under /proc/sys, per namespace. Only the ones weft wants are read; weft does not
@@ -23,6 +23,18 @@ export const sysctlsProvider: Provider<'sysctls'> = {
   render(change, out, ctx) {
     const d = change.desired;
     if (!d || change.action === 'delete') return;
-    out.sysctl(ctx.nsRef(d.ns), { path: d.path, value: d.value });
+    out.sysctl(ctx.nsRef(d.ns), { path: d.path, value: d.value, ...(early(change.action, d) ? { early: true } : {}) });
   },
 };
+
+/**
+ * Interface settings written before the namespace's ip operations. A container interface's go in
+ * before its link comes up (its link-local address must not start duplicate-address detection);
+ * the host side creates it before this work runs. A host interface's only when it exists and
+ * stays (an update): the ip operations may need the setting (IPv6 neighbour entries on a VXLAN
+ * device whose IPv6 is being turned back on); a new interface is not there yet.
+ */
+function early(action: ChangeAction, d: SysctlEntry): boolean {
+  if (d.dev === undefined) return false;
+  return d.ns !== HOST || action === 'update';
+}

@@ -81,6 +81,11 @@ export interface VxlanEntry extends LinkBase {
   learning: boolean;
   /** Always true: the device answers ARP/ND from its neighbour table. Set only at creation. */
   proxy: boolean;
+  /**
+   * "none" on IPv6 overlays: IPv6 stays on (its neighbour entries answer neighbour discovery)
+   * but the device has no link-local address, so it sends no router solicitations to the peers.
+   */
+  addrgenmode?: 'none';
 }
 
 /** An 802.1q sub-interface weft created for a macvlan network's parent (eth0.50). */
@@ -115,6 +120,8 @@ export interface AddressEntry {
   dev: string;
   /** address/prefix, canonical text */
   cidr: string;
+  /** IPv6: added without duplicate-address detection, usable at once (IFA_F_NODAD). */
+  nodad?: boolean;
   owner: Owner;
 }
 

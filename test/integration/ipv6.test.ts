@@ -94,7 +94,6 @@ describe('IPv6: forwarding, masquerade, isolation, icc, internal networks, publi
     host.spawn(['ip', 'netns', 'exec', ctr('web'), 'socat', 'UDP6-RECVFROM:53,fork', 'SYSTEM:echo udp-web']);
     await eventually(async () => (await run(['ip', 'netns', 'exec', ctr('web'), 'ss', '-Hlnu', 'sport = :53'])).stdout.trim() !== '');
     await serve(outside, 'TCP6-LISTEN:9000,fork,reuseaddr', 'SYSTEM:echo peer=$SOCAT_PEERADDR', 9000);
-    // Addresses weft adds go through duplicate-address detection first (about a second).
     await eventually(async () => ping6(ctr('sib'), 'fd31:1::10'), 10000, 200);
   }, 60000);
   afterAll(async () => {

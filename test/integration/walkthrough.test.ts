@@ -1,18 +1,30 @@
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestHost, repoRoot, run } from '../support/netns.js';
 
+const walkthrough = path.join(repoRoot, 'examples/walkthrough');
+const walkthroughNetworks = readFileSync(path.join(walkthrough, 'networks.yaml'), 'utf8');
+
+/** The walkthrough's network with `enableIPv6: true` added (its IPv6 subnet a derived ULA /64). */
+const dualStackNetworks = walkthroughNetworks.replace(/^spec:\n/m, 'spec:\n  enableIPv6: true\n');
+
 /**
  * The seed's walkthrough with real traffic: the default bridge, a user-defined bridge network,
- * a container on both, isolation, prune and destroy.
+ * a container on both, isolation, prune and destroy. Run as written, and again with
+ * `enableIPv6` added to its network: everything holds, and IPv6 works on that network.
  */
-describe('seed walkthrough (bridge networks on one host)', () => {
+describe.each([
+  { variant: 'as written', networks: walkthroughNetworks, ipv6: false },
+  { variant: 'dual-stack: enableIPv6 on isolated_nw', networks: dualStackNetworks, ipv6: true },
+])('seed walkthrough (bridge networks on one host), $variant', ({ networks, ipv6 }) => {
   let host: TestHost;
-  const examples = path.join(repoRoot, 'examples/walkthrough');
+  let examples = walkthrough;
 
   beforeAll(async () => {
     host = await TestHost.create();
+    if (ipv6) examples = await host.manifests({ 'networks.yaml': networks, 'containers.yaml': await readFile(path.join(walkthrough, 'containers.yaml'), 'utf8') });
   });
   afterAll(async () => {
     await host?.cleanup();
@@ -60,6 +72,27 @@ describe('seed walkthrough (bridge networks on one host)', () => {
     expect(Object.values(br?.Containers ?? {}).find((c) => c.Name === 'container1')).toMatchObject({ IPv4Address: '172.17.0.2/16', MacAddress: '02:42:ac:11:00:02' });
   });
 
+  it.runIf(ipv6)('dual-stack: IPv6 on isolated_nw only, shown by network inspect; container2 and container3 talk over it', async () => {
+    const r = await host.weft(['network', 'inspect', 'isolated_nw', 'bridge']);
+    type Net = { EnableIPv6: boolean; IPAM: { Config: { Subnet: string; Gateway: string }[] }; Containers: Record<string, { Name: string; IPv6Address: string }> };
+    const [iso, br] = JSON.parse(r.stdout) as Net[];
+    expect(iso?.EnableIPv6).toBe(true);
+    expect(br?.EnableIPv6).toBe(false);
+    const subnet = iso?.IPAM.Config.find((c) => c.Subnet.includes(':'));
+    expect(subnet?.Subnet).toMatch(/^fd[0-9a-f:]+::\/64$/);
+    const v6 = (name: string) => Object.values(iso?.Containers ?? {}).find((c) => c.Name === name)?.IPv6Address.split('/')[0] ?? '';
+    expect(v6('container2')).toMatch(/^fd/);
+    expect(v6('container3')).toMatch(/^fd/);
+    const ping6 = async (from: string, to: string) => (await host.exec(from, ['ping', '-6', '-c1', '-W1', to])).code === 0;
+    expect(await ping6('container2', v6('container3'))).toBe(true);
+    expect(await ping6('container3', v6('container2'))).toBe(true);
+    expect(await ping6('container3', subnet?.Gateway ?? '')).toBe(true);
+    // container1 is on the IPv4-only default bridge: no IPv6 address, no way to isolated_nw.
+    expect(await ping6('container1', v6('container3'))).toBe(false);
+    const c1 = await host.exec('container1', ['ip', '-j', '-6', 'addr', 'show', 'eth0']);
+    expect(c1.stdout).not.toContain('"scope":"global"');
+  });
+
   it('a repeated apply changes nothing: no plan lines and no kernel event', async () => {
     const monitor = host.spawn(['ip', '-n', host.name, 'monitor', 'all-nsid', 'link', 'address', 'route']);
     await new Promise((r) => setTimeout(r, 200));
@@ -89,7 +122,7 @@ describe('seed walkthrough (bridge networks on one host)', () => {
   it('removing container3 leaves an orphan until --prune', async () => {
     const text = await readFile(path.join(examples, 'containers.yaml'), 'utf8');
     const without3 = text.slice(0, text.lastIndexOf('---'));
-    const dir = await host.manifests({ 'networks.yaml': await readFile(path.join(examples, 'networks.yaml'), 'utf8'), 'containers.yaml': without3 });
+    const dir = await host.manifests({ 'networks.yaml': networks, 'containers.yaml': without3 }, 'without3');
     const kept = await host.weft(['apply', '--detail', '-f', dir]);
     expect(kept.stdout).toContain(`! orphan netns ${host.netns('container3')} container container3`);
     expect((await run(['ip', 'netns', 'list'])).stdout).toContain(host.netns('container3'));

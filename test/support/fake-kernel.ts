@@ -14,6 +14,7 @@ import type {
   NsRef,
   NsSnapshot,
   NsWork,
+  SysctlWrite,
   ReadBack,
 } from '../../src/kernel/index.js';
 import { nftTableKey, renderIpOp } from '../../src/kernel/index.js';
@@ -201,9 +202,11 @@ export class FakeKernel implements Kernel {
     if (w.ip.length + fdb.length + w.sysctls.length + w.nft.length === 0) return;
     this.stats.processes++;
     const n = this.ns(this.keyOf(w.ns.path));
+    const sysctl = (s: SysctlWrite) => this.write(`[${w.ns.key}] sysctl ${s.path}=${s.value}`, () => n.sysctls.set(s.path, s.value));
+    w.sysctls.filter((s) => s.early).forEach(sysctl);
     for (const op of w.ip) this.write(`[${w.ns.key}] ip ${renderIpOp(op)}`, () => this.applyIp(n, op), op.what);
     for (const op of fdb) this.write(`[${w.ns.key}] bridge ${renderFdbOp(op)}`, () => this.applyFdb(n, op), op.what);
-    for (const s of w.sysctls) this.write(`[${w.ns.key}] sysctl ${s.path}=${s.value}`, () => n.sysctls.set(s.path, s.value));
+    w.sysctls.filter((s) => !s.early).forEach(sysctl);
     if (w.nft.length > 0) this.write(`[${w.ns.key}] nft ${w.nft.length} commands`, () => n.nft.apply(w.nft));
   }
 
@@ -327,6 +330,8 @@ export class FakeKernel implements Kernel {
       }
       case 'neigh-replace':
         this.link(n, op.dev);
+        // As the kernel: no IPv6 neighbour entry on a device with IPv6 turned off.
+        if (op.address.includes(':') && n.sysctls.get(`net/ipv6/conf/${op.dev}/disable_ipv6`) === '1') throw new Error('Error: IPv6 is disabled on this device.');
         n.neigh = n.neigh.filter((x) => !(x.dev === op.dev && x.address === op.address));
         n.neigh.push({ dev: op.dev, address: op.address, lladdr: op.lladdr, state: ['PERMANENT'], protocol: String(op.proto) });
         return;
@@ -342,6 +347,8 @@ export class FakeKernel implements Kernel {
         n.addrs = n.addrs.filter((a) => a.dev !== op.name);
         n.routes = n.routes.filter((r) => r.dev !== op.name);
         n.neigh = n.neigh.filter((x) => x.dev !== op.name);
+        // Its per-interface settings go with it (a new link of that name starts from the defaults).
+        for (const path of [...n.sysctls.keys()]) if (path.includes(`/conf/${op.name}/`)) n.sysctls.delete(path);
         n.fdb = n.fdb.filter((f) => f.dev !== op.name);
         if (l.peer) {
           const pn = this.namespaces.get(l.peer.ns);
@@ -354,11 +361,15 @@ export class FakeKernel implements Kernel {
         for (const other of n.links.values()) if (other.master === op.name) delete other.master;
         return;
       }
-      case 'addr-add': {
+      case 'addr-add':
+      case 'addr-replace': {
         this.link(n, op.dev);
         const [local = '', len = '0'] = op.cidr.split('/');
-        if (n.addrs.some((a) => a.dev === op.dev && a.local === local)) throw new Error('RTNETLINK answers: File exists');
-        n.addrs.push({ dev: op.dev, family: local.includes(':') ? 6 : 4, local, prefixlen: Number(len), scope: 'global' });
+        const at = n.addrs.findIndex((a) => a.dev === op.dev && a.local === local);
+        if (op.op === 'addr-add' && at >= 0) throw new Error('RTNETLINK answers: File exists');
+        const addr: KAddr = { dev: op.dev, family: local.includes(':') ? 6 : 4, local, prefixlen: Number(len), scope: 'global', ...(op.nodad ? { nodad: true } : {}) };
+        if (at >= 0) n.addrs[at] = addr;
+        else n.addrs.push(addr);
         return;
       }
       case 'addr-del': {

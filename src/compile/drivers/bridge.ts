@@ -27,7 +27,9 @@ export const bridgeDriver: NetworkDriver = {
     out.link({ kind: 'bridge', ns: HOST, name, alias: aliases.network(plan.network.name), mtu: plan.mtu, up: true, owner });
     for (const pool of [...plan.pools.v4, ...plan.pools.v6]) {
       const cidr = `${formatIp(pool.subnet.family, pool.gateway)}/${pool.subnet.prefix}`;
-      out.address({ ns: HOST, dev: name, cidr, owner });
+      // The IPv6 gateway skips duplicate-address detection: on a bridge without ports it would
+      // stay tentative (unusable) until the first container joins.
+      out.address({ ns: HOST, dev: name, cidr, ...(pool.subnet.family === 6 ? { nodad: true } : {}), owner });
     }
   },
   endpointState(ep, ctr, plan, _topology, out) {
@@ -57,9 +59,18 @@ export function containerSide(ep: EndpointPlan, ns: NsKey, mtu: number, owner: O
   return { ns, name: ep.ifname, mac: ep.mac, mtu, up: true, addrgenmode: ep.ipv6 ? ('eui64' as const) : ('none' as const), owner };
 }
 
-/** An endpoint's addresses on its interface in the container's namespace. */
+/**
+ * An endpoint's addresses on its interface in the container's namespace. IPv6 ones skip
+ * duplicate-address detection (nodad, as Docker adds them): IPAM already made them unique, and
+ * a tentative address cannot be bound or used as a source for about a second.
+ */
 export function endpointAddresses(ep: EndpointPlan, ns: NsKey, owner: Owner, out: StateBuilder): void {
-  for (const a of [ep.ipv4, ep.ipv6]) {
-    if (a) out.address({ ns, dev: ep.ifname, cidr: `${a.address}/${a.prefix}`, owner });
+  if (ep.ipv4) out.address({ ns, dev: ep.ifname, cidr: `${ep.ipv4.address}/${ep.ipv4.prefix}`, owner });
+  if (!ep.ipv6) return;
+  out.address({ ns, dev: ep.ifname, cidr: `${ep.ipv6.address}/${ep.ipv6.prefix}`, nodad: true, owner });
+  // No duplicate-address detection for the link-local address either, and no router
+  // advertisements or SLAAC: the container's addresses and routes are weft's alone.
+  for (const name of ['accept_dad', 'accept_ra']) {
+    out.sysctl({ ns, path: `net/ipv6/conf/${ep.ifname}/${name}`, dev: ep.ifname, value: '0', owner });
   }
 }

@@ -60,9 +60,14 @@ export const overlayDriver: NetworkDriver = {
       dstport: VXLAN_PORT,
       learning: false,
       proxy: true,
+      ...(network.enableIPv6 ? { addrgenmode: 'none' as const } : {}),
       owner,
     });
-    for (const dev of [plan.ifname, vx]) quiet(dev, owner, out);
+    quiet(plan.ifname, owner, out);
+    // An IPv6 overlay's VXLAN device keeps IPv6 for its neighbour entries (the kernel refuses
+    // them where IPv6 is disabled); with no address of its own it stays as quiet as disabled.
+    if (network.enableIPv6) out.sysctl({ ns: HOST, path: `net/ipv6/conf/${vx}/disable_ipv6`, dev: vx, value: '0', owner });
+    else quiet(vx, owner, out);
     programPeers(plan, topology, vx, out);
   },
   // Containers join the overlay's bridge with a veth pair, as on a bridge network.

@@ -284,30 +284,37 @@ export class NsEngine {
     const h = this.handle(w.ns.path, w.nft.length > 0);
     if (!h) throw new WorkError({ message: `writing namespace ${key}`, command: `setns ${w.ns.path ?? ''}`, stderr: 'No such namespace' });
     const resolve = this.resolver(h);
+    this.writeSysctls(w, true);
     for (const { op, alias } of withBirthTags(w.ip)) {
       this.apply(key, op, () => h.rtnl.request(ipRequest(op, resolve, alias)));
       resolve.forget(op);
     }
     for (const op of w.fdb ?? []) this.applyFdb(key, op, () => h.rtnl.request(fdbRequest(op, resolve)));
-    if (w.sysctls.length > 0) {
-      const done = this.inside(w.ns.path, () => {
-        for (const s of w.sysctls) {
-          const file = sysctlFile(s.path);
-          try {
-            writeFileSync(file, s.value);
-          } catch (e) {
-            throw new WorkError({ message: `writing sysctl ${s.path} in namespace ${key}`, command: `write ${file}`, stderr: errText(e) });
-          }
-        }
-        return true;
-      });
-      if (done === null) throw new WorkError({ message: `writing namespace ${key}`, command: `setns ${w.ns.path ?? ''}`, stderr: 'No such namespace' });
-    }
+    this.writeSysctls(w, false);
     if (w.nft.length > 0) {
       const res = h.nft!.run(JSON.stringify({ nftables: w.nft }));
       if (!res.ok) throw new WorkError({ message: `loading nftables rules in namespace ${key}`, command: 'libnftables (nft -j -f)', stderr: res.error });
     }
     return w.readBack ? this.read(w.ns.path, w.readBack) : null;
+  }
+
+  /** Writes the work's early sysctls (before its ip operations) or the others (after them). */
+  private writeSysctls(w: NsWork, early: boolean): void {
+    const todo = w.sysctls.filter((s) => (s.early ?? false) === early);
+    if (todo.length === 0) return;
+    const key = w.ns.key;
+    const done = this.inside(w.ns.path, () => {
+      for (const s of todo) {
+        const file = sysctlFile(s.path);
+        try {
+          writeFileSync(file, s.value);
+        } catch (e) {
+          throw new WorkError({ message: `writing sysctl ${s.path} in namespace ${key}`, command: `write ${file}`, stderr: errText(e) });
+        }
+      }
+      return true;
+    });
+    if (done === null) throw new WorkError({ message: `writing namespace ${key}`, command: `setns ${w.ns.path ?? ''}`, stderr: 'No such namespace' });
   }
 
   // Errors name the operation as the equivalent ip/bridge command line (what a user would type to

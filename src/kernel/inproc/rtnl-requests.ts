@@ -113,11 +113,17 @@ export function ipRequest(op: IpOp, r: Resolve, alias?: string): Request {
       };
     }
     case 'addr-add':
+    case 'addr-replace':
     case 'addr-del': {
       const a = parseCidr(op.cidr, undefined, w);
-      const fixed = ifaddrmsg({ family: family(a.family), prefixlen: a.len, index: r.ifindex(checkIfName(op.dev, w)) });
+      const flags = op.nodad ? RTA.IFA_F_NODAD : 0;
+      const fixed = ifaddrmsg({ family: family(a.family), prefixlen: a.len, flags, index: r.ifindex(checkIfName(op.dev, w)) });
       const attrs = [attr.bytes(RTA.IFA_LOCAL, a.bytes), attr.bytes(RTA.IFA_ADDRESS, a.bytes)];
-      return op.op === 'addr-add' ? { type: NL.RTM_NEWADDR, flags: CREATE, fixed, attrs } : { type: NL.RTM_DELADDR, flags: NL.NLM_F_ACK, fixed, attrs };
+      if (op.op === 'addr-del') return { type: NL.RTM_DELADDR, flags: NL.NLM_F_ACK, fixed, attrs };
+      // As ip does: the flags also as IFA_FLAGS (the kernel takes that over the 8-bit field); a
+      // replace sets them on an address that exists, so a dropped nodad is put back in place.
+      attrs.push(attr.u32(RTA.IFA_FLAGS, flags));
+      return { type: NL.RTM_NEWADDR, flags: op.op === 'addr-add' ? CREATE : NL.NLM_F_CREATE | NL.NLM_F_REPLACE | NL.NLM_F_ACK, fixed, attrs };
     }
     case 'route-replace':
     case 'route-del': {

@@ -119,7 +119,10 @@ export function decodeAddresses(msgs: readonly NlMessage[], links: readonly KLin
     const local = a.get(RTA.IFA_LOCAL) ?? a.get(RTA.IFA_ADDRESS);
     if (!local) continue;
     const list = byIndex.get(index) ?? [];
-    list.push({ dev: '', family: fam === AF.AF_INET ? 4 : 6, local: formatIp(local), prefixlen: m.body.readUInt8(1), scope: named(SCOPES, m.body.readUInt8(3)) });
+    const addr: KAddr = { dev: '', family: fam === AF.AF_INET ? 4 : 6, local: formatIp(local), prefixlen: m.body.readUInt8(1), scope: named(SCOPES, m.body.readUInt8(3)) };
+    // IFA_FLAGS holds all 32 bits; the 8-bit field of older kernels is the fallback (as ip reads them).
+    if ((u32(a.get(RTA.IFA_FLAGS)) ?? m.body.readUInt8(2)) & RTA.IFA_F_NODAD) addr.nodad = true;
+    list.push(addr);
     byIndex.set(index, list);
   }
   // ip addr show groups by link: IPv4 addresses of a link, then its IPv6 ones.

@@ -26,7 +26,7 @@ export function publishedPorts(model: Model): Problem[] {
       }
       const hostIp6 = p.hostIp !== undefined ? parseIp(p.hostIp) : undefined;
       if (hostIp6?.family === 6 && hostIp6.value === 1n) {
-        out.push(problemAt(p.src, 'PORT_IPV6', `container "${c.name}": port "${p.text}" binds ::1`, 'the kernel does not route ::1 to a container and weft has no userland proxy; bind [::] or a host IPv6 address'));
+        out.push(problemAt(p.src, 'PORT_IPV6_LOOPBACK', `container "${c.name}": port "${p.text}" binds ::1`, 'the kernel does not route ::1 to a container and weft has no userland proxy; bind [::] or a host IPv6 address'));
         continue;
       }
       if (hostIp6?.family === 6 && gateway !== undefined && !gateway.enableIPv6) {

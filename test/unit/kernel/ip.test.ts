@@ -10,6 +10,11 @@ describe('ip -batch rendering', () => {
     expect(renderIpOp({ op: 'link-set', name: 'eth0', addrgenmode: 'none', up: true, alias: 'weft:ctr=a;net="x"', what: '' }))
       .toBe('link set dev eth0 addrgenmode none alias "weft:ctr=a;net=\\"x\\"" up');
   });
+  it('adds IPv6 addresses without duplicate-address detection, and replaces flags in place', () => {
+    expect(renderIpOp({ op: 'addr-add', dev: 'eth0', cidr: 'fd31:1::10/64', nodad: true, what: '' })).toBe('addr add fd31:1::10/64 dev eth0 nodad');
+    expect(renderIpOp({ op: 'addr-replace', dev: 'eth0', cidr: 'fd31:1::10/64', nodad: true, what: '' })).toBe('addr replace fd31:1::10/64 dev eth0 nodad');
+    expect(renderIpOp({ op: 'addr-add', dev: 'eth0', cidr: '172.17.0.2/16', what: '' })).toBe('addr add 172.17.0.2/16 dev eth0');
+  });
   it('writes IPv6 default routes as ::/0', () => {
     expect(renderIpOp({ op: 'route-replace', family: 6, dst: 'default', via: 'fd00::1', dev: 'eth0', proto: 250, what: '' })).toBe('route replace ::/0 via fd00::1 dev eth0 proto 250');
   });
@@ -29,6 +34,11 @@ describe('ip -j parsing', () => {
   });
   it('reads addresses and routes', () => {
     expect(parseAddresses(links)).toEqual([{ dev: 'lo', family: 4, local: '127.0.0.1', prefixlen: 8, scope: 'host' }]);
+    const v6 = [{ ifname: 'eth0', addr_info: [{ family: 'inet6', local: 'fd31:1::10', prefixlen: 64, scope: 'global', nodad: true }, { family: 'inet6', local: 'fe80::1', prefixlen: 64, scope: 'link', tentative: true }] }];
+    expect(parseAddresses(v6)).toEqual([
+      { dev: 'eth0', family: 6, local: 'fd31:1::10', prefixlen: 64, scope: 'global', nodad: true },
+      { dev: 'eth0', family: 6, local: 'fe80::1', prefixlen: 64, scope: 'link' },
+    ]);
     expect(parseRoutes([{ type: 'unicast', dst: 'default', gateway: '172.17.0.1', dev: 'eth0', protocol: '250', flags: [] }, { dst: 'default', gateway: 'fd00::1', dev: 'eth0', table: 'main', protocol: '250' }]))
       .toEqual([
         { family: 4, dst: 'default', gateway: '172.17.0.1', dev: 'eth0', protocol: '250', table: 'main', type: 'unicast' },

@@ -3,11 +3,11 @@ import { InternalError } from '../../../src/errors.js';
 import type { IpOp } from '../../../src/kernel/index.js';
 import { checkIfName, formatIPv6, parseCidr, parseIPv6, parseMac } from '../../../src/kernel/inproc/addresses.js';
 import { withBirthTags } from '../../../src/kernel/inproc/ns-engine.js';
-import { attr, encodeMessage, ifinfomsg, parseAttrs, splitMessages } from '../../../src/kernel/inproc/rtnl-codec.js';
-import { IFLA, NL } from '../../../src/kernel/inproc/rtnl-constants.js';
+import { attr, encodeMessage, ifaddrmsg, ifinfomsg, parseAttrs, splitMessages } from '../../../src/kernel/inproc/rtnl-codec.js';
+import { AF, IFLA, NL, RTA } from '../../../src/kernel/inproc/rtnl-constants.js';
 import type { Resolve } from '../../../src/kernel/inproc/rtnl-requests.js';
 import { fdbRequest, ipRequest } from '../../../src/kernel/inproc/rtnl-requests.js';
-import { decodeLinks } from '../../../src/kernel/inproc/rtnl-snapshot.js';
+import { decodeAddresses, decodeLinks } from '../../../src/kernel/inproc/rtnl-snapshot.js';
 
 const resolve: Resolve = { ifindex: (n) => (n === 'br0' ? 7 : 3), netnsFd: () => 99 };
 const what = 'testing';
@@ -83,6 +83,19 @@ describe('rtnetlink requests', () => {
     expect(() => fdbRequest({ op: 'fdb-append', dev: 'vx0', mac: '00:00:00:00:00:00', dst: '198.18.0.2 self', what }, resolve)).toThrow(InternalError);
   });
 
+  it('adds an IPv6 address with nodad in both flag fields; a replace sets the flags of one that exists', () => {
+    const add = ipRequest({ op: 'addr-add', dev: 'eth0', cidr: 'fd31:1::10/64', nodad: true, what }, resolve);
+    expect(add.type).toBe(NL.RTM_NEWADDR);
+    expect(add.flags & NL.NLM_F_EXCL).toBe(NL.NLM_F_EXCL);
+    expect(add.fixed.readUInt8(2)).toBe(RTA.IFA_F_NODAD);
+    const flags = (req: typeof add) => parseAttrs(encodeAttrsOf(req), 0).get(RTA.IFA_FLAGS)?.readUInt32LE(0);
+    expect(flags(add)).toBe(RTA.IFA_F_NODAD);
+    const replace = ipRequest({ op: 'addr-replace', dev: 'eth0', cidr: 'fd31:1::10/64', nodad: true, what }, resolve);
+    expect(replace.flags & (NL.NLM_F_REPLACE | NL.NLM_F_EXCL)).toBe(NL.NLM_F_REPLACE);
+    expect(flags(replace)).toBe(RTA.IFA_F_NODAD);
+    expect(flags(ipRequest({ op: 'addr-add', dev: 'eth0', cidr: '172.17.0.2/16', what }, resolve))).toBe(0);
+  });
+
   it('tags a link in the message that creates it when the next operation tags it', () => {
     const ops: IpOp[] = [
       { op: 'link-add-bridge', name: 'br0', mtu: 1500, what },
@@ -112,6 +125,25 @@ describe('decoding a link dump', () => {
     ]);
   });
 });
+
+describe('decoding an address dump', () => {
+  const addr = (flags: number, extra: ReturnType<typeof attr.u32>[]) =>
+    encodeMessage(NL.RTM_NEWADDR, NL.NLM_F_MULTI, 1, ifaddrmsg({ family: AF.AF_INET6, prefixlen: 64, flags, index: 3 }), [attr.bytes(RTA.IFA_ADDRESS, parseIPv6('fd31:1::10')!), ...extra]);
+  const links = [{ ifindex: 3, name: 'eth0', mtu: 1500, mac: '', up: true }];
+
+  it('reads nodad from IFA_FLAGS, or from the 8-bit field without it (as ip does)', () => {
+    const decode = (buf: Buffer) => decodeAddresses(splitMessages(buf, buf.length), links);
+    expect(decode(addr(0, [attr.u32(RTA.IFA_FLAGS, RTA.IFA_F_NODAD)]))[0]).toMatchObject({ local: 'fd31:1::10', nodad: true });
+    expect(decode(addr(RTA.IFA_F_NODAD, []))[0]).toMatchObject({ nodad: true });
+    expect(decode(addr(RTA.IFA_F_NODAD, [attr.u32(RTA.IFA_FLAGS, 0)]))[0]).not.toHaveProperty('nodad');
+  });
+});
+
+/** A request's attributes as the bytes the kernel receives after the fixed struct. */
+function encodeAttrsOf(req: ReturnType<typeof ipRequest>): Buffer {
+  const msg = splitMessages(encodeMessage(req.type, req.flags, 1, req.fixed, req.attrs), 4096)[0]!;
+  return msg.body.subarray(req.fixed.length);
+}
 
 describe('hostile replies', () => {
   it('random and truncated datagrams never throw while decoding', async () => {

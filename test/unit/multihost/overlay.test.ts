@@ -181,6 +181,42 @@ describe('overlay networks (fake kernel)', () => {
     expect(vni).toBeLessThanOrEqual(16_777_215);
   });
 
+  it('an IPv6 overlay keeps IPv6 on its VXLAN device (no address of its own) for the remote IPv6 neighbours', async () => {
+    const net6 = yaml.network('my-multi-host-network', '{driver: overlay, enableIPv6: true, ipam: {config: [{subnet: 10.0.9.0/24}, {subnet: "fd31:19::/64"}]}}');
+    const text = twoHosts + net6 +
+      yaml.container('web1', '{host: node-1, networks: [my-multi-host-network]}') +
+      yaml.container('web2', '{host: node-2, networks: {my-multi-host-network: {ipv6Address: "fd31:19::20"}}}');
+    const a = node('node-1', 'h1');
+    await a.apply(text);
+    const h = a.kernel.ns('h1');
+    expect(h.links.get(vx)).toMatchObject({ kind: 'vxlan', addrgenmode: 'none', up: true });
+    expect(h.sysctls.get(`net/ipv6/conf/${vx}/disable_ipv6`)).toBe('0');
+    expect(h.sysctls.get(`net/ipv6/conf/${ov}/disable_ipv6`)).toBe('1');
+    expect(h.neigh.filter((n) => n.address.includes(':'))).toEqual([expect.objectContaining({ dev: vx, address: 'fd31:19::20', state: ['PERMANENT'] })]);
+    expect(await a.plan(text)).toEqual([]);
+    // Drift: the device given a link-local address generation mode again.
+    h.links.get(vx)!.addrgenmode = 'eui64';
+    expect(await a.plan(text)).toEqual([`~ vxlan ${vx} network my-multi-host-network (addrgenmode: (none) -> none)`]);
+    await a.apply(text);
+    expect(h.links.get(vx)?.addrgenmode).toBe('none');
+    expect(await a.plan(text)).toEqual([]);
+  });
+
+  it('turning IPv6 on for an overlay that exists converges in one apply (IPv6 back on the device before its neighbours)', async () => {
+    const a = node('node-1', 'h1');
+    await a.apply(manifests());
+    expect(a.kernel.ns('h1').sysctls.get(`net/ipv6/conf/${vx}/disable_ipv6`)).toBe('1');
+    const text = manifests().replace('{driver: overlay, ipam', '{driver: overlay, enableIPv6: true, ipam').replace('{subnet: 10.0.9.0/24}', '{subnet: 10.0.9.0/24}, {subnet: "fd31:19::/64"}');
+    a.takeWrites();
+    expect((await a.apply(text)).plan.changes.length).toBeGreaterThan(0);
+    const writes = a.takeWrites();
+    const sysctl = writes.indexOf(`[@host] sysctl net/ipv6/conf/${vx}/disable_ipv6=0`);
+    const neigh6 = writes.findIndex((l) => /^\[@host\] ip neigh replace fd31:19::/.test(l));
+    expect(sysctl).toBeGreaterThan(-1);
+    expect(neigh6).toBeGreaterThan(sysctl);
+    expect(await a.plan(text)).toEqual([]);
+  });
+
   it('network inspect shows an overlay, from the kernel alone', async () => {
     const a = node('node-1', 'h1');
     const r = await a.apply(manifests());
