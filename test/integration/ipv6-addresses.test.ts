@@ -74,4 +74,19 @@ describe.each([
     expect(await sysctl('accept_ra')).toBe('0\n');
     expect((await weft(['plan', '-f', dir])).stdout).toBe('');
   });
+
+  it('an IPv4-only container has no IPv6 address at all, not even fe80 (its link comes up with address generation off)', async () => {
+    host = await TestHost.create('v6n');
+    const h = host;
+    const weft = (args: string[]) => run(['node', weftBin, '--host-netns', h.name, '--state-dir', h.stateDir, ...args], { env: { ...process.env, ...env } });
+    const dir = await h.manifests({
+      'net.yaml':
+        'apiVersion: weft/v1\nkind: Network\nmetadata: {name: v4only}\nspec: {ipam: {config: [{subnet: 172.31.22.0/24}]}}\n---\n' +
+        'apiVersion: weft/v1\nkind: Container\nmetadata: {name: c}\nspec: {networks: [v4only]}\n',
+    });
+    const applied = await weft(['apply', '-f', dir]);
+    expect(applied.code, applied.stderr).toBe(0);
+    expect((await addresses(h.netns('c'))).filter((a) => a.dev === 'eth0')).toEqual([]);
+    expect((await weft(['plan', '-f', dir])).stdout).toBe('');
+  });
 });

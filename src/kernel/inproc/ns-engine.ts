@@ -11,7 +11,7 @@ import type { JobError } from './protocol.js';
 import { attr, ifaddrmsg, ifinfomsg, ndmsg, rtmsg } from './rtnl-codec.js';
 import { AF, IFLA, NL } from './rtnl-constants.js';
 import type { Resolve } from './rtnl-requests.js';
-import { fdbRequest, ipRequest } from './rtnl-requests.js';
+import { fdbRequest, ipRequests } from './rtnl-requests.js';
 import { decodeAddresses, decodeFdb, decodeLinks, decodeNeighbours, decodeRoutes } from './rtnl-snapshot.js';
 import { NetlinkError, RtnlSocket } from './rtnl-socket.js';
 
@@ -286,7 +286,9 @@ export class NsEngine {
     const resolve = this.resolver(h);
     this.writeSysctls(w, true);
     for (const { op, alias } of withBirthTags(w.ip)) {
-      this.apply(key, op, () => h.rtnl.request(ipRequest(op, resolve, alias)));
+      this.apply(key, op, () => {
+        for (const req of ipRequests(op, resolve, alias)) h.rtnl.request(req);
+      });
       resolve.forget(op);
     }
     for (const op of w.fdb ?? []) this.applyFdb(key, op, () => h.rtnl.request(fdbRequest(op, resolve)));

@@ -50,6 +50,20 @@ function addrGenMode(mode: 'none' | 'eui64'): Attr {
   return attr.nest(IFLA.IFLA_AF_SPEC, [attr.nest(AF.AF_INET6, [attr.u8(IFLA.IFLA_INET6_ADDR_GEN_MODE, mode === 'none' ? IFLA.IN6_ADDR_GEN_MODE_NONE : IFLA.IN6_ADDR_GEN_MODE_EUI64)])]);
 }
 
+/**
+ * The requests for one ip operation, in order. Usually one; a link-set that both brings a link up
+ * and sets its IPv6 address generation mode is two: the kernel applies IFLA_AF_SPEC after the
+ * flags of the same message, so the link would come up in the old mode and keep the fe80 address
+ * that mode `none` exists to avoid (`ip link set X addrgenmode none up` sends two as well).
+ */
+export function ipRequests(op: IpOp, r: Resolve, alias?: string): Request[] {
+  if (op.op === 'link-set' && op.up === true && op.addrgenmode !== undefined) {
+    const { up: _up, ...rest } = op;
+    return [ipRequest(rest, r, alias), ipRequest({ op: 'link-set', name: op.name, up: true, what: op.what }, r)];
+  }
+  return [ipRequest(op, r, alias)];
+}
+
 /** The request for one ip operation. `alias` tags a link in the same message that creates it. */
 export function ipRequest(op: IpOp, r: Resolve, alias?: string): Request {
   const w = op.what;

@@ -6,7 +6,7 @@ import { withBirthTags } from '../../../src/kernel/inproc/ns-engine.js';
 import { attr, encodeMessage, ifaddrmsg, ifinfomsg, parseAttrs, splitMessages } from '../../../src/kernel/inproc/rtnl-codec.js';
 import { AF, IFLA, NL, RTA } from '../../../src/kernel/inproc/rtnl-constants.js';
 import type { Resolve } from '../../../src/kernel/inproc/rtnl-requests.js';
-import { fdbRequest, ipRequest } from '../../../src/kernel/inproc/rtnl-requests.js';
+import { fdbRequest, ipRequest, ipRequests } from '../../../src/kernel/inproc/rtnl-requests.js';
 import { decodeAddresses, decodeLinks } from '../../../src/kernel/inproc/rtnl-snapshot.js';
 
 const resolve: Resolve = { ifindex: (n) => (n === 'br0' ? 7 : 3), netnsFd: () => 99 };
@@ -94,6 +94,19 @@ describe('rtnetlink requests', () => {
     expect(replace.flags & (NL.NLM_F_REPLACE | NL.NLM_F_EXCL)).toBe(NL.NLM_F_REPLACE);
     expect(flags(replace)).toBe(RTA.IFA_F_NODAD);
     expect(flags(ipRequest({ op: 'addr-add', dev: 'eth0', cidr: '172.17.0.2/16', what }, resolve))).toBe(0);
+  });
+
+  it('sets the address generation mode before bringing a link up (one message would bring it up first and keep an fe80 address)', () => {
+    const op: IpOp = { op: 'link-set', name: 'eth0', up: true, addrgenmode: 'none', what: 'test' };
+    const reqs = ipRequests(op, resolve);
+    expect(reqs).toHaveLength(2);
+    const change = (b: Buffer) => b.readUInt32LE(12);
+    // ifinfomsg: the first changes no flag and carries IFLA_AF_SPEC; the second only brings the link up.
+    expect(change(reqs[0]!.fixed)).toBe(0);
+    expect(reqs[0]!.attrs.some((a) => a.type === IFLA.IFLA_AF_SPEC)).toBe(true);
+    expect(change(reqs[1]!.fixed)).toBe(NL.IFF_UP);
+    expect(reqs[1]!.attrs.some((a) => a.type === IFLA.IFLA_AF_SPEC)).toBe(false);
+    expect(ipRequests({ op: 'link-set', name: 'eth0', up: true, what: 'test' }, resolve)).toHaveLength(1);
   });
 
   it('tags a link in the message that creates it when the next operation tags it', () => {
