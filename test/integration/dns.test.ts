@@ -183,6 +183,17 @@ spec: {networks: {bridge: {links: ["container1:db1"]}}}
     expect((await host.weft(['plan', '-f', dir])).stdout).toBe('');
   });
 
+  it('a namespace deleted by hand is destroyed (the server closes its sockets there); recreated by apply, it is served again', async () => {
+    const ns = host.netns('web1');
+    const veths = async () => (await run(['ip', '-n', host.name, '-o', 'link', 'show', 'type', 'veth'])).stdout.split('\n').filter((l) => l.trim() !== '').length;
+    const before = await veths();
+    await run(['ip', 'netns', 'del', ns]);
+    // Only a destroyed namespace takes its veth with it: an open socket inside would keep it.
+    await eventually(async () => (await veths()) === before - 1, 10_000, 100);
+    await host.weft(['apply', '-f', dir]);
+    await eventually(async () => (await short('web1', ['container3'])).join() === '172.21.0.3', 15_000, 200);
+  });
+
   it('answers SERVFAIL quickly once the upstream is gone', async () => {
     process.kill(upstream.pid, 'SIGTERM');
     await upstream.exited;
