@@ -63,7 +63,6 @@ awk -v n="$N" -v m="$WORK/m/bench.yaml" -v h="$WORK/hosts" -v a="$WORK/aardvark/
   }
 }' | shuf --random-source=<(yes) > "$WORK/queries"
 
-inns() { nsenter --net="/run/netns/$NS" "$@"; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 TCK=$(getconf CLK_TCK)
 

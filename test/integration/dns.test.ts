@@ -181,7 +181,7 @@ spec: {networks: {bridge: {links: ["container1:db1"]}}}
     expect((await run(['ip', 'netns', 'exec', ns, 'cat', '/proc/sys/net/ipv4/conf/eth0/route_localnet'])).stdout.trim()).toBe('0');
     expect(await short('container3', ['container2'])).toEqual(['172.21.0.2']);
     expect((await host.weft(['plan', '-f', dir])).stdout).toBe('');
-  });
+  }, 120_000);
 
   it('a namespace deleted by hand is destroyed (the server closes its sockets there); recreated by apply, it is served again', async () => {
     const ns = host.netns('web1');
@@ -191,8 +191,8 @@ spec: {networks: {bridge: {links: ["container1:db1"]}}}
     // Only a destroyed namespace takes its veth with it: an open socket inside would keep it.
     await eventually(async () => (await veths()) === before - 1, 10_000, 100);
     await host.weft(['apply', '-f', dir]);
-    await eventually(async () => (await short('web1', ['container3'])).join() === '172.21.0.3', 15_000, 200);
-  });
+    await eventually(async () => (await short('web1', ['container3'])).join() === '172.21.0.3', 30_000, 200);
+  }, 90_000);
 
   it('answers SERVFAIL quickly once the upstream is gone', async () => {
     process.kill(upstream.pid, 'SIGTERM');
