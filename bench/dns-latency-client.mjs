@@ -1,3 +1,4 @@
+/* global Buffer, process, setTimeout, clearTimeout, console */
 // Latency of the embedded DNS as a container sees it: run inside a container namespace, asks
 // 127.0.0.11:53 for NAME, one query at a time (closed loop, PAUSE_MS between queries), over UDP
 // and then over one TCP connection; prints p50 / p90 / p99 / max in ms per protocol.
