@@ -23,8 +23,8 @@ export function namespaceSockets(kernel: Kernel, port = DNS_PORT): SocketSource 
       return s ? { udp: { fd: s.udp }, tcp: { fd: s.tcp }, key: s.key } : null;
     },
     current: (client, key) => key !== undefined && netnsKey(client.netns) === key,
-    discard(s: OpenedSockets) {
-      for (const h of [s.udp, s.tcp]) if ('fd' in h) closeSync(h.fd);
+    discard(s: Partial<OpenedSockets>) {
+      for (const h of [s.udp, s.tcp]) if (h && 'fd' in h) closeSync(h.fd);
     },
     watch(changed) {
       // Events name files under /run/netns; attached namespaces (/proc paths) are checked on any.

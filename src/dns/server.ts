@@ -58,8 +58,8 @@ export interface SocketSource {
   open(client: DnsClient): Promise<OpenedSockets | null>;
   /** False when sockets opened with `key` no longer belong to the client's namespace (its name was removed or reused). */
   current(client: DnsClient, key: string | undefined): boolean;
-  /** Closes sockets that were opened but are not wanted any more (the client left meanwhile). */
-  discard(sockets: OpenedSockets): void;
+  /** Closes sockets that were opened but never served (the client left meanwhile, or Node refused them). */
+  discard(sockets: Partial<OpenedSockets>): void;
   /** Calls `changed` when a namespace may have gone (its path, or null for any); returns how to stop. */
   watch(changed: (netns: string | null) => void): () => void;
 }
@@ -307,8 +307,24 @@ export class DnsServer {
       return;
     }
     if (opened.key !== undefined) l.key = opened.key;
-    this.bindUdp(l, opened.udp);
-    this.bindTcp(l, opened.tcp);
+    // Node may refuse a descriptor synchronously (not a socket of that kind): never an unhandled
+    // rejection, and each descriptor closed once (by its Node socket if it took it, else here).
+    const refused = (err: unknown, notTaken: Partial<OpenedSockets>) => {
+      void this.closeListener(l);
+      this.sockets.discard(notTaken);
+      this.bindFailed(l, 'bind', err instanceof Error ? err.message : String(err));
+    };
+    try {
+      this.bindUdp(l, opened.udp);
+    } catch (err) {
+      refused(err, opened);
+      return;
+    }
+    try {
+      this.bindTcp(l, opened.tcp);
+    } catch (err) {
+      refused(err, { tcp: opened.tcp });
+    }
   }
 
   private bindUdp(l: Listener, where: OpenedSockets['udp']): void {

@@ -191,7 +191,9 @@ spec: {networks: {bridge: {links: ["container1:db1"]}}}
     // Only a destroyed namespace takes its veth with it: an open socket inside would keep it.
     await eventually(async () => (await veths()) === before - 1, 10_000, 100);
     await host.weft(['apply', '-f', dir]);
-    await eventually(async () => (await short('web1', ['container3'])).join() === '172.21.0.3', 30_000, 200);
+    await eventually(async () => (await short('web1', ['container3'])).join() === '172.21.0.3', 30_000, 200).catch((e: Error) => {
+      throw new Error(`${e.message}; the server's log ends:\n${server.output().slice(-4000)}`);
+    });
   }, 90_000);
 
   it('answers SERVFAIL quickly once the upstream is gone', async () => {

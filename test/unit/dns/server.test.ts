@@ -1,4 +1,5 @@
 import dgram from 'node:dgram';
+import { closeSync, openSync } from 'node:fs';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { DnsConfig } from '../../../src/compile/index.js';
@@ -6,6 +7,7 @@ import { DnsServer } from '../../../src/dns/index.js';
 import { RCODE, TYPE } from '../../../src/dns/wire.js';
 import { silentLogger } from '../../../src/log.js';
 import { addressSockets, decode, query } from '../../support/dns.js';
+import type { SocketSource } from '../../../src/dns/index.js';
 
 /**
  * The server over real sockets on 127.0.0.1 (high ports, no privileges): UDP and TCP, truncation
@@ -182,5 +184,33 @@ describe('DNS server on loopback', () => {
     s.setConfig(more);
     await new Promise((r) => setTimeout(r, 120));
     expect(s.stats()).toMatchObject({ listening: ['c0'], pending: ['c9'] });
+  });
+
+  it('a descriptor Node refuses (not a socket) leaves the client pending, closed, and the server up', async () => {
+    const opened: number[] = [];
+    const discarded: number[] = [];
+    const sockets: SocketSource = {
+      open: () => {
+        const udp = openSync('/dev/null', 'r');
+        const tcp = openSync('/dev/null', 'r');
+        opened.push(udp, tcp);
+        return Promise.resolve({ udp: { fd: udp }, tcp: { fd: tcp } });
+      },
+      current: () => true,
+      discard: (s) => {
+        for (const h of [s.udp, s.tcp]) if (h && 'fd' in h) discarded.push(h.fd);
+        for (const h of [s.udp, s.tcp]) if (h && 'fd' in h) closeSync(h.fd);
+      },
+      watch: () => () => undefined,
+    };
+    const s = new DnsServer({ log: silentLogger, sockets, bindRetryMs: 50 });
+    cleanups.push(() => s.close());
+    s.setConfig(config([]));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(s.stats()).toMatchObject({ listening: [], pending: ['c0'] });
+    // Tried again and again (every 50 ms), each pair closed: dgram refused the UDP one at once,
+    // so both were handed back unused.
+    expect(opened.length).toBeGreaterThanOrEqual(4);
+    expect(discarded.length).toBeGreaterThanOrEqual(4);
   });
 });
