@@ -75,11 +75,12 @@ describe('no 127.0.0.0/8 from outside a container (finding 4)', () => {
   it('DNS through 127.0.0.11 keeps working over UDP and TCP', async () => {
     const server = host.spawn(['node', weftBin, '--host-netns', host.name, '--state-dir', host.stateDir, '--log-format', 'json', 'dns', '-f', dir]);
     const dig = async (args: string[]) => (await host.exec('container3', ['dig', '+short', '+time=2', '+tries=1', ...args])).stdout.trim();
-    await eventually(async () => (await dig(['container2'])) === '172.21.0.2', 15_000, 200);
+    // Wide: at load 15+ the server's first compile and its worker's start take several seconds.
+    await eventually(async () => (await dig(['container2'])) === '172.21.0.2', 40_000, 200);
     expect(await dig(['+tcp', 'container2'])).toBe('172.21.0.2');
     expect(await dig(['-x', '172.21.0.2'])).toBe('container2.isolated_nw.');
     expect(server.output()).not.toContain('"level":50');
-  });
+  }, 90_000);
 });
 
 describe('weft watch survives hostile HTTP requests and hides credentials', () => {
