@@ -5,9 +5,9 @@
 # loopback addresses only. The same 1000 names (ctr0..ctr999) are served by each server; dnsperf
 # asks them in random order: RUNS saturated runs (median qps), then a run at a fixed RATE with
 # per-query latencies. Servers are pinned to CPU 1 and dnsperf to CPU 0, so "one core" is one core.
-# weft runs its real `weft dns` on 1000 containers of a network 10.77.0.0/16 whose gateway
-# 10.77.0.1 sits on the namespace's loopback; dnsperf sends from ctr0's address, so weft answers
-# it as the container it is (scoping by source address included).
+# weft runs its real `weft dns` on 1000 containers of a network 10.77.0.0/16, applied for real
+# (1000 namespaces, each with weft's sockets on 127.0.0.11:53): dnsperf runs inside ctr0's
+# namespace and asks 127.0.0.11, so weft answers it as the container it is (its socket names it).
 #
 # Environment: DURATION (s per run, default 10), RUNS (default 3), RATE (qps, default 5000).
 set -euo pipefail
@@ -38,6 +38,7 @@ cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   [ -f "$WORK/aardvark/aardvark.pid" ] && kill "$(cat "$WORK/aardvark/aardvark.pid")" 2>/dev/null || true
   sleep 0.2
+  node dist/cli/main.js --host-netns "$NS" --state-dir "$WORK/state" destroy -f "$WORK/m" >/dev/null 2>&1 || true
   ip netns del "$NS" 2>/dev/null || true
   rm -rf "/etc/netns/$NS" "$WORK"
   rmdir /etc/netns 2>/dev/null || true
@@ -46,7 +47,6 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 ip netns add "$NS"
 ip -n "$NS" link set lo up
-ip -n "$NS" addr add 10.77.0.1/16 dev lo
 mkdir -p "/etc/netns/$NS" "$WORK/m" "$WORK/aardvark" "$WORK/state"
 printf 'nameserver 127.0.0.1\n' > "/etc/netns/$NS/resolv.conf"
 
@@ -63,13 +63,12 @@ awk -v n="$N" -v m="$WORK/m/bench.yaml" -v h="$WORK/hosts" -v a="$WORK/aardvark/
   }
 }' | shuf --random-source=<(yes) > "$WORK/queries"
 
-inns() { nsenter --net="/run/netns/$NS" "$@"; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 TCK=$(getconf CLK_TCK)
 
-wait_answer() { # server source
-  for _ in $(seq 1 100); do
-    [ -n "$(inns dig +short +time=1 +tries=1 -b "$2" "@$1" ctr5 2>/dev/null | grep -v '^;')" ] && return 0
+wait_answer() { # server source [namespace]
+  for _ in $(seq 1 300); do
+    [ -n "$(nsenter --net="/run/netns/${3:-$NS}" dig +short +time=1 +tries=1 -b "$2" "@$1" ctr5 2>/dev/null | grep -v '^;')" ] && return 0
     sleep 0.1
   done
   echo "bench:dns: server $1 does not answer" >&2; return 1
@@ -81,7 +80,10 @@ nsenter --net="/run/netns/$NS" taskset -c 1 dnsmasq -k --conf-file=/dev/null --n
 PIDS+=($!); DNSMASQ=$!
 # aardvark-dns (Podman's), standalone: it daemonizes and writes its pid file.
 nsenter --net="/run/netns/$NS" taskset -c 1 "$AARDVARK" --config "$WORK/aardvark" -p 53 run >/dev/null 2>&1 || true
-# weft: the real `weft dns`, already inside the namespace (no re-exec: its pid is the server's).
+# weft: the containers applied for real, then the real `weft dns`, already inside the namespace
+# (no re-exec: its pid is the server's).
+echo "bench:dns: applying $N containers for weft" >&2
+node dist/cli/main.js --host-netns "$NS" --state-dir "$WORK/state" apply -f "$WORK/m" >/dev/null
 # Background commands are started directly (not through a function) so that $! is the server.
 nsenter --net="/run/netns/$NS" env WEFT_IN_NETNS="$NS" taskset -c 1 node dist/cli/main.js --host-netns "$NS" --state-dir "$WORK/state" dns -f "$WORK/m" 2>"$WORK/weft.log" &
 PIDS+=($!); WEFT=$!
@@ -93,15 +95,16 @@ PIDS+=($!); FLOOR=$!
 wait_answer 127.0.0.2 127.0.0.1
 wait_answer 127.0.0.4 127.0.0.1
 wait_answer 127.0.0.3 127.0.0.1
-wait_answer 10.77.0.1 10.77.0.2
+wait_answer 127.0.0.11 127.0.0.1 "$NS-ctr0"
 AARDPID=$(cat "$WORK/aardvark/aardvark.pid")
 
-# run NAME SERVER SOURCE PID -> one table row
+# run NAME SERVER SOURCE PID [NAMESPACE of the client] -> one table row
 measure() {
   local name=$1 server=$2 src=$3 pid=$4 qps=() cpu=() us=() out c0 c1 t0 t1
+  local client="/run/netns/${5:-$NS}"
   for r in $(seq 1 "$RUNS"); do
     c0=$(cpu_ticks "$pid"); t0=$(date +%s.%N)
-    out=$(inns taskset -c 0 dnsperf -s "$server" -a "$src" -d "$WORK/queries" -l "$DURATION" -c 8 -q 100 2>&1)
+    out=$(nsenter --net="$client" taskset -c 0 dnsperf -s "$server" -a "$src" -d "$WORK/queries" -l "$DURATION" -c 8 -q 100 2>&1)
     c1=$(cpu_ticks "$pid"); t1=$(date +%s.%N)
     qps+=("$(awk '/Queries per second/ {printf "%d", $4}' <<<"$out")")
     cpu+=("$(awk -v a="$c0" -v b="$c1" -v t="$TCK" -v s="$t0" -v e="$t1" 'BEGIN {printf "%d", 100 * (b - a) / t / (e - s)}')")
@@ -110,7 +113,7 @@ measure() {
     grep -q 'NOERROR [0-9]* (100.00%)' <<<"$out" || { echo "bench:dns: $name did not answer every query NOERROR:" >&2; grep -E 'Response codes|lost' <<<"$out" >&2; }
   done
   c0=$(cpu_ticks "$pid"); t0=$(date +%s.%N)
-  inns taskset -c 0 dnsperf -s "$server" -a "$src" -d "$WORK/queries" -l "$DURATION" -c 8 -Q "$RATE" -v 2>/dev/null \
+  nsenter --net="$client" taskset -c 0 dnsperf -s "$server" -a "$src" -d "$WORK/queries" -l "$DURATION" -c 8 -Q "$RATE" -v 2>/dev/null \
     | awk '/^> / {print $NF * 1000}' | sort -g > "$WORK/lat"
   c1=$(cpu_ticks "$pid"); t1=$(date +%s.%N)
   local cpu_rate lat median
@@ -130,7 +133,7 @@ echo "bench:dns: $RUNS x ${DURATION}s saturated + ${DURATION}s at $RATE qps per 
 rows=()
 rows+=("$(measure 'dnsmasq' 127.0.0.2 127.0.0.1 "$DNSMASQ")")
 rows+=("$(measure 'aardvark-dns' 127.0.0.3 127.0.0.1 "$AARDPID")")
-rows+=("$(measure 'weft dns' 10.77.0.1 10.77.0.2 "$WEFT")")
+rows+=("$(measure 'weft dns' 127.0.0.11 127.0.0.1 "$WEFT" "$NS-ctr0")")
 rows+=("$(measure 'Node dgram floor (fixed answer)' 127.0.0.4 127.0.0.1 "$FLOOR")")
 
 base=$(cut -d'|' -f2 <<<"${rows[0]}")

@@ -37,8 +37,8 @@ export async function runDns(g: GlobalOptions, paths: readonly string[]): Promis
     process.once('SIGTERM', () => resolve());
     unwatchParent = onParentGone(() => resolve());
   });
-  const server = startDnsServer({ hostNetns, log });
   const kernel = makeKernel(log);
+  const server = startDnsServer({ hostNetns, log, kernel });
   // --store: containers other nodes published resolve too; a change there reloads (below).
   const store = await openStore(g, log);
   let running = false;

@@ -60,7 +60,7 @@ function makeSource(opts: WatchOpts, g: GlobalOptions, log: Logger): ManifestSou
 async function startDns(ctx: ReconcileContext, log: Logger): Promise<DaemonDns> {
   // Loaded here, not at start-up: only the daemon and `weft dns` serve DNS (dns2).
   const { startDnsServer } = await import('../dns/index.js');
-  const server = startDnsServer({ hostNetns: ctx.hostNetns, log });
+  const server = startDnsServer({ hostNetns: ctx.hostNetns, log, kernel: ctx.kernel });
   let last: { revision: string | undefined; peers: number | undefined; resolv: string } | undefined;
   return {
     async update(result, revision, peers) {

@@ -8,7 +8,7 @@ import type { Family } from '../net/cidr.js';
 import { containerId, endpointId, macFromIpv4, macFromSeed, networkId, vethName } from '../net/ids.js';
 import type { KernelState } from '../state/types.js';
 import { aliases } from './alias.js';
-import { dnsRedirectState } from './dns.js';
+import { dnsLocalnetState } from './dns.js';
 import type { NetworkDriver } from './drivers/index.js';
 import { hostsFile, parseResolvConf, resolvConfFile } from './files.js';
 import { firewallState, markPublishEndpoints } from './firewall.js';
@@ -436,7 +436,7 @@ function buildState(topology: Topology, inputs: CompileInputs): KernelState {
     if (ctr.defaultRoute6?.ipv6) {
       out.route({ ns: ctr.ns, dst: 'default', family: 6, via: ctr.defaultRoute6.ipv6.gateway, dev: ctr.defaultRoute6.ifname, owner });
     }
-    dnsRedirectState(ctr, topology, out);
+    dnsLocalnetState(ctr, topology, out);
   }
   firewallState(topology, out);
   return out.state;

@@ -1,22 +1,23 @@
-import type { NftStatement } from '../nft/index.js';
-import { drop, masquerade, match, meta, payload, prefix } from '../nft/index.js';
 import { hasEmbeddedDns, parseResolvConf, usesEmbeddedDns } from './files.js';
 import type { StateBuilder } from './state-builder.js';
-import type { ContainerPlan, EndpointPlan, Topology } from './topology.js';
+import type { ContainerPlan, Topology } from './topology.js';
 
 /**
  * What the embedded DNS server answers, derived from the compiled Topology (pure): the names on
- * each network, the containers that ask (by source address) with the networks they see, and the
- * gateway addresses the server listens on. Every endpoint in the topology counts, local or not,
- * so containers on other hosts of an overlay network resolve as soon as the topology has them.
+ * each network, and the containers that ask, each with the namespace its sockets are opened in and
+ * the networks it sees. Every endpoint in the topology counts, local or not, so containers on
+ * other hosts of an overlay network resolve as soon as the topology has them.
  */
 
-/** The address containers send DNS to; nftables in each container namespace redirects it. */
+/** The address containers send DNS to: the server's sockets are bound to it inside each container namespace. */
 export const EMBEDDED_DNS_ADDRESS = '127.0.0.11';
 /** Docker's TTL for container records. */
 export const DNS_TTL = 600;
-/** The nftables table weft keeps in each container namespace that uses the embedded DNS. */
-export const DNS_REDIRECT_TABLE = { family: 'ip', name: 'weft_dns' } as const;
+/**
+ * The nftables table older weft versions kept in each container namespace (a DNAT of 127.0.0.11
+ * to the gateway). No longer desired: still read, so that one left by an upgrade is deleted.
+ */
+export const LEGACY_DNS_TABLE = { family: 'ip', name: 'weft_dns' } as const;
 
 export interface DnsNameEntry {
   container: string;
@@ -39,9 +40,10 @@ export interface DnsLinkAlias {
 }
 
 export interface DnsClient {
+  /** The container: the sockets in its namespace name it (queries carry no other identity). */
   container: string;
-  /** The container's IPv4 addresses: queries arrive from one of them (after the masquerade). */
-  addresses: string[];
+  /** The path to enter its namespace (/run/netns/NAME, or an attached path): the sockets are made there. */
+  netns: string;
   /** The user-defined networks it is on, in manifest order: the names it may resolve. */
   networks: string[];
   links: DnsLinkAlias[];
@@ -50,21 +52,8 @@ export interface DnsClient {
 }
 
 export interface DnsConfig {
-  /** Gateway addresses the server listens on (UDP and TCP port 53). */
-  listen: string[];
   networks: DnsNetwork[];
   clients: DnsClient[];
-}
-
-/**
- * The endpoint whose gateway receives the container's DNS: a user-defined network first (sorted
- * by name, like the default route), else any, as long as the gateway sits on a host interface.
- */
-export function dnsGatewayEndpoint(ctr: ContainerPlan, topology: Topology): EndpointPlan | undefined {
-  const candidates = ctr.endpoints
-    .filter((ep) => ep.ipv4 && topology.networks.get(ep.network)?.driver.gatewayOnHost === true)
-    .sort((a, b) => Number(hasEmbeddedDns(topology, b.network)) - Number(hasEmbeddedDns(topology, a.network)) || a.network.localeCompare(b.network));
-  return candidates[0];
 }
 
 /** Upstream resolvers of the host namespace. The server forwards from the host namespace, so its loopback resolvers work too. */
@@ -89,22 +78,18 @@ export function buildDnsConfig(topology: Topology, hostResolvConf: string): DnsC
     }
   }
   const clients: DnsClient[] = [];
-  const listen = new Set<string>();
   for (const ctr of topology.containers.values()) {
-    if (!ctr.local || ctr.mode !== 'netns' || !usesEmbeddedDns(ctr, topology)) continue;
-    const gw = dnsGatewayEndpoint(ctr, topology);
-    if (gw?.ipv4) listen.add(gw.ipv4.gateway);
+    if (!ctr.local || ctr.mode !== 'netns' || !ctr.nsPath || !usesEmbeddedDns(ctr, topology)) continue;
     const dnsNets = ctr.endpoints.filter((ep) => hasEmbeddedDns(topology, ep.network));
     clients.push({
       container: ctr.container.name,
-      addresses: ctr.endpoints.flatMap((ep) => (ep.ipv4 ? [ep.ipv4.address] : [])),
+      netns: ctr.nsPath,
       networks: dnsNets.map((ep) => ep.network),
       links: dnsNets.flatMap((ep) => ep.links.map((l) => ({ alias: l.alias.toLowerCase(), container: l.container, network: ep.network }))),
       upstreams: ctr.container.dns.servers.length > 0 ? [...ctr.container.dns.servers] : host,
     });
   }
   return {
-    listen: [...listen].sort(),
     networks: [...networks.values()].sort((a, b) => a.name.localeCompare(b.name)),
     clients,
   };
@@ -114,50 +99,16 @@ function unique<T>(xs: T[]): T[] {
   return xs.filter((v, i, a) => a.indexOf(v) === i);
 }
 
-/** The redirect table's rules by chain and name (statements as weft loads them). */
-export function dnsRedirectRules(gateway: string): Record<'prerouting' | 'output' | 'postrouting', Record<string, NftStatement[]>> {
-  const toGateway = (protocol: 'udp' | 'tcp'): NftStatement[] => [
-    match(payload('ip', 'daddr'), '==', EMBEDDED_DNS_ADDRESS),
-    match(payload(protocol, 'dport'), '==', 53),
-    { dnat: { addr: gateway, port: 53 } },
-  ];
-  // route_localnet (below) makes the kernel accept 127.0.0.0/8 on that interface: without these,
-  // a neighbour could reach the container's localhost-only services (the CVE-2020-8558 class).
-  const fromOutside = (field: 'saddr' | 'daddr'): NftStatement[] => [match(meta('iifname'), '!=', 'lo'), match(payload('ip', field), '==', prefix('127.0.0.0', 8)), drop];
-  return {
-    prerouting: { 'localnet-saddr': fromOutside('saddr'), 'localnet-daddr': fromOutside('daddr') },
-    output: { 'dns-udp': toGateway('udp'), 'dns-tcp': toGateway('tcp') },
-    postrouting: { 'dns-masq': [match(payload('ip', 'saddr'), '==', prefix('127.0.0.0', 8)), match(payload('ip', 'daddr'), '==', gateway), masquerade] },
-  };
-}
-
-const REDIRECT_CHAINS = {
-  // Before conntrack (-200) and NAT: replies to the redirected queries still carry the gateway
-  // and the container's own address here (they become 127.x only at NAT), so only packets that
-  // really arrive from outside with a loopback address are dropped.
-  prerouting: { type: 'filter', hook: 'prerouting', prio: -300, policy: 'accept' },
-  output: { type: 'nat', hook: 'output', prio: -100, policy: 'accept' },
-  postrouting: { type: 'nat', hook: 'postrouting', prio: 100, policy: 'accept' },
-} as const;
-
 /**
- * Desired state for a local container on a user-defined network: the `ip weft_dns` table (DNAT of
- * 127.0.0.11:53 to the gateway, masquerade of the 127.x source, a drop of 127.0.0.0/8 arriving
- * on any interface but lo) and route_localnet on the
- * interface towards the gateway (without it the kernel drops the packet that still carries a 127.x
- * source; it is per interface, so a recreated interface needs it again).
+ * Desired state for a container that uses the embedded DNS: route_localnet 0 on its interfaces.
+ * The DNS sockets live on the container's own loopback, so nothing needs 127.0.0.0/8 routed from
+ * an interface, and with route_localnet 0 the kernel drops loopback addresses arriving from
+ * outside (no neighbour reaches the container's localhost services: docs/security.md item 4).
+ * Older weft set it to 1 for its DNAT; desiring 0 puts an upgraded host back (the sysctl is per
+ * interface and read only where desired).
  */
-export function dnsRedirectState(ctr: ContainerPlan, topology: Topology, out: StateBuilder): void {
+export function dnsLocalnetState(ctr: ContainerPlan, topology: Topology, out: StateBuilder): void {
   if (!ctr.local || ctr.mode !== 'netns' || !ctr.ns || !usesEmbeddedDns(ctr, topology)) return;
-  const gw = dnsGatewayEndpoint(ctr, topology);
-  if (!gw?.ipv4) return;
   const owner = { kind: 'container' as const, name: ctr.container.name };
-  const { family, name: table } = DNS_REDIRECT_TABLE;
-  const base = { ns: ctr.ns, family, table, owner } as const;
-  out.nft({ kind: 'table', ns: ctr.ns, family, name: table, owner });
-  for (const [name, b] of Object.entries(REDIRECT_CHAINS)) out.nft({ kind: 'chain', ...base, name, base: { ...b } });
-  for (const [chain, rules] of Object.entries(dnsRedirectRules(gw.ipv4.gateway))) {
-    for (const [name, expr] of Object.entries(rules)) out.nft({ kind: 'rule', ...base, chain, name, expr });
-  }
-  out.sysctl({ ns: ctr.ns, path: `net/ipv4/conf/${gw.ifname}/route_localnet`, dev: gw.ifname, value: '1', owner });
+  for (const ep of ctr.endpoints) out.sysctl({ ns: ctr.ns, path: `net/ipv4/conf/${ep.ifname}/route_localnet`, dev: ep.ifname, value: '0', owner });
 }

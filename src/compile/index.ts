@@ -9,5 +9,5 @@ export { StateBuilder } from './state-builder.js';
 export { FIREWALL_TABLE, firewallWanted, hostOwner, publishEndpoint } from './firewall.js';
 export { parseAlias, formatAlias, aliases } from './alias.js';
 export { hostnameOf, parseResolvConf, usableUpstreams, usesEmbeddedDns } from './files.js';
-export { buildDnsConfig, dnsRedirectRules, DNS_REDIRECT_TABLE, DNS_TTL, EMBEDDED_DNS_ADDRESS } from './dns.js';
+export { buildDnsConfig, LEGACY_DNS_TABLE, DNS_TTL, EMBEDDED_DNS_ADDRESS } from './dns.js';
 export type { DnsConfig, DnsClient, DnsNetwork, DnsNameEntry, DnsLinkAlias } from './dns.js';

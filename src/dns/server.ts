@@ -1,6 +1,6 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
-import type { DnsConfig } from '../compile/index.js';
+import type { DnsClient, DnsConfig } from '../compile/index.js';
 import type { Logger } from '../log.js';
 import { forwardTcp, forwardUdp } from './forward.js';
 import { RecordStore } from './store.js';
@@ -10,11 +10,11 @@ import { RCODE, RCODE_NAMES, buildResponse, errorResponse, parseQuery, rcodeOf, 
 
 export interface DnsServerOptions {
   log: Logger;
-  /** Port on every listen address (53; tests may choose another). */
-  port?: number;
+  /** Where each client's sockets come from (its namespace's 127.0.0.11:53 in production). */
+  sockets: SocketSource;
   /** How long to wait for one upstream before trying the next (then SERVFAIL). */
   upstreamTimeoutMs?: number;
-  /** How often to retry listen addresses that cannot be bound yet (the bridge is not there yet). */
+  /** How often to retry clients whose sockets cannot be opened yet (the namespace is not there yet). */
   bindRetryMs?: number;
   /** Bounds against floods and slow clients (DNS_SERVER_LIMITS by default). */
   limits?: Partial<DnsServerLimits>;
@@ -24,16 +24,16 @@ export interface DnsServerOptions {
 export interface DnsServerLimits {
   /** Forwarded queries waiting for upstreams, in all; more get SERVFAIL. */
   maxInFlight: number;
-  /** The same per source address (one container): a flooding container exhausts its own share only. */
+  /** The same per client container (its sockets): a flooding container exhausts its own share only. */
   maxInFlightPerSource: number;
   /**
-   * Queries per second from one source address while other sources ask too; the rest of that
+   * Queries per second from one client container while other sources ask too; the rest of that
    * second's queries are dropped unread (cheaper than answering them, so a flood costs the server
    * less than it costs the flooder). A source alone is not limited: there is nobody to protect
    * (and a benchmark from one address measures the server, not the limit).
    */
   maxQueriesPerSecondPerSource: number;
-  /** TCP connections open at once, in all and per source address; more are closed on accept. */
+  /** TCP connections open at once, in all and per client container; more are closed on accept. */
   maxTcpConnections: number;
   maxTcpPerSource: number;
   /** The longest TCP frame (a query) accepted; a longer length prefix closes the connection. */
@@ -42,6 +42,26 @@ export interface DnsServerLimits {
   tcpIdleMs: number;
   /** A TCP connection whose answers are not read (writes blocked) for this long is closed. */
   tcpStallMs: number;
+}
+
+/** A client's sockets: descriptors made inside its namespace, or (tests) an address to bind. */
+export interface OpenedSockets {
+  udp: { fd: number } | { address: string; port: number };
+  tcp: { fd: number } | { host: string; port: number };
+  /** The identity of the namespace they were made in (see SocketSource.current). */
+  key?: string;
+}
+
+/** Opens and tracks the per-client sockets; the server only serves them. */
+export interface SocketSource {
+  /** The client's sockets, or null when its namespace does not exist (yet). Rejects when it cannot bind. */
+  open(client: DnsClient): Promise<OpenedSockets | null>;
+  /** False when sockets opened with `key` no longer belong to the client's namespace (its name was removed or reused). */
+  current(client: DnsClient, key: string | undefined): boolean;
+  /** Closes sockets that were opened but never served (the client left meanwhile, or Node refused them). */
+  discard(sockets: Partial<OpenedSockets>): void;
+  /** Calls `changed` when a namespace may have gone (its path, or null for any); returns how to stop. */
+  watch(changed: (netns: string | null) => void): () => void;
 }
 
 /** Receive buffer of each UDP socket, bytes (net.core.rmem_max caps it). */
@@ -68,11 +88,11 @@ export interface DnsStats {
   forwarded: number;
   /** Responses truncated for UDP (the client retries over TCP). */
   truncated: number;
-  /** Addresses the server listens on now. */
+  /** Containers whose namespace the server listens in now. */
   listening: string[];
-  /** Addresses it should listen on but cannot yet. */
+  /** Containers it should listen for but cannot yet (namespace missing, loopback down). */
   pending: string[];
-  /** Container addresses it answers. */
+  /** Containers it answers. */
   clients: number;
   /** Packets whose handling failed unexpectedly (dropped, logged; the server carries on). */
   errors: number;
@@ -90,24 +110,35 @@ interface Forward {
   upstreams: readonly string[];
 }
 
+/** One client's sockets: the socket a query arrives on names the container that asked. */
 interface Listener {
+  client: DnsClient;
   udp?: dgram.Socket;
   tcp?: net.Server;
+  /** The namespace identity the sockets were made in. */
+  key?: string;
+  /** Waiting for the socket source. */
+  opening?: boolean;
   /** Bound and serving (the sockets above exist from the bind attempt on). */
   udpUp?: boolean;
   tcpUp?: boolean;
-  /** The last bind error, logged once per kind. */
+  /** The last open or bind error, logged once per kind. */
   lastError?: string;
 }
 
 /**
- * The embedded DNS server: UDP and TCP on each listen address (the gateways that container
- * namespaces redirect 127.0.0.11 to), answers from the record store, forwarding for the rest.
- * Lives in the process's own network namespace. Never throws from a socket event.
+ * The embedded DNS server: a UDP and a TCP socket per client container (bound to 127.0.0.11:53
+ * inside its namespace, made by the namespace worker), answers from the record store, forwarding
+ * for the rest from this process's namespace. Never throws from a socket event.
  */
 export class DnsServer {
-  private store = new RecordStore({ listen: [], networks: [], clients: [] });
+  private store = new RecordStore({ networks: [], clients: [] });
+  /** By container name. */
   private readonly listeners = new Map<string, Listener>();
+  /** The same by namespace path, for namespace removals. */
+  private readonly byNetns = new Map<string, Listener>();
+  private readonly sockets: SocketSource;
+  private readonly unwatch: () => void;
   private readonly counts = new Array<number>(16).fill(0);
   private forwarded = 0;
   private truncated = 0;
@@ -118,7 +149,7 @@ export class DnsServer {
   private errors = 0;
   private limited = 0;
   private rateLimited = 0;
-  /** Queries per source address in the current second (cleared each second: bounded by one second's packets). */
+  /** Queries per client container in the current second (cleared each second: bounded by one second's packets). */
   private readonly rate = new Map<string, number>();
   private readonly rateTimer: NodeJS.Timeout;
   private readonly tcpClosed = { overCap: 0, frameTooLong: 0, stalled: 0 };
@@ -126,22 +157,22 @@ export class DnsServer {
   private retryTimer: NodeJS.Timeout | undefined;
   private closed = false;
   private configText = '';
-  private readonly port: number;
   private readonly timeoutMs: number;
   private readonly retryMs: number;
   private readonly log: Logger;
 
   constructor(opts: DnsServerOptions) {
     this.log = opts.log;
-    this.port = opts.port ?? 53;
+    this.sockets = opts.sockets;
     this.timeoutMs = opts.upstreamTimeoutMs ?? 1500;
     this.retryMs = opts.bindRetryMs ?? 1000;
     this.limits = { ...DNS_SERVER_LIMITS, ...opts.limits };
     this.rateTimer = setInterval(() => this.rate.clear(), 1000);
     this.rateTimer.unref();
+    this.unwatch = this.sockets.watch((netns) => this.recheck(netns));
   }
 
-  /** Replaces the records and the listen addresses; queries in flight finish with the old store. */
+  /** Replaces the records and the clients; queries in flight finish with the old store. */
   setConfig(config: DnsConfig): void {
     if (this.closed) return;
     // The same records again (a periodic resync): keep the store and its warm answer cache.
@@ -149,15 +180,40 @@ export class DnsServer {
     if (text === this.configText) return;
     this.configText = text;
     this.store = new RecordStore(config, this.log);
-    const want = new Set(config.listen);
-    for (const [addr, l] of this.listeners) {
-      if (want.has(addr)) continue;
+    const want = new Map(config.clients.map((c) => [c.container, c]));
+    for (const [name, l] of this.listeners) {
+      const c = want.get(name);
+      if (c?.netns === l.client.netns) {
+        l.client = c;
+        continue;
+      }
       this.closeListener(l);
-      this.listeners.delete(addr);
-      this.log.info({ address: addr }, 'dns: stopped listening');
+      this.listeners.delete(name);
+      this.log.info({ container: name }, 'dns: stopped listening');
     }
-    for (const addr of want) if (!this.listeners.has(addr)) this.listeners.set(addr, {});
+    for (const [name, c] of want) if (!this.listeners.has(name)) this.listeners.set(name, { client: c });
+    this.byNetns.clear();
+    for (const l of this.listeners.values()) this.byNetns.set(l.client.netns, l);
     this.bindMissing();
+  }
+
+  /**
+   * A namespace may have gone (`netns`, or any for null): sockets made in one that is no longer
+   * the client's are closed at once (an open socket would keep a deleted namespace, and its veths,
+   * alive), then opened again if the client's namespace comes back.
+   */
+  private recheck(netns: string | null): void {
+    if (this.closed) return;
+    const ls = netns === null ? [...this.listeners.values()] : [this.byNetns.get(netns)].filter((l) => l !== undefined);
+    let closed = false;
+    for (const l of ls) {
+      if (!l.udp && !l.tcp) continue;
+      if (this.sockets.current(l.client, l.key)) continue;
+      void this.closeListener(l);
+      closed = true;
+      this.log.info({ container: l.client.container, netns: l.client.netns }, 'dns: namespace gone; sockets closed');
+    }
+    if (closed) this.bindMissing();
   }
 
   stats(): DnsStats {
@@ -165,7 +221,7 @@ export class DnsServer {
     responses.OTHER = this.counts.reduce((a, n, i) => a + (RCODE_NAMES.some((name) => RCODE[name] === i) ? 0 : n), 0);
     const listening: string[] = [];
     const pending: string[] = [];
-    for (const [addr, l] of this.listeners) (l.udpUp && l.tcpUp ? listening : pending).push(addr);
+    for (const [name, l] of this.listeners) (l.udpUp && l.tcpUp ? listening : pending).push(name);
     return {
       responses,
       forwarded: this.forwarded,
@@ -182,6 +238,7 @@ export class DnsServer {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.unwatch();
     clearInterval(this.rateTimer);
     if (this.retryTimer) clearTimeout(this.retryTimer);
     await Promise.all([...this.listeners.values()].map((l) => this.closeListener(l)));
@@ -193,6 +250,7 @@ export class DnsServer {
     const tcp = l.tcp;
     delete l.udp;
     delete l.tcp;
+    delete l.key;
     l.udpUp = false;
     l.tcpUp = false;
     return new Promise((resolve) => {
@@ -209,15 +267,10 @@ export class DnsServer {
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
     let missing = false;
-    for (const [addr, l] of this.listeners) {
-      if (!l.udp) {
-        missing = true;
-        this.bindUdp(addr, l);
-      }
-      if (!l.tcp) {
-        missing = true;
-        this.bindTcp(addr, l);
-      }
+    for (const l of this.listeners.values()) {
+      if (l.udp && l.tcp) continue;
+      missing = true;
+      if (!l.opening) void this.openListener(l);
     }
     if (missing && !this.closed) {
       this.retryTimer = setTimeout(() => this.bindMissing(), this.retryMs);
@@ -225,28 +278,72 @@ export class DnsServer {
     }
   }
 
-  private bindFailed(addr: string, l: Listener, proto: string, err: NodeJS.ErrnoException): void {
-    const what = `${proto} ${err.code ?? err.message}`;
-    if (l.lastError !== what) this.log.warn({ address: addr, proto, error: err.code ?? err.message }, 'dns: cannot listen yet; retrying');
+  private bindFailed(l: Listener, proto: string, error: string): void {
+    const what = `${proto} ${error}`;
+    if (l.lastError !== what) this.log.warn({ container: l.client.container, netns: l.client.netns, proto, error }, 'dns: cannot listen yet; retrying');
     l.lastError = what;
   }
 
-  private bindUdp(addr: string, l: Listener): void {
+  /** Gets the client's sockets from the source and serves them; on failure the retry timer tries again. */
+  private async openListener(l: Listener): Promise<void> {
+    l.opening = true;
+    // Whatever half is left (one socket failed to bind) is closed: both are opened together.
+    await this.closeListener(l);
+    let opened: OpenedSockets | null;
+    try {
+      opened = await this.sockets.open(l.client);
+    } catch (err) {
+      l.opening = false;
+      this.bindFailed(l, 'open', err instanceof Error ? err.message : String(err));
+      return;
+    }
+    l.opening = false;
+    if (opened === null) {
+      this.bindFailed(l, 'open', 'no such namespace');
+      return;
+    }
+    if (this.closed || this.listeners.get(l.client.container) !== l || l.udp || l.tcp) {
+      this.sockets.discard(opened);
+      return;
+    }
+    if (opened.key !== undefined) l.key = opened.key;
+    // Node may refuse a descriptor synchronously (not a socket of that kind): never an unhandled
+    // rejection, and each descriptor closed once (by its Node socket if it took it, else here).
+    const refused = (err: unknown, notTaken: Partial<OpenedSockets>) => {
+      void this.closeListener(l);
+      this.sockets.discard(notTaken);
+      this.bindFailed(l, 'bind', err instanceof Error ? err.message : String(err));
+    };
+    try {
+      this.bindUdp(l, opened.udp);
+    } catch (err) {
+      refused(err, opened);
+      return;
+    }
+    try {
+      this.bindTcp(l, opened.tcp);
+    } catch (err) {
+      refused(err, { tcp: opened.tcp });
+    }
+  }
+
+  private bindUdp(l: Listener, where: OpenedSockets['udp']): void {
+    const name = l.client.container;
     // Replies go to IP literals: a synchronous lookup spares every send a dns.lookup and a tick.
-    const sock = dgram.createSocket({ type: addr.includes(':') ? 'udp6' : 'udp4', lookup: literalLookup });
+    const sock = dgram.createSocket({ type: 'udp4', lookup: literalLookup });
     l.udp = sock;
-    sock.once('error', (err) => {
+    sock.once('error', (err: NodeJS.ErrnoException) => {
       if (l.udp === sock) delete l.udp;
       try {
         sock.close();
       } catch {
         /* never bound: nothing to close */
       }
-      this.bindFailed(addr, l, 'udp', err);
+      this.bindFailed(l, 'udp', err.code ?? err.message);
     });
-    sock.bind({ address: addr, port: this.port, exclusive: true }, () => {
+    sock.bind({ ...where, exclusive: true }, () => {
       sock.removeAllListeners('error');
-      // Room for a burst from one container before the kernel drops everyone's queries
+      // Room for a burst before the kernel drops this container's queries
       // (about 1000 small queries: ~10 ms of work on a free core; the default holds ~200).
       try {
         sock.setRecvBufferSize(UDP_RECEIVE_BUFFER);
@@ -254,30 +351,32 @@ export class DnsServer {
         /* capped by net.core.rmem_max: the kernel keeps what it allows */
       }
       // After binding, errors are per datagram (a client gone): nothing to do about them.
-      sock.on('error', (err) => this.log.debug({ address: addr, error: err.message }, 'dns: udp error'));
-      sock.on('message', (msg, rinfo) => this.onUdp(sock, msg, rinfo));
+      sock.on('error', (err) => this.log.debug({ container: name, error: err.message }, 'dns: udp error'));
+      sock.on('message', (msg, rinfo) => this.onUdp(sock, name, msg, rinfo));
       l.udpUp = true;
-      this.log.info({ address: addr, port: this.port, proto: 'udp' }, 'dns: listening');
-      if (this.closed || this.listeners.get(addr) !== l) {
+      this.log.debug({ container: name, proto: 'udp' }, 'dns: listening');
+      if (this.closed || this.listeners.get(name) !== l || l.udp !== sock) {
         if (l.udp === sock) delete l.udp;
         sock.close();
       }
     });
   }
 
-  private bindTcp(addr: string, l: Listener): void {
-    const server = net.createServer((conn) => this.onTcp(conn));
+  private bindTcp(l: Listener, where: OpenedSockets['tcp']): void {
+    const name = l.client.container;
+    const server = net.createServer((conn) => this.onTcp(conn, name));
     l.tcp = server;
     server.once('error', (err: NodeJS.ErrnoException) => {
       if (l.tcp === server) delete l.tcp;
-      this.bindFailed(addr, l, 'tcp', err);
+      server.close();
+      this.bindFailed(l, 'tcp', err.code ?? err.message);
     });
-    server.listen({ host: addr, port: this.port, exclusive: true }, () => {
+    server.listen({ ...where, exclusive: true }, () => {
       server.removeAllListeners('error');
-      server.on('error', (err) => this.log.debug({ address: addr, error: err.message }, 'dns: tcp error'));
+      server.on('error', (err) => this.log.debug({ container: name, error: err.message }, 'dns: tcp error'));
       l.tcpUp = true;
-      this.log.info({ address: addr, port: this.port, proto: 'tcp' }, 'dns: listening');
-      if (this.closed || this.listeners.get(addr) !== l) {
+      this.log.debug({ container: name, proto: 'tcp' }, 'dns: listening');
+      if (this.closed || this.listeners.get(name) !== l || l.tcp !== server) {
         if (l.tcp === server) delete l.tcp;
         server.close();
       }
@@ -289,6 +388,7 @@ export class DnsServer {
    * caller calls forward() with a way to reply later). The hot path allocates no closure.
    */
   private handle(msg: Buffer, source: string, tcp: boolean): Buffer | null | Forward {
+    // `source` is the container whose socket received the query: its view, its limits.
     const q = parseQuery(msg);
     if (!isQuery(q)) {
       if (q.drop) return null;
@@ -363,12 +463,12 @@ export class DnsServer {
     return true;
   }
 
-  private onUdp(sock: dgram.Socket, msg: Buffer, rinfo: dgram.RemoteInfo): void {
-    if (this.overRate(rinfo.address)) return;
-    const res = this.handleSafely(msg, rinfo.address, false);
+  private onUdp(sock: dgram.Socket, client: string, msg: Buffer, rinfo: dgram.RemoteInfo): void {
+    if (this.overRate(client)) return;
+    const res = this.handleSafely(msg, client, false);
     if (res === null) return;
     if (Buffer.isBuffer(res)) sendLate(sock, res, rinfo);
-    else this.forward(msg, res.q, res.upstreams, false, rinfo.address, (out) => sendLate(sock, out, rinfo));
+    else this.forward(msg, res.q, res.upstreams, false, client, (out) => sendLate(sock, out, rinfo));
   }
 
   /**
@@ -376,8 +476,7 @@ export class DnsServer {
    * every side: connections per source and in all, the frame length, idle time, and a client that
    * does not read its answers (reading stops while writes are blocked; closed after tcpStallMs).
    */
-  private onTcp(conn: net.Socket): void {
-    const source = conn.remoteAddress ?? '';
+  private onTcp(conn: net.Socket, source: string): void {
     const lim = this.limits;
     if (this.tcpConnections >= lim.maxTcpConnections || (this.tcpBySource.get(source) ?? 0) >= lim.maxTcpPerSource) {
       this.tcpClosed.overCap++;

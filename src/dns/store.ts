@@ -6,7 +6,7 @@ import { CLASS_IN, RCODE, TYPE, encodeRecord, isDnsName, nameBytes, queryName, r
 
 /**
  * The record store: what each client may resolve, answered from precomputed wire bytes.
- * Clients are known by source address; each sees only the networks its container is on (plus its
+ * Clients are known by container name (the socket a query arrived on names it); each sees only the networks its container is on (plus its
  * own legacy link aliases). Clients with the same view share one answer cache, filled on first
  * use with dns2-encoded records. A new DnsConfig means a new store (the old one is dropped whole).
  */
@@ -168,9 +168,8 @@ export class RecordStore {
   readonly names = new Map<string, Map<string, Addresses>>();
   /** reverse name -> the containers with that address. */
   readonly reverse = new Map<string, ReverseEntry[]>();
+  /** Container name -> what it may resolve. */
   private readonly clients = new Map<string, View>();
-  /** Where the server listens. */
-  readonly listen: readonly string[];
 
   /**
    * Names that cannot go on the wire (a label over 63 bytes, a name over 253, control bytes: a
@@ -180,7 +179,6 @@ export class RecordStore {
     config: DnsConfig,
     readonly log: Logger = silentLogger,
   ) {
-    this.listen = config.listen;
     const skip = (name: string, container: string, network: string, what: string) =>
       log.warn({ name: name.slice(0, 300), length: name.length, container: container.slice(0, 300), network: network.slice(0, 300), what }, 'dns: invalid name left out of the records');
     const endpoints = new Map<string, Addresses>();
@@ -229,17 +227,17 @@ export class RecordStore {
         view = new View(this, c.networks.map((n) => n.toLowerCase()), links, c.upstreams);
         views.set(id, view);
       }
-      for (const a of c.addresses) this.clients.set(a, view);
+      this.clients.set(c.container, view);
     }
   }
 
-  /** The decision for a query from `source`; strangers (not a container using the embedded DNS) are refused. */
-  decide(source: string, q: Query): Decision {
-    const view = this.clients.get(source);
+  /** The decision for a query from container `client`; strangers (not a container using the embedded DNS) are refused. */
+  decide(client: string, q: Query): Decision {
+    const view = this.clients.get(client);
     return view ? view.decide(q) : { kind: 'refuse' };
   }
 
-  /** Clients known to the store (by address), for status output. */
+  /** Clients known to the store (containers), for status output. */
   get clientCount(): number {
     return this.clients.size;
   }

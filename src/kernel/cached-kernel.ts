@@ -1,5 +1,6 @@
+import { InternalError } from '../errors.js';
 import type { NsKey } from '../state/types.js';
-import type { Kernel, KernelProgram, KernelStats, NsReadRequest, NsSnapshot, ProgressFn, ReadBack } from './types.js';
+import type { Kernel, KernelProgram, KernelStats, NsReadRequest, NsSnapshot, NsSockets, ProgressFn, ReadBack } from './types.js';
 import { workWrites } from './types.js';
 
 /** Called around every write, so the daemon can tell its own kernel events from drift. */
@@ -55,6 +56,11 @@ export class CachingKernel implements Kernel {
   /** The namespaces currently cached (for tests). */
   cachedKeys(): NsKey[] {
     return [...this.cache.keys()].sort();
+  }
+
+  openDnsSockets(path: string, address: string, port: number): Promise<NsSockets | null> {
+    if (!this.inner.openDnsSockets) return Promise.reject(new InternalError('this kernel cannot open sockets inside namespaces'));
+    return this.inner.openDnsSockets(path, address, port);
   }
 
   listNetns(): Promise<string[]> {

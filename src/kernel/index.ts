@@ -12,3 +12,4 @@ export { parseLinks, parseAddresses, parseRoutes } from './ip-parse.js';
 export { NETNS_ENV, inHostNetns, onParentGone, reexecInNetns } from './reexec.js';
 export { toolVersions } from './tool-versions.js';
 export type { ToolVersion } from './tool-versions.js';
+export { watchNetnsNames, netnsKey } from './netns-watch.js';

@@ -4,7 +4,7 @@ import type { Logger } from '../log.js';
 import { clearHalfMade, dropIntents, readIntents, recordIntents } from './netns-intents.js';
 import { checkBeforeRun, dropFulfilledIntents, listFolder, readTextFiles, writeNetnsFiles } from './program-io.js';
 import type { FromWorker, Job, JobError, JobResult } from './inproc/protocol.js';
-import type { Kernel, KernelProgram, KernelStats, NsReadRequest, NsRef, NsSnapshot, NsWork, ProgressFn, ReadBack } from './types.js';
+import type { Kernel, KernelProgram, KernelStats, NsReadRequest, NsRef, NsSnapshot, NsSockets, NsWork, ProgressFn, ReadBack } from './types.js';
 import { workWrites } from './types.js';
 
 export interface InProcessKernelOptions {
@@ -139,6 +139,12 @@ export class InProcessKernel implements Kernel {
 
   netnsIntents(): Promise<Set<string>> {
     return readIntents();
+  }
+
+  async openDnsSockets(path: string, address: string, port: number): Promise<NsSockets | null> {
+    const r = await this.call({ kind: 'dns-sockets', path, address, port });
+    if (r.kind !== 'dns-sockets') throw new InternalError('namespace worker: wrong reply to dns-sockets');
+    return r.sockets;
   }
 
   /**

@@ -1,6 +1,7 @@
 import { readdir } from 'node:fs/promises';
 import { KernelError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { InProcessKernel } from './inproc-kernel.js';
 import type { ExecResult } from './exec.js';
 import { checkNftTable, checkSysctl } from './guard.js';
 import { checkBeforeRun, dropFulfilledIntents, listFolder, readTextFiles, writeNetnsFiles } from './program-io.js';
@@ -11,7 +12,7 @@ import { clearHalfMade, dropIntents, readIntents, recordIntents } from './netns-
 import { PrivateTemp, sweepDeadTemps } from './private-temp.js';
 import { failedBatchLine, parseAddresses, parseFdb, parseLinks, parseNeighbours, parseRoutes, splitJsonLines } from './ip-parse.js';
 import { renderFdbOp, renderIpOp } from './ip-render.js';
-import type { Kernel, KernelProgram, KernelStats, NsReadRequest, NsReadSpec, NsRef, NsSnapshot, NsWork, ProgressFn, ReadBack } from './types.js';
+import type { Kernel, KernelProgram, KernelStats, NsReadRequest, NsReadSpec, NsRef, NsSnapshot, NsSockets, NsWork, ProgressFn, ReadBack } from './types.js';
 import { workWrites } from './types.js';
 
 export interface RealKernelOptions {
@@ -110,6 +111,18 @@ export class RealKernel implements Kernel {
 
   netnsIntents(): Promise<Set<string>> {
     return readIntents();
+  }
+
+  private socketWorker: InProcessKernel | undefined;
+
+  /**
+   * The embedded DNS's sockets come from the same namespace worker as the in-process kernel's
+   * (a process cannot hand a descriptor back to Node without one, and the main thread never
+   * calls setns): one DNS design for both kernels, and no per-container DNAT table to keep.
+   */
+  openDnsSockets(path: string, address: string, port: number): Promise<NsSockets | null> {
+    this.socketWorker ??= new InProcessKernel({ log: this.log });
+    return this.socketWorker.openDnsSockets(path, address, port);
   }
 
   async readNamespaces(reqs: readonly NsReadRequest[]): Promise<Map<string, NsSnapshot | null>> {

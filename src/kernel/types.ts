@@ -299,4 +299,18 @@ export interface Kernel {
    * snapshots of the namespaces it could read back (NsWork.readBack), if any.
    */
   run(program: KernelProgram, progress?: ProgressFn): Promise<ReadBack | void>;
+  /**
+   * A UDP and a listening TCP socket bound to address:port inside the namespace at `path`, made on
+   * the namespace worker (the calling thread never moves), as descriptors this process owns: hand
+   * them to Node (dgram bind({fd}), net listen({fd})). Null when the namespace does not exist.
+   * Used by the embedded DNS (src/dns); a kernel without it cannot serve it.
+   */
+  openDnsSockets?(path: string, address: string, port: number): Promise<NsSockets | null>;
+}
+
+/** Descriptors opened inside a namespace, and that namespace's nsfs identity (device:inode of its file). */
+export interface NsSockets {
+  udp: number;
+  tcp: number;
+  key: string;
 }

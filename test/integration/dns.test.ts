@@ -151,16 +151,50 @@ spec: {networks: {bridge: {links: ["container1:db1"]}}}
     expect(await short('late', ['container3'])).toEqual(['172.21.0.3']);
   }, 90_000);
 
-  it('repairs the redirect table when it is deleted by hand', async () => {
-    await run(['ip', 'netns', 'exec', host.netns('container3'), 'nft', 'delete', 'table', 'ip', 'weft_dns']);
+  it('serves each container on sockets inside its own namespace: no weft_dns table, route_localnet 0, nothing on :53 of the host namespace\'s gateways', async () => {
+    const ns = host.netns('container3');
+    const inNs = async (argv: string[]) => (await run(['ip', 'netns', 'exec', ns, ...argv])).stdout;
+    expect(await inNs(['nft', 'list', 'tables'])).not.toContain('weft_dns');
+    expect((await inNs(['cat', '/proc/sys/net/ipv4/conf/eth0/route_localnet'])).trim()).toBe('0');
+    // The server's sockets, as the container's kernel sees them (UDP and TCP, on 127.0.0.11:53).
+    expect(await inNs(['ss', '-H', '-lnu'])).toMatch(/127\.0\.0\.11:53\b/);
+    expect(await inNs(['ss', '-H', '-lnt'])).toMatch(/127\.0\.0\.11:53\b/);
+    // Answered from there, over UDP and over TCP.
+    expect(await short('container3', ['@127.0.0.11', '+notcp', 'container2'])).toEqual(['172.21.0.2']);
+    expect(await short('container3', ['@127.0.0.11', '+tcp', 'container2'])).toEqual(['172.21.0.2']);
+    // Nothing of weft's listens in the host namespace (the upstream dnsmasqs use 127.0.0.53/54).
+    const hostSockets = (await run(['ip', 'netns', 'exec', host.name, 'ss', '-H', '-lnu'])).stdout + (await run(['ip', 'netns', 'exec', host.name, 'ss', '-H', '-lnt'])).stdout;
+    expect(hostSockets).not.toMatch(/(172\.\d+\.0\.1|127\.0\.0\.11):53\b/);
+  });
+
+  it('a host upgraded from the DNAT design converges: the old table goes, route_localnet returns to 0, names resolve', async () => {
+    const ns = host.netns('container3');
+    // What an older weft left: its table (here redirecting DNS somewhere useless) and route_localnet 1.
+    await run(['ip', 'netns', 'exec', ns, 'nft', '-f', '-'], { input: 'table ip weft_dns {\n chain output {\n  type nat hook output priority -100; policy accept;\n  ip daddr 127.0.0.11 udp dport 53 dnat to 198.18.0.1:53\n  ip daddr 127.0.0.11 tcp dport 53 dnat to 198.18.0.1:53\n }\n}\n' });
+    await run(['ip', 'netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv4.conf.eth0.route_localnet=1']);
     expect(await status('container3', ['container2'])).toBeUndefined();
     const plan = await host.weft(['plan', '--detail', '-f', dir]);
-    expect(plan.stdout).toContain(`+ nft table ip weft_dns in ${host.netns('container3')}`);
-    expect(plan.stdout).toContain(`+ nft rule dns-udp in ip weft_dns output in ${host.netns('container3')}`);
+    expect(plan.stdout).toContain(`- nft table ip weft_dns in ${ns}`);
+    expect(plan.stdout).toMatch(/route_localnet/);
     await host.weft(['apply', '-f', dir]);
+    expect((await run(['ip', 'netns', 'exec', ns, 'nft', 'list', 'tables'])).stdout).not.toContain('weft_dns');
+    expect((await run(['ip', 'netns', 'exec', ns, 'cat', '/proc/sys/net/ipv4/conf/eth0/route_localnet'])).stdout.trim()).toBe('0');
     expect(await short('container3', ['container2'])).toEqual(['172.21.0.2']);
     expect((await host.weft(['plan', '-f', dir])).stdout).toBe('');
-  });
+  }, 120_000);
+
+  it('a namespace deleted by hand is destroyed (the server closes its sockets there); recreated by apply, it is served again', async () => {
+    const ns = host.netns('web1');
+    const veths = async () => (await run(['ip', '-n', host.name, '-o', 'link', 'show', 'type', 'veth'])).stdout.split('\n').filter((l) => l.trim() !== '').length;
+    const before = await veths();
+    await run(['ip', 'netns', 'del', ns]);
+    // Only a destroyed namespace takes its veth with it: an open socket inside would keep it.
+    await eventually(async () => (await veths()) === before - 1, 10_000, 100);
+    await host.weft(['apply', '-f', dir]);
+    await eventually(async () => (await short('web1', ['container3'])).join() === '172.21.0.3', 30_000, 200).catch((e: Error) => {
+      throw new Error(`${e.message}; the server's log ends:\n${server.output().slice(-4000)}`);
+    });
+  }, 90_000);
 
   it('answers SERVFAIL quickly once the upstream is gone', async () => {
     process.kill(upstream.pid, 'SIGTERM');

@@ -2,6 +2,7 @@
 // A UDP flooder for the DNS hostile-input tests, in its own process so that the flood really
 // competes with the server (the test's own event loop stays free to measure probes).
 // Usage: node dns-flood.mjs PORT SOURCE_ADDRESS DURATION_MS NAME_PREFIX RATE_PER_SECOND
+// (sends from SOURCE_ADDRESS to the server's socket for that client, on the same address).
 // NAME_PREFIX's "N" becomes the query's number. Prints how many queries it sent.
 import dgram from 'node:dgram';
 
@@ -33,7 +34,7 @@ sock.bind(0, source, () => {
     // Catch up to the rate every few milliseconds: a steady flood in small bursts (at most 50,
     // also after the process was not scheduled for a while: a starved test machine).
     const due = Math.min(n + 50, Math.floor(((now - start) * Number(rate)) / 1000));
-    for (; n < due; n++) sock.send(query(prefix.replace('N', String(n)), n), Number(port), '127.0.0.1');
+    for (; n < due; n++) sock.send(query(prefix.replace('N', String(n)), n), Number(port), source);
     setTimeout(burst, 2);
   };
   burst();

@@ -2,6 +2,7 @@ import { Packet } from 'dns2';
 import type { Header, Resource } from 'dns2';
 import { builtinDrivers, compile, emptyAllocations } from '../../src/compile/index.js';
 import type { NetworkDriver, Topology } from '../../src/compile/index.js';
+import type { SocketSource } from '../../src/dns/index.js';
 import { modelFromText } from '../../src/model/index.js';
 
 /** DNS test helpers: queries encoded and responses decoded with dns2, topologies compiled from YAML. */
@@ -56,4 +57,18 @@ export function topologyOf(yaml: string, opts: { node?: string; hostNetns?: stri
     { hostNetns: opts.hostNetns ?? 'h1', allocations: emptyAllocations(), hostResolvConf: '', hostRoutes: [], ...(opts.node ? { node: opts.node } : {}) },
     drivers,
   ).topology;
+}
+
+/**
+ * A socket source for tests without namespaces: each client's sockets are bound to the address
+ * its `netns` field holds (127.0.0.x), on `port`: one socket pair per client, as in production,
+ * so the socket a query arrives on names the client.
+ */
+export function addressSockets(port: number): SocketSource {
+  return {
+    open: (c) => Promise.resolve({ udp: { address: c.netns, port }, tcp: { host: c.netns, port } }),
+    current: () => true,
+    discard: () => undefined,
+    watch: () => () => undefined,
+  };
 }

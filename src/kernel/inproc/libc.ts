@@ -37,6 +37,12 @@ export const SO_SNDBUF = 7;
 export const ENOENT = 2;
 export const EINVAL = 22;
 export const EINTR = 4;
+export const AF_INET = 2;
+export const SOCK_STREAM = 1;
+export const SOCK_DGRAM = 2;
+export const SOCK_NONBLOCK = 0o4000;
+export const SO_REUSEADDR = 2;
+export const RLIMIT_NOFILE = 7;
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- koffi functions are untyped */
 interface Libc {
@@ -51,6 +57,10 @@ interface Libc {
   send: (fd: number, buf: Buffer, len: number, flags: number) => number | bigint;
   recv: (fd: number, buf: Buffer, len: number, flags: number) => number | bigint;
   strerror: (errno: number) => string;
+  bind: (fd: number, addr: Buffer, len: number) => number;
+  listen: (fd: number, backlog: number) => number;
+  getrlimit: (resource: number, limits: BigUint64Array) => number;
+  setrlimit: (resource: number, limits: BigUint64Array) => number;
 }
 
 let lib: Libc | undefined;
@@ -71,6 +81,10 @@ function libc(): Libc {
     send: f('long send(int fd, const void *buf, size_t len, int flags)'),
     recv: f('long recv(int fd, _Out_ void *buf, size_t len, int flags)'),
     strerror: f('const char *strerror(int errnum)'),
+    bind: f('int bind(int fd, const void *addr, uint32_t len)'),
+    listen: f('int listen(int fd, int backlog)'),
+    getrlimit: f('int getrlimit(int resource, _Out_ uint64_t *limits)'),
+    setrlimit: f('int setrlimit(int resource, const uint64_t *limits)'),
   };
   return lib;
 }
@@ -137,4 +151,44 @@ export function recv(fd: number, buf: Buffer): number {
     const e = koffi.errno();
     if (e !== EINTR) throw new SyscallError('recv', e, 'netlink');
   }
+}
+
+/** A non-blocking IPv4 socket (SOCK_DGRAM or SOCK_STREAM) bound to address:port; listening if a stream. */
+export function inetSocket(type: number, address: string, port: number): number {
+  const what = `${type === SOCK_STREAM ? 'tcp' : 'udp'} ${address}:${port}`;
+  const fd = check(libc().socket(AF_INET, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), 'socket', what);
+  try {
+    // A listener restarted while old connections linger in TIME_WAIT can bind again.
+    if (type === SOCK_STREAM) setIntOption(fd, SOL_SOCKET, SO_REUSEADDR, 1);
+    check(libc().bind(fd, sockaddrIn(address, port), 16), 'bind', what);
+    if (type === SOCK_STREAM) check(libc().listen(fd, 511), 'listen', what);
+    return fd;
+  } catch (e) {
+    libc().close(fd);
+    throw e;
+  }
+}
+
+/** struct sockaddr_in for a dotted IPv4 address. */
+function sockaddrIn(address: string, port: number): Buffer {
+  const octets = address.split('.').map(Number);
+  if (octets.length !== 4 || octets.some((o) => !Number.isInteger(o) || o < 0 || o > 255) || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new SyscallError('bind', EINVAL, `${address}:${port}`);
+  }
+  const b = Buffer.alloc(16);
+  b.writeUInt16LE(AF_INET, 0);
+  b.writeUInt16BE(port, 2);
+  octets.forEach((o, i) => (b[4 + i] = o));
+  return b;
+}
+
+/** Raises this process's soft limit of open descriptors to its hard limit; returns the new soft limit. */
+export function raiseOpenFileLimit(): number {
+  const lim = new BigUint64Array(2);
+  check(libc().getrlimit(RLIMIT_NOFILE, lim), 'getrlimit', 'RLIMIT_NOFILE');
+  if (lim[0]! < lim[1]!) {
+    lim[0] = lim[1]!;
+    check(libc().setrlimit(RLIMIT_NOFILE, lim), 'setrlimit', 'RLIMIT_NOFILE');
+  }
+  return Number(lim[0]);
 }

@@ -243,6 +243,37 @@ export class NsEngine {
     }
   }
 
+  // ---- sockets for the embedded DNS (issue 12 item 7) ----
+
+  private fdLimitRaised = false;
+
+  /**
+   * A UDP socket and a listening TCP socket bound to address:port inside the namespace at `path`
+   * (descriptors for the main thread to hand to Node; they keep the namespace's identity, `key`,
+   * so the caller can close them when that name is removed or points elsewhere). Null when the
+   * namespace does not exist. The first call raises the descriptor limit: two per container.
+   */
+  openSockets(path: string, address: string, port: number): { udp: number; tcp: number; key: string } | null {
+    if (!this.fdLimitRaised) {
+      libc.raiseOpenFileLimit();
+      this.fdLimitRaised = true;
+    }
+    const key = keyOf(path);
+    if (key === undefined) return null;
+    // A failure (the loopback still down, the port taken) is the caller's to retry.
+    return this.tryCall(`opening DNS sockets in ${path}`, `bind ${address}:${port}`, () =>
+      this.inside(path, () => {
+        const udp = libc.inetSocket(libc.SOCK_DGRAM, address, port);
+        try {
+          return { udp, tcp: libc.inetSocket(libc.SOCK_STREAM, address, port), key };
+        } catch (e) {
+          libc.closeFd(udp);
+          throw e;
+        }
+      }),
+    );
+  }
+
   // ---- reading ----
 
   /** Reads a namespace; null when it does not exist. */

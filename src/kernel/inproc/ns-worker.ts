@@ -48,6 +48,9 @@ function run(id: number, job: Job): JobResult {
       return { kind: 'done' };
     case 'link-names':
       return { kind: 'link-names', names: engine.linkNames(job.path) };
+    // -- embedded DNS sockets --
+    case 'dns-sockets':
+      return { kind: 'dns-sockets', sockets: engine.openSockets(job.path, job.address, job.port) };
     case 'write': {
       // Every namespace is written, also after another one failed; the first failure is reported.
       const readBack: [string, NsSnapshot][] = [];

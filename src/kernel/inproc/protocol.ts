@@ -8,7 +8,23 @@ export type Job =
   | { kind: 'write'; works: NsWork[] }
   | { kind: 'netns-add'; names: string[] }
   | { kind: 'netns-del'; names: string[] }
-  | { kind: 'link-names'; path: string | null };
+  | { kind: 'link-names'; path: string | null }
+  // -- embedded DNS sockets (issue 12 item 7) --
+  | DnsSocketJob;
+
+/** Opens a UDP and a listening TCP socket at address:port inside the namespace at `path`. */
+export interface DnsSocketJob {
+  kind: 'dns-sockets';
+  path: string;
+  address: string;
+  port: number;
+}
+
+/** Descriptors (process-wide) and the namespace's nsfs identity; null when the namespace is gone. */
+export interface DnsSocketResult {
+  kind: 'dns-sockets';
+  sockets: { udp: number; tcp: number; key: string } | null;
+}
 
 export type JobResult =
   | { kind: 'list-netns'; names: string[] }
@@ -17,7 +33,9 @@ export type JobResult =
   | { kind: 'done' }
   /** Namespaces are made in order: `created` of them exist; `error` stopped the rest. */
   | { kind: 'netns-add'; created: number; error?: JobError }
-  | { kind: 'link-names'; names: string[] | null };
+  | { kind: 'link-names'; names: string[] | null }
+  // -- embedded DNS sockets --
+  | DnsSocketResult;
 
 /** A failure, to become a KernelError (or InternalError) on the main thread. */
 export interface JobError {

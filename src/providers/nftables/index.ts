@@ -1,4 +1,4 @@
-import { DNS_REDIRECT_TABLE, FIREWALL_TABLE } from '../../compile/index.js';
+import { FIREWALL_TABLE, LEGACY_DNS_TABLE } from '../../compile/index.js';
 import type { NftTableRef } from '../../kernel/index.js';
 import { exprText } from '../../nft/index.js';
 import { HOST } from '../../state/types.js';
@@ -9,12 +9,12 @@ import { renderNft } from './render.js';
 
 /**
  * weft's nftables tables, by where they live. Each is weft's entirely and is read in the one
- * observation pass (a missing table is an empty one). Container namespaces' tables (DNS) go in
- * `container`.
+ * observation pass (a missing table is an empty one). Container namespaces have none of their own
+ * now; the DNAT table of older versions is still read there, so that a leftover one is deleted.
  */
 export const WEFT_TABLES: { host: readonly NftTableRef[]; container: readonly NftTableRef[] } = {
   host: [FIREWALL_TABLE],
-  container: [DNS_REDIRECT_TABLE],
+  container: [LEGACY_DNS_TABLE],
 };
 
 function tablesFor(ns: NsKey): NftTableRef[] {

@@ -9,12 +9,13 @@ import type { DnsServerLimits } from '../../../src/dns/server.js';
 import { RCODE, TYPE, parseQuery } from '../../../src/dns/wire.js';
 import type { Logger } from '../../../src/log.js';
 import { silentLogger } from '../../../src/log.js';
-import { decode, query } from '../../support/dns.js';
+import { addressSockets, decode, query } from '../../support/dns.js';
 
 /**
- * The embedded DNS server against hostile clients, in-process on 127.0.0.1 (high ports). Clients
- * are told apart by source address: 127.0.0.2 is the attacker, 127.0.0.3 the container whose
- * queries must keep being answered within 100 ms while the attack goes on.
+ * The embedded DNS server against hostile clients, in-process on loopback (high ports). Each client
+ * has its own sockets, as each container has in its namespace: the attacker's on 127.0.0.2, and
+ * on 127.0.0.3 the container whose queries must keep being answered within 100 ms while the
+ * attack goes on. Each client sends to its own sockets.
  */
 
 const ATTACKER = '127.0.0.2';
@@ -28,25 +29,25 @@ afterEach(async () => {
 
 function config(upstreams: string[], extra: Partial<DnsConfig> = {}): DnsConfig {
   return {
-    listen: ['127.0.0.1'],
     networks: [
       {
         name: 'n1',
         entries: Array.from({ length: 100 }, (_, i) => ({ container: `c${i}`, names: [`c${i}`, 'many'], ipv4: `10.5.0.${i + 2}` })),
       },
     ],
-    clients: [ATTACKER, VICTIM].map((a) => ({ container: a, addresses: [a], networks: ['n1'], links: [], upstreams })),
+    clients: [ATTACKER, VICTIM].map((a) => ({ container: a, netns: a, networks: ['n1'], links: [], upstreams })),
     ...extra,
   };
 }
 
 async function start(cfg: DnsConfig, limits: Partial<DnsServerLimits> = {}, log: Logger = silentLogger): Promise<{ server: DnsServer; port: number }> {
   const port = nextPort++;
-  const server = new DnsServer({ log, port, upstreamTimeoutMs: 1000, bindRetryMs: 50, limits });
+  const server = new DnsServer({ log, sockets: addressSockets(port), upstreamTimeoutMs: 1000, bindRetryMs: 50, limits });
   server.setConfig(cfg);
   cleanups.push(() => server.close());
-  for (let i = 0; i < 100 && server.stats().listening.length === 0; i++) await sleep(10);
-  expect(server.stats().listening).toEqual(['127.0.0.1']);
+  const want = cfg.clients.length;
+  for (let i = 0; i < 100 && server.stats().listening.length < want; i++) await sleep(10);
+  expect(server.stats().listening).toEqual(cfg.clients.map((c) => c.container).sort());
   return { server, port };
 }
 
@@ -76,7 +77,7 @@ function ask(port: number, msg: Buffer, source = VICTIM, timeoutMs = 2000): Prom
     s.on('message', (m) => finish(m));
     s.bind(0, source, () => {
       t0 = performance.now();
-      s.send(msg, port, '127.0.0.1');
+      s.send(msg, port, source);
     });
   });
 }
@@ -181,7 +182,7 @@ function frame(msg: Buffer, len = msg.length): Buffer {
 
 function tcpConnect(port: number, source = ATTACKER): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
-    const c = net.connect({ host: '127.0.0.1', port, localAddress: source }, () => resolve(c));
+    const c = net.connect({ host: source, port, localAddress: source }, () => resolve(c));
     c.on('error', reject);
     cleanups.push(() => void c.destroy());
   });
@@ -217,7 +218,7 @@ describe('DNS server under hostile input', () => {
     packets.push(Buffer.alloc(65_000, 0x41), Buffer.concat([query('c1', TYPE.A), Buffer.alloc(60_000, 0xff)]));
     const latencies: number[] = [];
     for (let i = 0; i < packets.length; i += 50) {
-      for (const p of packets.slice(i, i + 50)) s.send(p, port, '127.0.0.1');
+      for (const p of packets.slice(i, i + 50)) s.send(p, port, ATTACKER);
       await sleep(20);
       latencies.push(await victimAnswered(port));
     }
@@ -343,7 +344,6 @@ describe('DNS server under hostile input', () => {
 describe('names that cannot be encoded (regression: a 64+ character name killed the daemon)', () => {
   const long = 'x'.repeat(70);
   const cfg = (): DnsConfig => ({
-    listen: ['127.0.0.1'],
     networks: [
       {
         name: 'n1',
@@ -353,7 +353,7 @@ describe('names that cannot be encoded (regression: a 64+ character name killed 
         ],
       },
     ],
-    clients: [{ container: 'fine', addresses: [VICTIM], networks: ['n1'], links: [{ alias: 'a'.repeat(64), container: 'fine', network: 'n1' }], upstreams: [] }],
+    clients: [{ container: 'fine', netns: VICTIM, networks: ['n1'], links: [{ alias: 'a'.repeat(64), container: 'fine', network: 'n1' }], upstreams: [] }],
   });
 
   it('the record store leaves them out with a log line; the valid records stay', () => {

@@ -1,16 +1,18 @@
 import dgram from 'node:dgram';
+import { closeSync, openSync } from 'node:fs';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { DnsConfig } from '../../../src/compile/index.js';
 import { DnsServer } from '../../../src/dns/index.js';
 import { RCODE, TYPE } from '../../../src/dns/wire.js';
 import { silentLogger } from '../../../src/log.js';
-import { decode, query } from '../../support/dns.js';
+import { addressSockets, decode, query } from '../../support/dns.js';
+import type { SocketSource } from '../../../src/dns/index.js';
 
 /**
  * The server over real sockets on 127.0.0.1 (high ports, no privileges): UDP and TCP, truncation
- * then TCP, forwarding to an upstream, SERVFAIL without one. Source address 127.0.0.1 plays the
- * container.
+ * then TCP, forwarding to an upstream, SERVFAIL without one. Container c0's sockets are bound to
+ * 127.0.0.1 (in production: 127.0.0.11 inside its namespace).
  */
 
 const PORT = 20000 + Math.floor(Math.random() * 20000);
@@ -21,19 +23,18 @@ afterEach(async () => {
 
 function config(upstreams: string[], entries = 3): DnsConfig {
   return {
-    listen: ['127.0.0.1'],
     networks: [
       {
         name: 'n1',
         entries: Array.from({ length: entries }, (_, i) => ({ container: `c${i}`, names: [`c${i}`, 'many'], ipv4: `10.5.${Math.floor(i / 250)}.${(i % 250) + 2}` })),
       },
     ],
-    clients: [{ container: 'c0', addresses: ['127.0.0.1'], networks: ['n1'], links: [], upstreams }],
+    clients: [{ container: 'c0', netns: '127.0.0.1', networks: ['n1'], links: [], upstreams }],
   };
 }
 
 async function start(cfg: DnsConfig, port = PORT, upstreamTimeoutMs = 300): Promise<DnsServer> {
-  const s = new DnsServer({ log: silentLogger, port, upstreamTimeoutMs, bindRetryMs: 50 });
+  const s = new DnsServer({ log: silentLogger, sockets: addressSockets(port), upstreamTimeoutMs, bindRetryMs: 50 });
   s.setConfig(cfg);
   cleanups.push(() => s.close());
   for (let i = 0; i < 100 && s.stats().listening.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
@@ -108,7 +109,7 @@ async function upstream(port: number): Promise<() => void> {
 describe('DNS server on loopback', () => {
   it('answers over UDP and TCP and counts responses by rcode', async () => {
     const s = await start(config([]));
-    expect(s.stats().listening).toEqual(['127.0.0.1']);
+    expect(s.stats().listening).toEqual(['c0']);
     const a = decode((await udp(query('C1', TYPE.A, { id: 321 })))!);
     expect(a).toMatchObject({ id: 321, rcode: 0, answers: [{ name: 'C1', value: '10.5.0.3', ttl: 600 }] });
     const t = decode(await tcp(query('c2', TYPE.A)));
@@ -152,7 +153,7 @@ describe('DNS server on loopback', () => {
     const silent = dgram.createSocket('udp4');
     await new Promise<void>((r) => silent.bind(PORT + 3, '127.0.0.1', r));
     cleanups.push(() => void silent.close());
-    const s2 = new DnsServer({ log: silentLogger, port: PORT + 4, upstreamTimeoutMs: 300 });
+    const s2 = new DnsServer({ log: silentLogger, sockets: addressSockets(PORT + 4), upstreamTimeoutMs: 300 });
     s2.setConfig(config([`127.0.0.1#${PORT + 3}`]));
     cleanups.push(() => s2.close());
     await new Promise((r) => setTimeout(r, 50));
@@ -161,22 +162,55 @@ describe('DNS server on loopback', () => {
     expect(Date.now() - t0).toBeLessThan(5000);
   });
 
-  it('refuses clients it does not know', async () => {
+  it('a client that leaves the configuration loses its sockets (nobody else can reach them)', async () => {
+    const s = await start(config([]));
+    expect(decode((await udp(query('c1', TYPE.A)))!).rcode).toBe(RCODE.NOERROR);
     const cfg = config([]);
     cfg.clients = [];
-    const s = await start(cfg);
-    expect(decode((await udp(query('c1', TYPE.A)))!).rcode).toBe(RCODE.REFUSED);
-    expect(s.stats().responses.REFUSED).toBe(1);
+    s.setConfig(cfg);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(await udp(query('c1', TYPE.A), PORT, 300)).toBeNull();
+    expect(s.stats()).toMatchObject({ listening: [], pending: [], clients: 0 });
   });
 
-  it('follows new records without a restart, and retries listen addresses that are not there yet', async () => {
+  it('follows new records without a restart, and retries clients whose sockets cannot be opened yet', async () => {
     const s = await start(config([], 2));
     expect(decode((await udp(query('c5', TYPE.A)))!).rcode).toBe(RCODE.SERVFAIL);
     s.setConfig(config([], 8));
     expect(decode((await udp(query('c5', TYPE.A)))!).answers.map((a) => a.value)).toEqual(['10.5.0.7']);
-    // 198.18.0.1 is on no interface here: pending, retried in the background, no crash.
-    s.setConfig({ ...config([], 8), listen: ['127.0.0.1', '198.18.0.1'] });
+    // 198.18.0.1 is on no interface here: c9 is pending, retried in the background, no crash.
+    const more = config([], 8);
+    more.clients.push({ container: 'c9', netns: '198.18.0.1', networks: ['n1'], links: [], upstreams: [] });
+    s.setConfig(more);
     await new Promise((r) => setTimeout(r, 120));
-    expect(s.stats()).toMatchObject({ listening: ['127.0.0.1'], pending: ['198.18.0.1'] });
+    expect(s.stats()).toMatchObject({ listening: ['c0'], pending: ['c9'] });
+  });
+
+  it('a descriptor Node refuses (not a socket) leaves the client pending, closed, and the server up', async () => {
+    const opened: number[] = [];
+    const discarded: number[] = [];
+    const sockets: SocketSource = {
+      open: () => {
+        const udp = openSync('/dev/null', 'r');
+        const tcp = openSync('/dev/null', 'r');
+        opened.push(udp, tcp);
+        return Promise.resolve({ udp: { fd: udp }, tcp: { fd: tcp } });
+      },
+      current: () => true,
+      discard: (s) => {
+        for (const h of [s.udp, s.tcp]) if (h && 'fd' in h) discarded.push(h.fd);
+        for (const h of [s.udp, s.tcp]) if (h && 'fd' in h) closeSync(h.fd);
+      },
+      watch: () => () => undefined,
+    };
+    const s = new DnsServer({ log: silentLogger, sockets, bindRetryMs: 50 });
+    cleanups.push(() => s.close());
+    s.setConfig(config([]));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(s.stats()).toMatchObject({ listening: [], pending: ['c0'] });
+    // Tried again and again (every 50 ms), each pair closed: dgram refused the UDP one at once,
+    // so both were handed back unused.
+    expect(opened.length).toBeGreaterThanOrEqual(4);
+    expect(discarded.length).toBeGreaterThanOrEqual(4);
   });
 });

@@ -24,6 +24,7 @@ function store(text = manifests, hostResolv = 'nameserver 127.0.0.53\nnameserver
   return { s: new RecordStore(config), config, topology, addr, addr6 };
 }
 
+/** A query from container `from` (the socket it arrived on names it). */
 function ask(s: RecordStore, from: string, name: string, type: number) {
   const msg = query(name, type);
   const q = parseQuery(msg) as Query;
@@ -35,7 +36,7 @@ function ask(s: RecordStore, from: string, name: string, type: number) {
 describe('DNS record store', () => {
   it('answers container names, case-insensitively, with TTL 600 and the question as asked', () => {
     const { s, addr } = store();
-    const r = ask(s, addr('web2', 'frontend'), 'WeB1', TYPE.A);
+    const r = ask(s, 'web2', 'WeB1', TYPE.A);
     expect(r.response?.rcode).toBe(RCODE.NOERROR);
     expect(r.response?.questions[0]?.name).toBe('WeB1');
     expect(r.response?.answers).toEqual([{ name: 'WeB1', type: TYPE.A, ttl: 600, value: addr('web1', 'frontend') }]);
@@ -44,16 +45,16 @@ describe('DNS record store', () => {
   it('answers the 12-hex short id of a container', () => {
     const { s, addr, topology } = store();
     const id = topology.containers.get('web2')!.container.id.slice(0, 12);
-    const r = ask(s, addr('web1', 'frontend'), id, TYPE.A);
+    const r = ask(s, 'web1', id, TYPE.A);
     expect(r.response?.answers.map((a) => a.value)).toEqual([addr('web2', 'frontend')]);
   });
 
   it('an alias on several containers returns all their addresses, rotated between answers', () => {
     const { s, addr } = store();
     const both = [addr('web1', 'frontend'), addr('web2', 'frontend')];
-    const first = ask(s, addr('web2', 'frontend'), 'web', TYPE.A).response?.answers.map((a) => a.value);
-    const second = ask(s, addr('web2', 'frontend'), 'web', TYPE.A).response?.answers.map((a) => a.value);
-    const third = ask(s, addr('web2', 'frontend'), 'web', TYPE.A).response?.answers.map((a) => a.value);
+    const first = ask(s, 'web2', 'web', TYPE.A).response?.answers.map((a) => a.value);
+    const second = ask(s, 'web2', 'web', TYPE.A).response?.answers.map((a) => a.value);
+    const third = ask(s, 'web2', 'web', TYPE.A).response?.answers.map((a) => a.value);
     expect(first).toEqual(both);
     expect(second).toEqual([...both].reverse());
     expect(third).toEqual(both);
@@ -62,51 +63,56 @@ describe('DNS record store', () => {
   it('scopes names to the networks the asking container is on', () => {
     const { s, addr } = store();
     // web2 is on frontend only: db (backend) is not its to know, so the name goes upstream.
-    expect(ask(s, addr('web2', 'frontend'), 'db', TYPE.A).decision).toEqual({ kind: 'forward', upstreams: ['127.0.0.53', '198.51.100.1'] });
+    expect(ask(s, 'web2', 'db', TYPE.A).decision).toEqual({ kind: 'forward', upstreams: ['127.0.0.53', '198.51.100.1'] });
     // web1 is on both: it sees db, and asks from either of its addresses.
-    expect(ask(s, addr('web1', 'frontend'), 'database', TYPE.A).response?.answers.map((a) => a.value)).toEqual([addr('db', 'backend')]);
-    expect(ask(s, addr('web1', 'backend'), 'web2', TYPE.A).response?.answers.map((a) => a.value)).toEqual([addr('web2', 'frontend')]);
+    expect(ask(s, 'web1', 'database', TYPE.A).response?.answers.map((a) => a.value)).toEqual([addr('db', 'backend')]);
+    expect(ask(s, 'web1', 'web2', TYPE.A).response?.answers.map((a) => a.value)).toEqual([addr('web2', 'frontend')]);
   });
 
   it('tells NODATA from NXDOMAIN, and answers <name>.<network>', () => {
     const { s, addr, addr6 } = store();
-    const nodata = ask(s, addr('web2', 'frontend'), 'web1', TYPE.AAAA).response;
+    const nodata = ask(s, 'web2', 'web1', TYPE.AAAA).response;
     expect(nodata).toMatchObject({ rcode: RCODE.NOERROR, answers: [] });
-    expect(ask(s, addr('web2', 'frontend'), 'web1', TYPE.MX).response).toMatchObject({ rcode: RCODE.NOERROR, answers: [] });
-    expect(ask(s, addr('web2', 'frontend'), 'nosuch.frontend', TYPE.A).response).toMatchObject({ rcode: RCODE.NXDOMAIN, answers: [] });
-    expect(ask(s, addr('web2', 'frontend'), 'web1.frontend', TYPE.A).response?.answers.map((a) => a.value)).toEqual([addr('web1', 'frontend')]);
+    expect(ask(s, 'web2', 'web1', TYPE.MX).response).toMatchObject({ rcode: RCODE.NOERROR, answers: [] });
+    expect(ask(s, 'web2', 'nosuch.frontend', TYPE.A).response).toMatchObject({ rcode: RCODE.NXDOMAIN, answers: [] });
+    expect(ask(s, 'web2', 'web1.frontend', TYPE.A).response?.answers.map((a) => a.value)).toEqual([addr('web1', 'frontend')]);
     // backend has IPv6: AAAA answers there.
-    expect(ask(s, addr('api', 'backend'), 'db', TYPE.AAAA).response?.answers).toEqual([{ name: 'db', type: TYPE.AAAA, ttl: 600, value: addr6('db', 'backend') }]);
+    expect(ask(s, 'api', 'db', TYPE.AAAA).response?.answers).toEqual([{ name: 'db', type: TYPE.AAAA, ttl: 600, value: addr6('db', 'backend') }]);
   });
 
   it('answers PTR for container addresses in scope as <container>.<network>', () => {
     const { s, addr, addr6 } = store();
     const rev = (ip: string) => `${ip.split('.').reverse().join('.')}.in-addr.arpa`;
-    const r = ask(s, addr('web2', 'frontend'), rev(addr('web1', 'frontend')), TYPE.PTR);
+    const r = ask(s, 'web2', rev(addr('web1', 'frontend')), TYPE.PTR);
     expect(r.response?.answers).toEqual([{ name: rev(addr('web1', 'frontend')), type: TYPE.PTR, ttl: 600, value: 'web1.frontend' }]);
     // Out of scope: forwarded like any name weft does not own.
-    expect(ask(s, addr('web2', 'frontend'), rev(addr('db', 'backend')), TYPE.PTR).decision.kind).toBe('forward');
+    expect(ask(s, 'web2', rev(addr('db', 'backend')), TYPE.PTR).decision.kind).toBe('forward');
     expect(addr6('db', 'backend')).toBe('fd00:2::3');
-    const ptr6 = ask(s, addr('api', 'backend'), `${[...'fd000002000000000000000000000003'].reverse().join('.')}.IP6.ARPA`, TYPE.PTR);
+    const ptr6 = ask(s, 'api', `${[...'fd000002000000000000000000000003'].reverse().join('.')}.IP6.ARPA`, TYPE.PTR);
     expect(ptr6.response?.answers.map((a) => a.value)).toEqual(['db.backend']);
   });
 
   it('legacy link aliases resolve for the linking container only', () => {
     const { s, addr } = store();
-    expect(ask(s, addr('api', 'backend'), 'sql', TYPE.A).response?.answers.map((a) => a.value)).toEqual([addr('db', 'backend')]);
-    expect(ask(s, addr('web1', 'backend'), 'sql', TYPE.A).decision.kind).toBe('forward');
+    expect(ask(s, 'api', 'sql', TYPE.A).response?.answers.map((a) => a.value)).toEqual([addr('db', 'backend')]);
+    expect(ask(s, 'web1', 'sql', TYPE.A).decision.kind).toBe('forward');
   });
 
   it('forwards to dns.servers when set, refuses strangers and default-bridge-only containers', () => {
-    const { s, addr, config } = store();
-    expect(ask(s, addr('db', 'backend'), 'example.com', TYPE.A).decision).toEqual({ kind: 'forward', upstreams: ['198.18.0.1'] });
-    expect(ask(s, '203.0.113.9', 'web1', TYPE.A).decision).toEqual({ kind: 'refuse' });
+    const { s, config } = store();
+    expect(ask(s, 'db', 'example.com', TYPE.A).decision).toEqual({ kind: 'forward', upstreams: ['198.18.0.1'] });
+    expect(ask(s, 'stranger', 'web1', TYPE.A).decision).toEqual({ kind: 'refuse' });
     expect(config.clients.map((c) => c.container).sort()).toEqual(['api', 'db', 'web1', 'web2']);
   });
 
-  it('listens on the gateway of each client\'s first user-defined network', () => {
+  it('names the namespace of each client container (its sockets are made there)', () => {
     const { config } = store();
-    expect(config.listen).toEqual(['10.1.0.1', '10.2.0.1']);
+    expect(config.clients.map((c) => [c.container, c.netns]).sort()).toEqual([
+      ['api', '/run/netns/h1-api'],
+      ['db', '/run/netns/h1-db'],
+      ['web1', '/run/netns/h1-web1'],
+      ['web2', '/run/netns/h1-web2'],
+    ]);
   });
 
   it('includes remote containers on global networks; only local ones are clients', () => {
@@ -127,6 +133,6 @@ describe('DNS record store', () => {
     expect(ov('b1')).toMatch(/^10\.9\.0\./);
     expect(config.clients.map((c) => c.container)).toEqual(['a1']);
     const s = new RecordStore(config);
-    expect(ask(s, ov('a1')!, 'b1', TYPE.A).response?.answers.map((a) => a.value)).toEqual([ov('b1')]);
+    expect(ask(s, 'a1', 'b1', TYPE.A).response?.answers.map((a) => a.value)).toEqual([ov('b1')]);
   });
 });
