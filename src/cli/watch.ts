@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { UsageError } from '../errors.js';
-import { inHostNetns, isWeftProcess, listNsIds, onParentGone, reexecInNetns, watchKernel } from '../kernel/index.js';
+import { InProcessKernel, inHostNetns, isWeftProcess, listNsIds, onParentGone, reexecInNetns, watchKernel, watchKernelNetlink } from '../kernel/index.js';
 import type { Logger } from '../log.js';
 import { Daemon, FileSource, GitSource, DEFAULT_LISTEN, acquireLock, hostRef, parseListen, readHostResolvConf, startStatusServer } from '../reconcile/index.js';
 import type { DaemonDns, ManifestSource, MembershipStore, ReconcileContext, StatusServer } from '../reconcile/index.js';
@@ -120,11 +120,14 @@ async function runDaemon(
   const ctx = await makeContext(g, undefined, log);
   const host = hostRef(ctx.hostNetns);
   const dns = opts.dns ? await startDns(ctx, log) : undefined;
+  // The in-process kernel follows the kernel on one netlink thread; the process kernel with `ip monitor` and `nft monitor`.
+  const kernel = ctx.kernel;
+  const inProcess = kernel instanceof InProcessKernel;
   const daemon = new Daemon({
     ctx,
     source: s.source,
-    watchKernel: (h) => watchKernel(host, h, log),
-    listNsIds: () => listNsIds(host, ctx.kernel.stats),
+    watchKernel: (h) => (inProcess ? watchKernelNetlink(host, h, log) : watchKernel(host, h, log)),
+    listNsIds: (names) => (inProcess ? kernel.nsIds(host.path, names) : listNsIds(host, kernel.stats)),
     isOwnProcess: isWeftProcess,
     loadDrivers: (model) => loadDrivers(model, log),
     ...(dns ? { dns } : {}),

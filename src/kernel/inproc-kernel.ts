@@ -11,8 +11,8 @@ export interface InProcessKernelOptions {
   log: Logger;
 }
 
-/** How long `awaitGone` waits for the kernel to destroy a deleted namespace's links. */
-const GONE_TIMEOUT_MS = 10_000;
+/** How long `awaitGone` waits for the kernel to destroy a deleted namespace's links (it takes milliseconds; a loaded machine, seconds). */
+const GONE_TIMEOUT_MS = 30_000;
 
 interface Pending {
   resolve: (r: JobResult) => void;
@@ -168,17 +168,24 @@ export class InProcessKernel implements Kernel {
     return new Map(r.readBack);
   }
 
-  /** Deleting a namespace destroys its veths asynchronously: wait until the host ends are gone. */
+  /**
+   * Deleting a namespace destroys its veths asynchronously: wait for the host ends' RTM_DELLINK
+   * (the worker subscribes before it lists, so none is missed). What is still there after the
+   * timeout is left to the reconcile's verify pass, which reports it.
+   */
   private async awaitGone(ns: NsRef, links: readonly string[]): Promise<void> {
-    const deadline = Date.now() + GONE_TIMEOUT_MS;
-    let remaining = new Set(links);
-    while (remaining.size > 0 && Date.now() < deadline) {
-      const r = await this.call({ kind: 'link-names', path: ns.path });
-      if (r.kind !== 'link-names' || r.names === null) return;
-      const present = new Set(r.names);
-      remaining = new Set([...remaining].filter((l) => present.has(l)));
-      if (remaining.size > 0) await new Promise((res) => setTimeout(res, 20));
-    }
+    const r = await this.call({ kind: 'await-gone', path: ns.path, links: [...links], timeoutMs: GONE_TIMEOUT_MS });
+    if (r.kind === 'await-gone' && r.remaining.length > 0) this.log.warn({ ns: ns.key, links: r.remaining }, 'links of deleted namespaces still there');
+  }
+
+  /**
+   * nsid -> name of the namespaces under /run/netns, as the namespace at `host` numbers them (the
+   * ids its kernel monitor reports events with). With `names`, only those, each given an id if it
+   * has none.
+   */
+  async nsIds(host: string | null, names?: readonly string[]): Promise<Map<number, string>> {
+    const r = await this.call({ kind: 'ns-ids', host, ...(names ? { names: [...names] } : {}) });
+    return new Map(r.kind === 'ns-ids' ? r.ids : []);
   }
 }
 

@@ -37,6 +37,10 @@ export const SO_SNDBUF = 7;
 export const ENOENT = 2;
 export const EINVAL = 22;
 export const EINTR = 4;
+export const EAGAIN = 11;
+export const ENOBUFS = 105;
+export const MSG_DONTWAIT = 0x40;
+export const POLLIN = 1;
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- koffi functions are untyped */
 interface Libc {
@@ -51,6 +55,9 @@ interface Libc {
   send: (fd: number, buf: Buffer, len: number, flags: number) => number | bigint;
   recv: (fd: number, buf: Buffer, len: number, flags: number) => number | bigint;
   strerror: (errno: number) => string;
+  bind: (fd: number, addr: Buffer, len: number) => number;
+  poll: (fds: unknown, n: number, timeoutMs: number) => number;
+  recvmsg: (fd: number, msg: unknown, flags: number) => number | bigint;
 }
 
 let lib: Libc | undefined;
@@ -71,6 +78,9 @@ function libc(): Libc {
     send: f('long send(int fd, const void *buf, size_t len, int flags)'),
     recv: f('long recv(int fd, _Out_ void *buf, size_t len, int flags)'),
     strerror: f('const char *strerror(int errnum)'),
+    bind: f('int bind(int fd, const void *addr, uint32_t len)'),
+    poll: f('int poll(void *fds, unsigned long n, int timeout)'),
+    recvmsg: f('long recvmsg(int fd, void *msg, int flags)'),
   };
   return lib;
 }
@@ -136,5 +146,47 @@ export function recv(fd: number, buf: Buffer): number {
     if (n >= 0) return n;
     const e = koffi.errno();
     if (e !== EINTR) throw new SyscallError('recv', e, 'netlink');
+  }
+}
+
+/** Binds a netlink socket to no group with a kernel-chosen port id (groups are joined by setsockopt). */
+export function bindNetlink(fd: number): void {
+  const addr = Buffer.alloc(12);
+  addr.writeUInt16LE(16, 0); // AF_NETLINK; nl_pid 0: the kernel picks; nl_groups 0
+  check(libc().bind(fd, addr, addr.length), 'bind', 'AF_NETLINK');
+}
+
+/** Memory outside the JavaScript heap that the kernel reads and writes through raw pointers. */
+export interface RawBuffer {
+  ptr: unknown;
+  bytes: Buffer;
+  address: bigint;
+}
+
+export function rawBuffer(size: number): RawBuffer {
+  const ptr = koffi.alloc('uint8_t', size);
+  return { ptr, bytes: Buffer.from(koffi.view(ptr, size)), address: BigInt(koffi.address(ptr)) };
+}
+
+/** poll(2) over descriptors (an array of struct pollfd in `fds`); returns how many are ready. */
+export function poll(fds: RawBuffer, n: number, timeoutMs: number): number {
+  const r = libc().poll(fds.ptr, n, timeoutMs);
+  if (r >= 0) return r;
+  const e = koffi.errno();
+  if (e === EINTR) return 0;
+  throw new SyscallError('poll', e, `${n} descriptors`);
+}
+
+/**
+ * recvmsg(2) with its struct msghdr, iovec and control buffer prepared in raw memory: returns the
+ * datagram's length and the control data's length, or null when nothing is waiting (EAGAIN).
+ */
+export function recvmsg(fd: number, msg: RawBuffer, flags: number): { length: number; controlLength: number } | null {
+  for (;;) {
+    const n = Number(libc().recvmsg(fd, msg.ptr, flags));
+    if (n >= 0) return { length: n, controlLength: Number(msg.bytes.readBigUInt64LE(40)) };
+    const e = koffi.errno();
+    if (e === EAGAIN) return null;
+    if (e !== EINTR) throw new SyscallError('recvmsg', e, 'netlink');
   }
 }

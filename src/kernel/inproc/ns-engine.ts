@@ -8,8 +8,9 @@ import { checkIfName } from './addresses.js';
 import * as libc from './libc.js';
 import { NftContext } from './libnftables.js';
 import type { JobError } from './protocol.js';
-import { attr, ifaddrmsg, ifinfomsg, ndmsg, rtmsg } from './rtnl-codec.js';
-import { AF, IFLA, NL } from './rtnl-constants.js';
+import { NetlinkListener } from './nl-listener.js';
+import { attr, cString, ifaddrmsg, ifinfomsg, ndmsg, parseAttrs, rtmsg, s32 } from './rtnl-codec.js';
+import { AF, IFLA, MON, NL } from './rtnl-constants.js';
 import type { Resolve } from './rtnl-requests.js';
 import { fdbRequest, ipRequest } from './rtnl-requests.js';
 import { decodeAddresses, decodeFdb, decodeLinks, decodeNeighbours, decodeRoutes } from './rtnl-snapshot.js';
@@ -271,6 +272,89 @@ export class NsEngine {
     return h ? decodeLinks(h.rtnl.dump(NL.RTM_GETLINK, ifinfomsg())).map((l) => l.name) : null;
   }
 
+  // ---- the kernel monitor's: namespace ids, links going away ----
+
+  /**
+   * The nsids the namespace at `hostPath` gives to namespaces under /run/netns (RTM_GETNSID with
+   * each one's descriptor), as `ip netns list-id` names them. With `names`, only those, and each
+   * one without an id gets one (RTM_NEWNSID): events of a namespace without an id never reach a
+   * NETLINK_LISTEN_ALL_NSID socket.
+   */
+  nsIds(hostPath: string | null, names?: readonly string[]): [number, string][] {
+    const h = this.handle(hostPath, false);
+    if (!h) return [];
+    const hostKey = hostPath === null ? keyOf('/proc/thread-self/ns/net') : keyOf(hostPath);
+    let all: string[];
+    try {
+      all = names ? [...names] : readdirSync(NETNS_RUN_DIR);
+    } catch {
+      all = [];
+    }
+    const out: [number, string][] = [];
+    for (const name of all) {
+      const path = `${NETNS_RUN_DIR}/${checkNetnsName(name)}`;
+      if (keyOf(path) === hostKey) continue;
+      let fd: number;
+      try {
+        fd = libc.openFile(path);
+      } catch {
+        continue; // gone meanwhile
+      }
+      try {
+        let id = getNsId(h.rtnl, fd);
+        if (id === undefined && names) {
+          try {
+            h.rtnl.request({ type: MON.RTM_NEWNSID, flags: 0, fixed: Buffer.alloc(4), attrs: [attr.u32(MON.NETNSA_FD, fd), attr.u32(MON.NETNSA_NSID, -1)] });
+          } catch {
+            /* not a namespace, or ids exhausted: it stays without one */
+          }
+          id = getNsId(h.rtnl, fd);
+        }
+        if (id !== undefined) out.push([id, name]);
+      } finally {
+        libc.closeFd(fd);
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Waits until none of `links` exists in the namespace at `path`: subscribes to its link
+   * notifications first, then lists its links, then takes every RTM_DELLINK as it comes (no
+   * polling, no race between the two). Returns the links still there when `timeoutMs` ran out.
+   */
+  awaitGone(path: string | null, links: readonly string[], timeoutMs: number): string[] {
+    if (links.length === 0) return [];
+    const listener = this.inside(path, () => new NetlinkListener(NL.NETLINK_ROUTE, [MON.RTNLGRP_LINK], { ownOnly: true }));
+    if (listener === null) return [];
+    try {
+      const present = this.linkNames(path);
+      if (present === null) return [];
+      const remaining = new Set(links.filter((l) => present.includes(l)));
+      const deadline = Date.now() + timeoutMs;
+      while (remaining.size > 0 && Date.now() < deadline) {
+        if (!listener.wait(deadline - Date.now())) continue;
+        const got = listener.drain();
+        if (got === 'overrun') {
+          // Notifications were dropped: the kernel's list is the truth.
+          const now = new Set(this.linkNames(path) ?? []);
+          for (const l of [...remaining]) if (!now.has(l)) remaining.delete(l);
+          continue;
+        }
+        for (const d of got) {
+          for (const m of d.messages) {
+            if (m.type !== NL.RTM_DELLINK) continue;
+            const name = parseAttrs(m.body, 16).get(IFLA.IFLA_IFNAME);
+            if (name) remaining.delete(cString(name));
+          }
+        }
+      }
+      return [...remaining];
+    } finally {
+      listener.close();
+    }
+  }
+
   // ---- writing ----
 
   /**
@@ -403,6 +487,18 @@ function safeRender(f: () => string): string {
 
 function errText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
+}
+
+/** The nsid a socket's namespace gives the namespace open as `fd`; undefined when it has none. */
+function getNsId(rtnl: RtnlSocket, fd: number): number | undefined {
+  let replies;
+  try {
+    replies = rtnl.request({ type: MON.RTM_GETNSID, flags: 0, fixed: Buffer.alloc(4), attrs: [attr.u32(MON.NETNSA_FD, fd)] });
+  } catch {
+    return undefined;
+  }
+  const id = s32(replies[0] ? parseAttrs(replies[0].body, 4).get(MON.NETNSA_NSID) : undefined);
+  return id === undefined || id < 0 ? undefined : id;
 }
 
 /** The nsfs identity of a namespace file: device and inode; undefined when it is missing. */

@@ -48,6 +48,10 @@ function run(id: number, job: Job): JobResult {
       return { kind: 'done' };
     case 'link-names':
       return { kind: 'link-names', names: engine.linkNames(job.path) };
+    case 'ns-ids':
+      return { kind: 'ns-ids', ids: engine.nsIds(job.host, job.names) };
+    case 'await-gone':
+      return { kind: 'await-gone', remaining: engine.awaitGone(job.path, job.links, job.timeoutMs) };
     case 'write': {
       // Every namespace is written, also after another one failed; the first failure is reported.
       const readBack: [string, NsSnapshot][] = [];

@@ -8,7 +8,12 @@ export type Job =
   | { kind: 'write'; works: NsWork[] }
   | { kind: 'netns-add'; names: string[] }
   | { kind: 'netns-del'; names: string[] }
-  | { kind: 'link-names'; path: string | null };
+  | { kind: 'link-names'; path: string | null }
+  // ---- the kernel monitor's (branch monitor) ----
+  /** nsids the host namespace gives the namespaces under /run/netns; `names`: only these, given an id if they have none. */
+  | { kind: 'ns-ids'; host: string | null; names?: string[] }
+  /** Waits until none of `links` exists in the namespace (its RTM_DELLINKs, or already gone). */
+  | { kind: 'await-gone'; path: string | null; links: string[]; timeoutMs: number };
 
 export type JobResult =
   | { kind: 'list-netns'; names: string[] }
@@ -17,7 +22,11 @@ export type JobResult =
   | { kind: 'done' }
   /** Namespaces are made in order: `created` of them exist; `error` stopped the rest. */
   | { kind: 'netns-add'; created: number; error?: JobError }
-  | { kind: 'link-names'; names: string[] | null };
+  | { kind: 'link-names'; names: string[] | null }
+  // ---- the kernel monitor's (branch monitor) ----
+  | { kind: 'ns-ids'; ids: [number, string][] }
+  /** `remaining`: the links still there when the time ran out (empty: all gone). */
+  | { kind: 'await-gone'; remaining: string[] };
 
 /** A failure, to become a KernelError (or InternalError) on the main thread. */
 export interface JobError {
