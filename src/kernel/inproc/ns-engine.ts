@@ -319,40 +319,56 @@ export class NsEngine {
   }
 
   /**
-   * Waits until none of `links` exists in the namespace at `path`: subscribes to its link
-   * notifications first, then lists its links, then takes every RTM_DELLINK as it comes (no
-   * polling, no race between the two). Returns the links still there when `timeoutMs` ran out.
+   * Makes sure none of `links` exists in the namespace at `path` when it returns. They belong to
+   * namespaces just deleted, which the kernel destroys in the background: subscribe to the
+   * namespace's link notifications first, then list its links, then take each RTM_DELLINK as it
+   * comes (no polling, no race between the two). A link still there after `quietMs` without one
+   * (its namespace is kept alive, e.g. by a process inside it) is deleted here (its peer goes
+   * with it). Returns the links that could not be deleted.
    */
-  awaitGone(path: string | null, links: readonly string[], timeoutMs: number): string[] {
+  awaitGone(path: string | null, links: readonly string[], quietMs: number): string[] {
     if (links.length === 0) return [];
-    const listener = this.inside(path, () => new NetlinkListener(NL.NETLINK_ROUTE, [MON.RTNLGRP_LINK], { ownOnly: true }));
-    if (listener === null) return [];
+    const h = this.handle(path, false);
+    const listener = h ? this.inside(path, () => new NetlinkListener(NL.NETLINK_ROUTE, [MON.RTNLGRP_LINK], { ownOnly: true })) : null;
+    if (!h || listener === null) return [];
+    const remaining = new Set<string>();
     try {
-      const present = this.linkNames(path);
-      if (present === null) return [];
-      const remaining = new Set(links.filter((l) => present.includes(l)));
-      const deadline = Date.now() + timeoutMs;
-      while (remaining.size > 0 && Date.now() < deadline) {
-        if (!listener.wait(deadline - Date.now())) continue;
+      const present = new Set(this.linkNames(path) ?? []);
+      for (const l of links) if (present.has(l)) remaining.add(l);
+      let quietUntil = Date.now() + quietMs;
+      while (remaining.size > 0 && Date.now() < quietUntil) {
+        if (!listener.wait(quietUntil - Date.now())) continue;
         const got = listener.drain();
+        const before = remaining.size;
         if (got === 'overrun') {
           // Notifications were dropped: the kernel's list is the truth.
           const now = new Set(this.linkNames(path) ?? []);
           for (const l of [...remaining]) if (!now.has(l)) remaining.delete(l);
-          continue;
-        }
-        for (const d of got) {
-          for (const m of d.messages) {
-            if (m.type !== NL.RTM_DELLINK) continue;
-            const name = parseAttrs(m.body, 16).get(IFLA.IFLA_IFNAME);
-            if (name) remaining.delete(cString(name));
+        } else {
+          for (const d of got) {
+            for (const m of d.messages) {
+              if (m.type !== NL.RTM_DELLINK) continue;
+              const name = parseAttrs(m.body, 16).get(IFLA.IFLA_IFNAME);
+              if (name) remaining.delete(cString(name));
+            }
           }
         }
+        // The kernel is still working through them: keep waiting while it makes progress.
+        if (remaining.size < before) quietUntil = Date.now() + quietMs;
       }
-      return [...remaining];
     } finally {
       listener.close();
     }
+    const failed: string[] = [];
+    for (const name of remaining) {
+      try {
+        h.rtnl.request({ type: NL.RTM_DELLINK, flags: 0, fixed: ifinfomsg(), attrs: [attr.str(IFLA.IFLA_IFNAME, checkIfName(name, 'deleting a link'))] });
+      } catch (e) {
+        // ENODEV: the kernel destroyed it meanwhile.
+        if (!(e instanceof NetlinkError && e.errno === 19)) failed.push(name);
+      }
+    }
+    return failed;
   }
 
   // ---- writing ----

@@ -51,7 +51,7 @@ function run(id: number, job: Job): JobResult {
     case 'ns-ids':
       return { kind: 'ns-ids', ids: engine.nsIds(job.host, job.names) };
     case 'await-gone':
-      return { kind: 'await-gone', remaining: engine.awaitGone(job.path, job.links, job.timeoutMs) };
+      return { kind: 'await-gone', remaining: engine.awaitGone(job.path, job.links, job.quietMs) };
     case 'write': {
       // Every namespace is written, also after another one failed; the first failure is reported.
       const readBack: [string, NsSnapshot][] = [];

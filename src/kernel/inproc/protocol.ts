@@ -12,8 +12,8 @@ export type Job =
   // ---- the kernel monitor's (branch monitor) ----
   /** nsids the host namespace gives the namespaces under /run/netns; `names`: only these, given an id if they have none. */
   | { kind: 'ns-ids'; host: string | null; names?: string[] }
-  /** Waits until none of `links` exists in the namespace (its RTM_DELLINKs, or already gone). */
-  | { kind: 'await-gone'; path: string | null; links: string[]; timeoutMs: number };
+  /** Returns when none of `links` exists in the namespace: their RTM_DELLINKs, or deleted after `quietMs` without one. */
+  | { kind: 'await-gone'; path: string | null; links: string[]; quietMs: number };
 
 export type JobResult =
   | { kind: 'list-netns'; names: string[] }
@@ -25,7 +25,7 @@ export type JobResult =
   | { kind: 'link-names'; names: string[] | null }
   // ---- the kernel monitor's (branch monitor) ----
   | { kind: 'ns-ids'; ids: [number, string][] }
-  /** `remaining`: the links still there when the time ran out (empty: all gone). */
+  /** `remaining`: the links that could not be deleted (empty: all gone). */
   | { kind: 'await-gone'; remaining: string[] };
 
 /** A failure, to become a KernelError (or InternalError) on the main thread. */
