@@ -6,6 +6,8 @@
 // t0 is taken just before the deleting `ip` command starts (or the file is written); the end is
 // the daemon's own "reconcile applied" log line (written after apply + verify). "kernel" is when
 // the repaired object reappears in the kernel, from an `ip monitor` this script runs itself.
+// "from the kernel's delete" starts instead at the deletion as that monitor saw it: the `ip`
+// process that deletes costs 2-100 ms by itself, depending on the machine's load.
 //
 //   npm run build && sudo node bench/watch-latency.mjs [--tries 20] [--containers 0]
 //
@@ -151,7 +153,8 @@ try {
   console.log(`host ${host}: ${3 + EXTRA} containers; first reconcile ${first.ms} ms (${first.changes} changes), daemon up after ${Date.now() - started} ms`);
   await sleep(SETTLE_MS);
 
-  const results = { veth: [], vethKernel: [], address: [], addressKernel: [], editAdd: [], editRemove: [] };
+  const results = { veth: [], vethKernel: [], vethFromDelete: [], address: [], addressKernel: [], addressFromDelete: [], editAdd: [], editRemove: [] };
+  const deletedAt = (t0, kind, text) => kernelEvents.find((e) => e.at >= t0 - 5 && e.line.includes(`[${kind}]Deleted `) && e.line.includes(text))?.at;
   const cost = { veth: [], address: [] };
   for (let i = 0; i < TRIES; i++) {
     // 1. a host veth (container3's) deleted by hand
@@ -161,6 +164,8 @@ try {
     let r = await waitFor(reconcileAfter(t0, 'drift'), 10_000, 'veth repair');
     results.veth.push(r.time - t0);
     cost.veth.push(r);
+    const vethGone = deletedAt(t0, 'LINK', `${veth}@`) ?? deletedAt(t0, 'LINK', `${veth}:`);
+    if (vethGone !== undefined) results.vethFromDelete.push(r.time - vethGone);
     // the container's address is the last object the repair creates
     let k = kernelEvents.find((e) => e.at >= t0 && e.line.includes('[ADDR]') && !e.line.includes('Deleted') && e.line.includes('172.21.0.3/16'));
     if (k) results.vethKernel.push(k.at - t0);
@@ -172,6 +177,8 @@ try {
     r = await waitFor(reconcileAfter(t0, 'drift'), 10_000, 'address repair');
     results.address.push(r.time - t0);
     cost.address.push(r);
+    const addrGone = deletedAt(t0, 'ADDR', '172.17.0.2/16');
+    if (addrGone !== undefined) results.addressFromDelete.push(r.time - addrGone);
     k = kernelEvents.find((e) => e.at >= t0 && e.line.includes('[ADDR]') && !e.line.includes('Deleted') && e.line.includes('172.17.0.2/16'));
     if (k) results.addressKernel.push(k.at - t0);
     await sleep(SETTLE_MS);
@@ -192,8 +199,10 @@ try {
 
   const rows = [
     ['veth deleted -> repaired + verified', results.veth],
+    ['  (from the kernel\'s delete)', results.vethFromDelete],
     ['  (kernel: container address back)', results.vethKernel],
     ['address deleted -> repaired + verified', results.address],
+    ['  (from the kernel\'s delete)', results.addressFromDelete],
     ['  (kernel: address back)', results.addressKernel],
     ['edit: add a container -> converged', results.editAdd],
     ['edit: remove a container -> converged', results.editRemove],
