@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-/* global process, console, setTimeout */
+/* global process, console, setTimeout, performance */
 // Kernel event delivery, side by side: the daemon's two kernel monitors listen to the same
 // throwaway namespace at once, the process one (`ip monitor` + `nft monitor`, WEFT_KERNEL=processes)
 // and the netlink thread (the in-process kernel's). For each change (a veth pair added or
