@@ -7,7 +7,9 @@ import type { KernelStats, NsRef } from './types.js';
 
 /**
  * Kernel change events, used by the watch daemon as dirty triggers (never as state: after an
- * event the daemon re-reads with `ip -j` and `nft -j list`).
+ * event the daemon re-reads the namespace). The in-process kernel's daemon gets them from one
+ * netlink thread (netlink-monitor.ts, decoded in inproc/monitor-decode.ts); this module has the
+ * event type, the filters both share, and the process kernel's monitors.
  *
  * iproute2 6.1 ignores -j for `monitor`, so `ip -o -ts monitor label all-nsid ...` text lines are
  * parsed: one line per event, tagged with the namespace (nsid as the host sees it) and the object

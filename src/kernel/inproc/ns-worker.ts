@@ -46,8 +46,6 @@ function run(id: number, job: Job): JobResult {
     case 'netns-del':
       engine.delNetns(job.names);
       return { kind: 'done' };
-    case 'link-names':
-      return { kind: 'link-names', names: engine.linkNames(job.path) };
     case 'ns-ids':
       return { kind: 'ns-ids', ids: engine.nsIds(job.host, job.names) };
     case 'await-gone':

@@ -8,7 +8,6 @@ export type Job =
   | { kind: 'write'; works: NsWork[] }
   | { kind: 'netns-add'; names: string[] }
   | { kind: 'netns-del'; names: string[] }
-  | { kind: 'link-names'; path: string | null }
   // ---- the kernel monitor's (branch monitor) ----
   /** nsids the host namespace gives the namespaces under /run/netns; `names`: only these, given an id if they have none. */
   | { kind: 'ns-ids'; host: string | null; names?: string[] }
@@ -22,7 +21,6 @@ export type JobResult =
   | { kind: 'done' }
   /** Namespaces are made in order: `created` of them exist; `error` stopped the rest. */
   | { kind: 'netns-add'; created: number; error?: JobError }
-  | { kind: 'link-names'; names: string[] | null }
   // ---- the kernel monitor's (branch monitor) ----
   | { kind: 'ns-ids'; ids: [number, string][] }
   /** `remaining`: the links that could not be deleted (empty: all gone). */
