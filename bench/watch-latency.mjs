@@ -95,8 +95,9 @@ onLines(daemon.stderr, (line) => {
   try {
     const rec = JSON.parse(line);
     if (typeof rec.msg === 'string' && rec.msg.startsWith('reconcile')) reconciles.push(rec);
+    if (rec.level >= 40) console.error(`daemon: ${line}`);
   } catch {
-    /* not JSON */
+    console.error(`daemon: ${line}`);
   }
 });
 
@@ -113,6 +114,7 @@ onLines(monitor.stdout, (line) => {
 async function waitFor(pred, timeoutMs, what) {
   const end = Date.now() + timeoutMs;
   for (;;) {
+    if (daemon.exitCode !== null) throw new Error(`the daemon exited (${daemon.exitCode}) while waiting for ${what}`);
     const v = pred();
     if (v) return v;
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
@@ -148,7 +150,7 @@ try {
   const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   console.log(`machine: load average ${load()}; one nsenter+true process ${spawnCostMs().toFixed(1)} ms (median of 20)`);
   const started = Date.now();
-  await waitFor(reconcileAfter(0, 'start'), 120_000, 'the first reconcile');
+  await waitFor(reconcileAfter(0, 'start'), 600_000, 'the first reconcile');
   const first = reconciles.find((r) => r.trigger.includes('start'));
   console.log(`host ${host}: ${3 + EXTRA} containers; first reconcile ${first.ms} ms (${first.changes} changes), daemon up after ${Date.now() - started} ms`);
   await sleep(SETTLE_MS);
@@ -224,7 +226,9 @@ try {
   console.log(`no-op reconciles triggered by late kernel events: ${own}`);
   console.log(`machine after: load average ${load()}; one nsenter+true process ${spawnCostMs().toFixed(1)} ms`);
 } finally {
-  daemon.kill('SIGTERM');
-  await new Promise((r) => daemon.once('close', r));
+  if (daemon.exitCode === null && daemon.signalCode === null) {
+    daemon.kill('SIGTERM');
+    await new Promise((r) => daemon.once('close', r));
+  }
   cleanup();
 }

@@ -58,6 +58,7 @@ interface Libc {
   bind: (fd: number, addr: Buffer, len: number) => number;
   poll: (fds: unknown, n: number, timeoutMs: number) => number;
   recvmsg: (fd: number, msg: unknown, flags: number) => number | bigint;
+  fcntl: (fd: number, cmd: number, arg: number) => number;
 }
 
 let lib: Libc | undefined;
@@ -81,6 +82,7 @@ function libc(): Libc {
     bind: f('int bind(int fd, const void *addr, uint32_t len)'),
     poll: f('int poll(void *fds, unsigned long n, int timeout)'),
     recvmsg: f('long recvmsg(int fd, void *msg, int flags)'),
+    fcntl: f('int fcntl(int fd, int cmd, int arg)'),
   };
   return lib;
 }
@@ -122,8 +124,18 @@ export function umount(target: string, flags: number): void {
   check(libc().umount2(target, flags), 'umount2', target);
 }
 
+/**
+ * A netlink socket, moved to a descriptor number of 1024 or more when the limit allows:
+ * libnftables waits on its own socket with select(2), which aborts the process (glibc's fortify
+ * check) for a descriptor >= 1024, and with one socket per namespace the low numbers run out at
+ * N = 1000.
+ */
 export function netlinkSocket(protocol: number): number {
-  return check(libc().socket(16, SOCK_RAW | SOCK_CLOEXEC, protocol), 'socket', 'AF_NETLINK');
+  const fd = check(libc().socket(16, SOCK_RAW | SOCK_CLOEXEC, protocol), 'socket', 'AF_NETLINK');
+  const high = libc().fcntl(fd, 1030 /* F_DUPFD_CLOEXEC */, 1024);
+  if (high < 0) return fd;
+  libc().close(fd);
+  return high;
 }
 
 export function setIntOption(fd: number, level: number, name: number, value: number): void {

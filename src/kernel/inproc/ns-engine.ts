@@ -17,6 +17,11 @@ import { decodeAddresses, decodeFdb, decodeLinks, decodeNeighbours, decodeRoutes
 import { NetlinkError, RtnlSocket } from './rtnl-socket.js';
 
 const NETNS_RUN_DIR = '/run/netns';
+/**
+ * libnftables contexts kept at most (least recently used go first): each holds a socket that
+ * libnftables waits on with select(2), which cannot take a descriptor >= 1024.
+ */
+const NFT_CONTEXTS_MAX = 256;
 
 /** A namespace's open handles: kept while it lives, so the daemon reuses them. */
 interface Handle {
@@ -49,6 +54,8 @@ export class NsEngine {
   /** Handles of namespaces named by other paths (/proc/PID/ns/net): closed after each job. */
   private readonly transient: Handle[] = [];
   private watcher: FSWatcher | undefined;
+  /** Named namespaces' handles that hold an nftables context, least recently used first. */
+  private readonly nftUse = new Map<string, Handle>();
 
   constructor() {
     this.homeFd = libc.openFile('/proc/thread-self/ns/net');
@@ -164,6 +171,7 @@ export class NsEngine {
     if (!k) return null;
     const name = path.startsWith(`${NETNS_RUN_DIR}/`) ? path.slice(NETNS_RUN_DIR.length + 1) : undefined;
     let h = name !== undefined ? this.handles.get(k) : undefined;
+    if (h && needNft && h.nft) this.usedNft(k, h);
     if (h && (!needNft || h.nft)) return h;
     const made = this.inside(path, () => {
       const out = h ?? { rtnl: new RtnlSocket() };
@@ -176,6 +184,7 @@ export class NsEngine {
       this.transient.push(h);
       return h;
     }
+    if (h.nft) this.usedNft(k, h);
     this.handles.set(k, h);
     this.byName.set(name, k);
     this.watchRunDir();
@@ -206,10 +215,23 @@ export class NsEngine {
     }
   }
 
+  /** Marks a handle's nftables context as just used; frees the least recently used beyond the cap. */
+  private usedNft(k: string, h: Handle): void {
+    this.nftUse.delete(k);
+    this.nftUse.set(k, h);
+    for (const [old, oh] of this.nftUse) {
+      if (this.nftUse.size <= NFT_CONTEXTS_MAX) break;
+      this.nftUse.delete(old);
+      oh.nft?.free();
+      delete oh.nft;
+    }
+  }
+
   private drop(k: string): void {
     const h = this.handles.get(k);
     if (!h) return;
     this.handles.delete(k);
+    this.nftUse.delete(k);
     h.rtnl.close();
     h.nft?.free();
   }
