@@ -163,7 +163,7 @@ try {
     const veth = hostVethOf('container3');
     let t0 = Date.now();
     must(['ip', '-n', host, 'link', 'del', veth]);
-    let r = await waitFor(reconcileAfter(t0, 'drift'), 10_000, 'veth repair');
+    let r = await waitFor(reconcileAfter(t0, 'drift'), 120_000, 'veth repair');
     results.veth.push(r.time - t0);
     cost.veth.push(r);
     const vethGone = deletedAt(t0, 'LINK', `${veth}@`) ?? deletedAt(t0, 'LINK', `${veth}:`);
@@ -176,7 +176,7 @@ try {
     // 2. a container address deleted by hand
     t0 = Date.now();
     must(['ip', '-n', `${host}-container1`, 'addr', 'del', '172.17.0.2/16', 'dev', 'eth0']);
-    r = await waitFor(reconcileAfter(t0, 'drift'), 10_000, 'address repair');
+    r = await waitFor(reconcileAfter(t0, 'drift'), 120_000, 'address repair');
     results.address.push(r.time - t0);
     cost.address.push(r);
     const addrGone = deletedAt(t0, 'ADDR', '172.17.0.2/16');
@@ -188,12 +188,12 @@ try {
     // 3. a manifest edit: add a container, then remove it again (--prune)
     t0 = Date.now();
     writeFileSync(containersFile, withEdit);
-    r = await waitFor(reconcileAfter(t0, 'manifest'), 10_000, 'edit (add)');
+    r = await waitFor(reconcileAfter(t0, 'manifest'), 120_000, 'edit (add)');
     results.editAdd.push(r.time - t0);
     await sleep(SETTLE_MS);
     t0 = Date.now();
     writeFileSync(containersFile, baseContainers);
-    r = await waitFor(reconcileAfter(t0, 'manifest'), 10_000, 'edit (remove)');
+    r = await waitFor(reconcileAfter(t0, 'manifest'), 120_000, 'edit (remove)');
     results.editRemove.push(r.time - t0);
     await sleep(SETTLE_MS);
     process.stderr.write(`try ${i + 1}/${TRIES}: veth ${results.veth.at(-1)} ms, address ${results.address.at(-1)} ms, edit +${results.editAdd.at(-1)} / -${results.editRemove.at(-1)} ms\n`);
