@@ -69,7 +69,8 @@ describe.each([
     const veth = links.find((l) => l.ifindex === peer[0]!.link_index)!.ifname;
     const from = daemon!.output().length;
     await must(['ip', '-n', host.name, 'link', 'del', veth]);
-    await eventually(async () => reconciles(daemon!, from).some((r) => r.trigger.includes('drift') && r.result === 'applied'), 30_000, 50);
+    // Every system call of every thread stops under strace (-p cannot use --seccomp-bpf): slow on a loaded machine.
+    await eventually(async () => reconciles(daemon!, from).some((r) => r.trigger.includes('drift') && r.result === 'applied'), 150_000, 50);
     expect(reconciles(daemon!, from).find((r) => r.result === 'applied')!.summary).toContain('+1 veth');
     process.kill(strace.pid, 'SIGINT');
     await strace.exited;
@@ -78,5 +79,5 @@ describe.each([
     const spawns = lines.filter((l) => /\b(execve|execveat|fork|vfork)\(/.test(l) || (/\bclone3?\(/.test(l) && !l.includes('CLONE_THREAD')));
     if (minSpawns === 0) expect(spawns).toEqual([]);
     else expect(spawns.length).toBeGreaterThanOrEqual(minSpawns);
-  }, 120_000);
+  }, 240_000);
 });
