@@ -2,10 +2,10 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { UsageError } from '../errors.js';
-import { inHostNetns, isWeftProcess, listNsIds, onParentGone, reexecInNetns, watchKernel } from '../kernel/index.js';
+import { InProcessKernel, inHostNetns, isWeftProcess, listNsIds, onParentGone, reexecInNetns, watchKernel, watchKernelNetlink } from '../kernel/index.js';
 import type { Logger } from '../log.js';
-import { Daemon, FileSource, GitSource, DEFAULT_LISTEN, acquireLock, hostRef, parseListen, readHostResolvConf, startStatusServer } from '../reconcile/index.js';
-import type { DaemonDns, ManifestSource, MembershipStore, ReconcileContext, StatusServer } from '../reconcile/index.js';
+import { Daemon, FileSource, GitSource, DEFAULT_LISTEN, acquireLock, defaultDaemonOptions, hostRef, parseListen, readHostResolvConf, startStatusServer } from '../reconcile/index.js';
+import type { DaemonDns, DaemonOptions, ManifestSource, MembershipStore, ReconcileContext, StatusServer } from '../reconcile/index.js';
 import { EndpointCacheFile } from '../store/cache.js';
 import type { GlobalOptions } from './context.js';
 import { loadDrivers, makeContext, makeLogger } from './context.js';
@@ -110,6 +110,12 @@ export function registerWatchCommand(program: Command): void {
     });
 }
 
+/**
+ * The netlink monitor posts each burst of kernel events as one batch, within a millisecond of the
+ * change (weft's own write's events are queued before its ACK): a short quiet time and grace do.
+ */
+const NETLINK_TIMING: Partial<DaemonOptions> = { debounceMs: { ...defaultDaemonOptions.debounceMs, drift: 10 }, writeGraceMs: 10 };
+
 async function runDaemon(
   g: GlobalOptions,
   opts: WatchOpts,
@@ -120,16 +126,19 @@ async function runDaemon(
   const ctx = await makeContext(g, undefined, log);
   const host = hostRef(ctx.hostNetns);
   const dns = opts.dns ? await startDns(ctx, log) : undefined;
+  // The in-process kernel follows the kernel on one netlink thread; the process kernel with `ip monitor` and `nft monitor`.
+  const kernel = ctx.kernel;
+  const inProcess = kernel instanceof InProcessKernel;
   const daemon = new Daemon({
     ctx,
     source: s.source,
-    watchKernel: (h) => watchKernel(host, h, log),
-    listNsIds: () => listNsIds(host, ctx.kernel.stats),
+    watchKernel: (h) => (inProcess ? watchKernelNetlink(host, h, log) : watchKernel(host, h, log)),
+    listNsIds: (names) => (inProcess ? kernel.nsIds(host.path, names) : listNsIds(host, kernel.stats)),
     isOwnProcess: isWeftProcess,
     loadDrivers: (model) => loadDrivers(model, log),
     ...(dns ? { dns } : {}),
     ...(s.store ? { store: s.store, storeRejections: storeRejections(log), storeCache: new EndpointCacheFile(path.join(g.stateDir, `${g.hostNetns || 'root'}.store-endpoints.json`)) } : {}),
-    options: { prune: opts.prune ?? false, resyncMs: s.resyncMs },
+    options: { prune: opts.prune ?? false, resyncMs: s.resyncMs, ...(inProcess ? NETLINK_TIMING : {}) },
   });
   let server: StatusServer;
   try {

@@ -4,6 +4,7 @@ export { CachingKernel, touchedNamespaces } from './cached-kernel.js';
 export type { WriteHooks } from './cached-kernel.js';
 export { watchKernel, parseIpMonitorLine, isNoise, CarrierFilter, NftMonitorParser, isWeftProcess, listNsIds } from './monitor.js';
 export type { KernelEvent, KernelWatch, KernelWatchHandlers, EventObject } from './monitor.js';
+export { watchKernelNetlink } from './netlink-monitor.js';
 export { RealKernel } from './real-kernel.js';
 export { InProcessKernel } from './inproc-kernel.js';
 export { exec, inNamespace, mapLimit } from './exec.js';

@@ -1,13 +1,15 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import type { Logger } from '../log.js';
 import { exec, inNamespace, isOwnChild } from './exec.js';
 import type { KernelStats, NsRef } from './types.js';
 
 /**
  * Kernel change events, used by the watch daemon as dirty triggers (never as state: after an
- * event the daemon re-reads with `ip -j` and `nft -j list`).
+ * event the daemon re-reads the namespace). The in-process kernel's daemon gets them from one
+ * netlink thread (netlink-monitor.ts, decoded in inproc/monitor-decode.ts); this module has the
+ * event type, the filters both share, and the process kernel's monitors.
  *
  * iproute2 6.1 ignores -j for `monitor`, so `ip -o -ts monitor label all-nsid ...` text lines are
  * parsed: one line per event, tagged with the namespace (nsid as the host sees it) and the object
@@ -28,6 +30,15 @@ export interface KernelEvent {
   process?: string;
   /** The monitor's text, for logs. */
   line: string;
+  /**
+   * Set by the netlink monitor, which decodes fields instead of text: whether the event is only
+   * the kernel's own consequence or traffic (isNoise), and for links the ifindex, whether the
+   * message is a bridge port's, and `sig`, the fields weft manages (CarrierFilter).
+   */
+  noise?: boolean;
+  ifindex?: number;
+  port?: boolean;
+  sig?: string;
 }
 
 const IP_LINE = /^\[[^\]]*\]\s*(?:\[nsid (current|-?\d+)\])?\[(LINK|ADDR|ROUTE|NEIGH)\](Deleted )?(.*)$/;
@@ -56,6 +67,7 @@ export function parseIpMonitorLine(line: string): KernelEvent | undefined {
  * from traffic would otherwise trigger reconciles under load). Pure.
  */
 export function isNoise(e: KernelEvent): boolean {
+  if (e.noise !== undefined) return e.noise;
   if (e.source !== 'ip') return false;
   const body = e.line;
   switch (e.object) {
@@ -95,16 +107,18 @@ export class CarrierFilter {
   carrierOnly(e: KernelEvent): boolean {
     if (e.object !== 'link') return false;
     const m = /^(\d+): /.exec(e.line);
-    if (!m) return false;
-    const link = `${e.nsid ?? 'host'}/${m[1]}`;
+    const ifindex = e.ifindex ?? (m ? Number(m[1]) : undefined);
+    if (ifindex === undefined) return false;
+    const link = `${e.nsid ?? 'host'}/${ifindex}`;
     // Bridge port messages (no qdisc) and link messages print differently: one memory each.
-    const key = `${link}/${/\bqdisc\b/.test(e.line) ? 'link' : 'port'}`;
+    const port = e.port ?? !/\bqdisc\b/.test(e.line);
+    const key = `${link}/${port ? 'port' : 'link'}`;
     if (e.deleted) {
       this.last.delete(`${link}/link`);
       this.last.delete(`${link}/port`);
       return false;
     }
-    const now = withoutCarrier(e.line);
+    const now = e.sig ?? withoutCarrier(e.line);
     const same = this.last.get(key) === now;
     this.last.set(key, now);
     return same;
@@ -159,6 +173,8 @@ function touchesWeftTable(line: string): boolean {
 export function isWeftProcess(pid: number): boolean {
   // The in-process kernel writes nftables from this very process (libnftables on a worker thread).
   if (pid === process.pid || isOwnChild(pid)) return true;
+  // nftables names the committing thread (its tid), and libnftables runs on weft's namespace worker.
+  if (existsSync(`/proc/self/task/${pid}`)) return true;
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // Field 4 (ppid) follows the command name in parentheses, which may itself hold spaces.
@@ -185,6 +201,8 @@ export interface KernelWatchHandlers {
 }
 
 export interface KernelWatch {
+  /** Resolves once events are being received (or the monitor gave up for now). */
+  ready?: Promise<void>;
   stop(): Promise<void>;
 }
 

@@ -2,13 +2,13 @@ import { formatProblem } from '../errors.js';
 import type { WeftError } from '../errors.js';
 import { CachingKernel } from '../kernel/index.js';
 import type { KernelEvent, KernelWatch, KernelWatchHandlers } from '../kernel/index.js';
-import { CarrierFilter, isNoise, touchedNamespaces } from '../kernel/index.js';
+import { touchedNamespaces } from '../kernel/index.js';
 import type { NetworkDriver, Topology } from '../compile/index.js';
 import type { Model } from '../model/index.js';
 import type { Provider } from '../providers/index.js';
 import type { AnyEntry, KernelState, NsKey } from '../state/types.js';
-import { HOST } from '../state/types.js';
 import { DaemonMetrics } from './daemon-metrics.js';
+import { KernelEventFilter } from './kernel-events.js';
 import type { ReconcileOutcome } from './daemon-metrics.js';
 import type { PlannedChange } from './plan.js';
 import { reconcile } from './reconcile.js';
@@ -89,8 +89,8 @@ export interface DaemonDeps {
   source: ManifestSource;
   /** Starts the kernel monitors (default: none, the daemon then relies on the resync). */
   watchKernel?: (handlers: KernelWatchHandlers) => KernelWatch;
-  /** nsid -> namespace name, as the host namespace numbers them. */
-  listNsIds?: () => Promise<Map<number, string>>;
+  /** nsid -> namespace name, as the host namespace numbers them; with `names`, at least those (given an id if they have none). */
+  listNsIds?: (names?: readonly string[]) => Promise<Map<number, string>>;
   /** Network drivers for a model (plugin drivers are loaded by name); default: the context's. */
   loadDrivers?: (model: Model) => Promise<ReadonlyMap<string, NetworkDriver>>;
   /** Whether a process (named by nft monitor) is weft's own. */
@@ -216,21 +216,8 @@ export class Daemon {
   private owned: Record<string, number> = {};
   private orphans = 0;
   private readonly counts: Record<ReconcileOutcome, number> = { converged: 0, applied: 0, failed: 0 };
-  private readonly drift = { events: 0, ownEventsIgnored: 0, foreignEventsIgnored: 0, nsIdLookups: 0, repairs: 0, repairedObjects: 0, lastEventAt: undefined as string | undefined };
-
-  /** While weft writes (and for the grace time after): the namespaces the write touches. */
-  private writing: Set<NsKey> | undefined;
-  private nsIds = new Map<number, string>();
-  private readonly carrier = new CarrierFilter();
-  private nsIdRefresh: Promise<void> | undefined;
-  private lastNsIdRefresh = Number.NEGATIVE_INFINITY;
-  /** nsids a lookup found no name for: someone else's namespaces, ignored without another lookup. */
-  private foreignNsIds = new Set<number>();
-  /** Unknown nsids waiting for the next lookup, with their first event. */
-  private readonly unknownNsIds = new Map<number, KernelEvent>();
-  private nsIdTimer: unknown;
-  /** Namespaces weft reads or wants on this host: events elsewhere are someone else's. */
-  private knownNs = new Set<NsKey>();
+  private readonly drift = { events: 0, ownEventsIgnored: 0, repairs: 0, repairedObjects: 0, lastEventAt: undefined as string | undefined };
+  private readonly events: KernelEventFilter;
 
   private monitor: KernelWatch | undefined;
   private resyncTimer: unknown;
@@ -242,17 +229,25 @@ export class Daemon {
     this.opts = { ...defaultDaemonOptions, ...deps.options };
     this.timers = deps.timers ?? realTimers;
     this.retryDelay = this.opts.retryMs.min;
+    this.events = new KernelEventFilter({
+      ...(deps.listNsIds ? { listNsIds: deps.listNsIds } : {}),
+      ...(deps.isOwnProcess ? { isOwnProcess: deps.isOwnProcess } : {}),
+      timers: this.timers,
+      nsIdRefreshMs: this.opts.nsIdRefreshMs,
+      hostNetns: deps.ctx.hostNetns,
+      invalidate: (ns) => this.kernel.invalidate(ns),
+      drift: (e, ns) => this.onDrift(e, ns),
+      own: (e) => this.noteOwn(e),
+    });
     this.kernel = new CachingKernel(deps.ctx.kernel, {
-      beforeRun: (program) => {
-        this.writing = new Set([HOST, ...touchedNamespaces(program)]);
-      },
+      beforeRun: (program) => this.events.beginWrite(touchedNamespaces(program)),
       afterRun: async (program) => {
         // Wait out the delivery of our own events, and learn the nsids of new namespaces. The
         // reconcile's verify pass reads the written namespaces after this, so drift in them
         // during the window is still seen.
         const grace = new Promise((r) => setTimeout(r, this.opts.writeGraceMs));
-        await Promise.all([grace, program.netnsAdd.length > 0 ? this.refreshNsIds() : undefined]);
-        this.writing = undefined;
+        await Promise.all([grace, program.netnsAdd.length > 0 ? this.events.learnNsIds(program.netnsAdd) : undefined]);
+        this.events.endWrite();
       },
     });
     this.store = deps.store
@@ -279,11 +274,11 @@ export class Daemon {
   async start(): Promise<void> {
     if (this.deps.watchKernel) {
       this.monitor = this.deps.watchKernel({
-        onEvent: (e) => this.onKernelEvent(e),
+        onEvent: (e) => this.events.accept(e),
         onRestart: () => this.trigger.poke('resync', 'all'),
       });
     }
-    await this.refreshNsIds();
+    await Promise.all([this.events.learnNsIds(), this.monitor?.ready]);
     await this.store?.start();
     if (this.stopping) return; // stopped while starting: watch nothing
     this.deps.source.watch((e) => this.onSourceEvent(e));
@@ -312,7 +307,7 @@ export class Daemon {
     this.stopping = true;
     if (this.resyncTimer !== undefined) this.timers.clearTimeout(this.resyncTimer);
     if (this.retryTimer !== undefined) this.timers.clearTimeout(this.retryTimer);
-    if (this.nsIdTimer !== undefined) this.timers.clearTimeout(this.nsIdTimer);
+    this.events.stop();
     // Withdrawing from the store first: the peers wait for it (their entries for this node go
     // only then), while the rest only concerns this process.
     const withdrawn = this.store?.stop();
@@ -351,8 +346,8 @@ export class Daemon {
       drift: {
         events: this.drift.events,
         ownEventsIgnored: this.drift.ownEventsIgnored,
-        foreignEventsIgnored: this.drift.foreignEventsIgnored,
-        nsIdLookups: this.drift.nsIdLookups,
+        foreignEventsIgnored: this.events.counts.foreignEventsIgnored,
+        nsIdLookups: this.events.counts.nsIdLookups,
         repairs: this.drift.repairs,
         repairedObjects: this.drift.repairedObjects,
         ...(this.drift.lastEventAt ? { lastEventAt: this.drift.lastEventAt } : {}),
@@ -404,89 +399,18 @@ export class Daemon {
 
   // ---- kernel events ----
 
-  private onKernelEvent(e: KernelEvent): void {
-    // The carrier filter sees every event (its memory must include weft's own writes).
-    if (this.stopping || isNoise(e) || this.carrier.carrierOnly(e)) return;
-    const ownProcess = e.source === 'nft' && e.pid !== undefined && (this.deps.isOwnProcess?.(e.pid) ?? false);
-    // During a write, only events in the namespaces it touches are taken as weft's own.
-    const own = (ns: NsKey) => ownProcess || (this.writing?.has(ns) ?? false);
-    if (e.nsid === null) return this.handleEvent(e, own(HOST), HOST);
-    const name = this.nsIds.get(e.nsid);
-    if (name !== undefined) return this.handleEvent(e, own(name), name);
-    // A namespace weft is creating right now is numbered by its first event: weft's own.
-    if (this.writing !== undefined) return this.noteOwn(e);
-    // Someone else's namespace (weft names its own as it creates them): no lookup, no reconcile.
-    if (this.foreignNsIds.has(e.nsid)) return this.noteForeign();
-    if (!this.unknownNsIds.has(e.nsid)) this.unknownNsIds.set(e.nsid, e);
-    this.scheduleNsIdLookup();
-  }
-
-  /** One lookup for every unknown nsid seen, at most once per nsIdRefreshMs. */
-  private scheduleNsIdLookup(): void {
-    if (this.nsIdTimer !== undefined || this.stopping) return;
-    const wait = Math.max(0, this.lastNsIdRefresh + this.opts.nsIdRefreshMs - this.timers.now());
-    this.nsIdTimer = this.timers.setTimeout(() => {
-      void this.refreshNsIds().then(() => {
-        this.nsIdTimer = undefined;
-        const pending = [...this.unknownNsIds];
-        this.unknownNsIds.clear();
-        for (const [nsid, e] of pending) {
-          const name = this.nsIds.get(nsid);
-          if (name !== undefined) this.handleEvent(e, false, name);
-          else {
-            this.foreignNsIds.add(nsid);
-            this.noteForeign();
-          }
-        }
-        // Events that arrived during the lookup wait for the next one.
-        if (this.unknownNsIds.size > 0) this.scheduleNsIdLookup();
-      });
-    }, wait);
-  }
-
-  private noteForeign(): void {
-    this.drift.foreignEventsIgnored++;
-  }
-
-  private handleEvent(e: KernelEvent, own: boolean, ns: NsKey | 'unknown'): void {
-    if (ns !== 'unknown' && ns !== HOST && !this.isOurs(ns)) return;
-    // Always forget the snapshot: a foreign change during our write is drift the verify pass must see.
-    this.kernel.invalidate(ns === 'unknown' ? 'all' : [ns]);
-    if (own) return this.noteOwn(e);
+  /** Someone else changed a namespace weft reads: reconcile it. */
+  private onDrift(e: KernelEvent, ns: NsKey): void {
     this.drift.events++;
     this.drift.lastEventAt = new Date().toISOString();
     this.metrics.driftEvents.inc({ source: e.source });
     this.deps.ctx.log.debug({ source: e.source, object: e.object, ns, deleted: e.deleted, line: e.line }, 'kernel drift event');
-    this.trigger.poke('drift', ns === 'unknown' ? 'all' : [ns]);
+    this.trigger.poke('drift', [ns]);
   }
 
   private noteOwn(e: KernelEvent): void {
     this.drift.ownEventsIgnored++;
     this.metrics.ownEvents.inc({ source: e.source });
-  }
-
-  private isOurs(ns: NsKey): boolean {
-    const h = this.ctx.hostNetns;
-    return this.knownNs.has(ns) || (h !== '' && ns.startsWith(`${h}-`));
-  }
-
-  private refreshNsIds(): Promise<void> {
-    const list = this.deps.listNsIds;
-    if (!list) return Promise.resolve();
-    this.nsIdRefresh ??= list()
-      .then((m) => {
-        this.nsIds = m;
-        this.drift.nsIdLookups++;
-        this.lastNsIdRefresh = this.timers.now();
-        // nsids are reused: a number named now is no longer someone else's; and the set stays bounded.
-        for (const nsid of m.keys()) this.foreignNsIds.delete(nsid);
-        if (this.foreignNsIds.size > 4096) this.foreignNsIds.clear();
-      })
-      .catch(() => undefined)
-      .finally(() => {
-        this.nsIdRefresh = undefined;
-      });
-    return this.nsIdRefresh;
   }
 
   // ---- one batch ----
@@ -564,7 +488,7 @@ export class Daemon {
       outcome = changes > 0 ? 'applied' : 'converged';
       this.owned = countOwned(result.observed, this.ctx.providers);
       this.orphans = result.plan.orphans.filter((o) => !o.implied).length;
-      this.knownNs = new Set([...result.observation.nsRefs.keys(), ...[...result.topology.containers.values()].flatMap((c) => (c.ns ? [c.ns] : []))]);
+      this.events.setKnown(new Set([...result.observation.nsRefs.keys(), ...[...result.topology.containers.values()].flatMap((c) => (c.ns ? [c.ns] : []))]));
       // The same manifests as last time, yet something to do: the kernel had drifted.
       if (changes > 0 && revision === this.appliedRevision) {
         this.drift.repairs++;

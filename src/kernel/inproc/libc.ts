@@ -43,6 +43,10 @@ export const SOCK_DGRAM = 2;
 export const SOCK_NONBLOCK = 0o4000;
 export const SO_REUSEADDR = 2;
 export const RLIMIT_NOFILE = 7;
+export const EAGAIN = 11;
+export const ENOBUFS = 105;
+export const MSG_DONTWAIT = 0x40;
+export const POLLIN = 1;
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- koffi functions are untyped */
 interface Libc {
@@ -61,6 +65,9 @@ interface Libc {
   listen: (fd: number, backlog: number) => number;
   getrlimit: (resource: number, limits: BigUint64Array) => number;
   setrlimit: (resource: number, limits: BigUint64Array) => number;
+  poll: (fds: unknown, n: number, timeoutMs: number) => number;
+  recvmsg: (fd: number, msg: unknown, flags: number) => number | bigint;
+  fcntl: (fd: number, cmd: number, arg: number) => number;
 }
 
 let lib: Libc | undefined;
@@ -85,6 +92,9 @@ function libc(): Libc {
     listen: f('int listen(int fd, int backlog)'),
     getrlimit: f('int getrlimit(int resource, _Out_ uint64_t *limits)'),
     setrlimit: f('int setrlimit(int resource, const uint64_t *limits)'),
+    poll: f('int poll(void *fds, unsigned long n, int timeout)'),
+    recvmsg: f('long recvmsg(int fd, void *msg, int flags)'),
+    fcntl: f('int fcntl(int fd, int cmd, int arg)'),
   };
   return lib;
 }
@@ -126,8 +136,18 @@ export function umount(target: string, flags: number): void {
   check(libc().umount2(target, flags), 'umount2', target);
 }
 
+/**
+ * A netlink socket, moved to a descriptor number of 1024 or more when the limit allows:
+ * libnftables waits on its own socket with select(2), which aborts the process (glibc's fortify
+ * check) for a descriptor >= 1024, and with one socket per namespace the low numbers run out at
+ * N = 1000.
+ */
 export function netlinkSocket(protocol: number): number {
-  return check(libc().socket(16, SOCK_RAW | SOCK_CLOEXEC, protocol), 'socket', 'AF_NETLINK');
+  const fd = check(libc().socket(16, SOCK_RAW | SOCK_CLOEXEC, protocol), 'socket', 'AF_NETLINK');
+  const high = libc().fcntl(fd, 1030 /* F_DUPFD_CLOEXEC */, 1024);
+  if (high < 0) return fd;
+  libc().close(fd);
+  return high;
 }
 
 export function setIntOption(fd: number, level: number, name: number, value: number): void {
@@ -191,4 +211,46 @@ export function raiseOpenFileLimit(): number {
     check(libc().setrlimit(RLIMIT_NOFILE, lim), 'setrlimit', 'RLIMIT_NOFILE');
   }
   return Number(lim[0]);
+}
+
+/** Binds a netlink socket to no group with a kernel-chosen port id (groups are joined by setsockopt). */
+export function bindNetlink(fd: number): void {
+  const addr = Buffer.alloc(12);
+  addr.writeUInt16LE(16, 0); // AF_NETLINK; nl_pid 0: the kernel picks; nl_groups 0
+  check(libc().bind(fd, addr, addr.length), 'bind', 'AF_NETLINK');
+}
+
+/** Memory outside the JavaScript heap that the kernel reads and writes through raw pointers. */
+export interface RawBuffer {
+  ptr: unknown;
+  bytes: Buffer;
+  address: bigint;
+}
+
+export function rawBuffer(size: number): RawBuffer {
+  const ptr = koffi.alloc('uint8_t', size);
+  return { ptr, bytes: Buffer.from(koffi.view(ptr, size)), address: BigInt(koffi.address(ptr)) };
+}
+
+/** poll(2) over descriptors (an array of struct pollfd in `fds`); returns how many are ready. */
+export function poll(fds: RawBuffer, n: number, timeoutMs: number): number {
+  const r = libc().poll(fds.ptr, n, timeoutMs);
+  if (r >= 0) return r;
+  const e = koffi.errno();
+  if (e === EINTR) return 0;
+  throw new SyscallError('poll', e, `${n} descriptors`);
+}
+
+/**
+ * recvmsg(2) with its struct msghdr, iovec and control buffer prepared in raw memory: returns the
+ * datagram's length and the control data's length, or null when nothing is waiting (EAGAIN).
+ */
+export function recvmsg(fd: number, msg: RawBuffer, flags: number): { length: number; controlLength: number } | null {
+  for (;;) {
+    const n = Number(libc().recvmsg(fd, msg.ptr, flags));
+    if (n >= 0) return { length: n, controlLength: Number(msg.bytes.readBigUInt64LE(40)) };
+    const e = koffi.errno();
+    if (e === EAGAIN) return null;
+    if (e !== EINTR) throw new SyscallError('recvmsg', e, 'netlink');
+  }
 }

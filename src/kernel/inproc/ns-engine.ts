@@ -8,14 +8,20 @@ import { checkIfName } from './addresses.js';
 import * as libc from './libc.js';
 import { NftContext } from './libnftables.js';
 import type { JobError } from './protocol.js';
-import { attr, ifaddrmsg, ifinfomsg, ndmsg, rtmsg } from './rtnl-codec.js';
-import { AF, IFLA, NL } from './rtnl-constants.js';
+import { NetlinkListener } from './nl-listener.js';
+import { attr, cString, ifaddrmsg, ifinfomsg, ndmsg, parseAttrs, rtmsg, s32 } from './rtnl-codec.js';
+import { AF, IFLA, MON, NL } from './rtnl-constants.js';
 import type { Resolve } from './rtnl-requests.js';
 import { fdbRequest, ipRequests } from './rtnl-requests.js';
 import { decodeAddresses, decodeFdb, decodeLinks, decodeNeighbours, decodeRoutes } from './rtnl-snapshot.js';
 import { NetlinkError, RtnlSocket } from './rtnl-socket.js';
 
 const NETNS_RUN_DIR = '/run/netns';
+/**
+ * libnftables contexts kept at most (least recently used go first): each holds a socket that
+ * libnftables waits on with select(2), which cannot take a descriptor >= 1024.
+ */
+const NFT_CONTEXTS_MAX = 256;
 
 /** A namespace's open handles: kept while it lives, so the daemon reuses them. */
 interface Handle {
@@ -48,6 +54,8 @@ export class NsEngine {
   /** Handles of namespaces named by other paths (/proc/PID/ns/net): closed after each job. */
   private readonly transient: Handle[] = [];
   private watcher: FSWatcher | undefined;
+  /** Named namespaces' handles that hold an nftables context, least recently used first. */
+  private readonly nftUse = new Map<string, Handle>();
 
   constructor() {
     this.homeFd = libc.openFile('/proc/thread-self/ns/net');
@@ -163,6 +171,7 @@ export class NsEngine {
     if (!k) return null;
     const name = path.startsWith(`${NETNS_RUN_DIR}/`) ? path.slice(NETNS_RUN_DIR.length + 1) : undefined;
     let h = name !== undefined ? this.handles.get(k) : undefined;
+    if (h && needNft && h.nft) this.usedNft(k, h);
     if (h && (!needNft || h.nft)) return h;
     const made = this.inside(path, () => {
       const out = h ?? { rtnl: new RtnlSocket() };
@@ -175,6 +184,7 @@ export class NsEngine {
       this.transient.push(h);
       return h;
     }
+    if (h.nft) this.usedNft(k, h);
     this.handles.set(k, h);
     this.byName.set(name, k);
     this.watchRunDir();
@@ -205,10 +215,23 @@ export class NsEngine {
     }
   }
 
+  /** Marks a handle's nftables context as just used; frees the least recently used beyond the cap. */
+  private usedNft(k: string, h: Handle): void {
+    this.nftUse.delete(k);
+    this.nftUse.set(k, h);
+    for (const [old, oh] of this.nftUse) {
+      if (this.nftUse.size <= NFT_CONTEXTS_MAX) break;
+      this.nftUse.delete(old);
+      oh.nft?.free();
+      delete oh.nft;
+    }
+  }
+
   private drop(k: string): void {
     const h = this.handles.get(k);
     if (!h) return;
     this.handles.delete(k);
+    this.nftUse.delete(k);
     h.rtnl.close();
     h.nft?.free();
   }
@@ -300,6 +323,105 @@ export class NsEngine {
   linkNames(path: string | null): string[] | null {
     const h = this.handle(path, false);
     return h ? decodeLinks(h.rtnl.dump(NL.RTM_GETLINK, ifinfomsg())).map((l) => l.name) : null;
+  }
+
+  // ---- the kernel monitor's: namespace ids, links going away ----
+
+  /**
+   * The nsids the namespace at `hostPath` gives to namespaces under /run/netns (RTM_GETNSID with
+   * each one's descriptor), as `ip netns list-id` names them. With `names`, only those, and each
+   * one without an id gets one (RTM_NEWNSID): events of a namespace without an id never reach a
+   * NETLINK_LISTEN_ALL_NSID socket.
+   */
+  nsIds(hostPath: string | null, names?: readonly string[]): [number, string][] {
+    const h = this.handle(hostPath, false);
+    if (!h) return [];
+    const hostKey = hostPath === null ? keyOf('/proc/thread-self/ns/net') : keyOf(hostPath);
+    let all: string[];
+    try {
+      all = names ? [...names] : readdirSync(NETNS_RUN_DIR);
+    } catch {
+      all = [];
+    }
+    const out: [number, string][] = [];
+    for (const name of all) {
+      const path = `${NETNS_RUN_DIR}/${checkNetnsName(name)}`;
+      if (keyOf(path) === hostKey) continue;
+      let fd: number;
+      try {
+        fd = libc.openFile(path);
+      } catch {
+        continue; // gone meanwhile
+      }
+      try {
+        let id = getNsId(h.rtnl, fd);
+        if (id === undefined && names) {
+          try {
+            h.rtnl.request({ type: MON.RTM_NEWNSID, flags: 0, fixed: Buffer.alloc(4), attrs: [attr.u32(MON.NETNSA_FD, fd), attr.u32(MON.NETNSA_NSID, -1)] });
+          } catch {
+            /* not a namespace, or ids exhausted: it stays without one */
+          }
+          id = getNsId(h.rtnl, fd);
+        }
+        if (id !== undefined) out.push([id, name]);
+      } finally {
+        libc.closeFd(fd);
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Makes sure none of `links` exists in the namespace at `path` when it returns. They belong to
+   * namespaces just deleted, which the kernel destroys in the background: subscribe to the
+   * namespace's link notifications first, then list its links, then take each RTM_DELLINK as it
+   * comes (no polling, no race between the two). A link still there after `quietMs` without one
+   * (its namespace is kept alive, e.g. by a process inside it) is deleted here (its peer goes
+   * with it). Returns the links that could not be deleted.
+   */
+  awaitGone(path: string | null, links: readonly string[], quietMs: number): string[] {
+    if (links.length === 0) return [];
+    const h = this.handle(path, false);
+    const listener = h ? this.inside(path, () => new NetlinkListener(NL.NETLINK_ROUTE, [MON.RTNLGRP_LINK], { ownOnly: true })) : null;
+    if (!h || listener === null) return [];
+    const remaining = new Set<string>();
+    try {
+      const present = new Set(this.linkNames(path) ?? []);
+      for (const l of links) if (present.has(l)) remaining.add(l);
+      let quietUntil = Date.now() + quietMs;
+      while (remaining.size > 0 && Date.now() < quietUntil) {
+        if (!listener.wait(quietUntil - Date.now())) continue;
+        const got = listener.drain();
+        const before = remaining.size;
+        if (got === 'overrun') {
+          // Notifications were dropped: the kernel's list is the truth.
+          const now = new Set(this.linkNames(path) ?? []);
+          for (const l of [...remaining]) if (!now.has(l)) remaining.delete(l);
+        } else {
+          for (const d of got) {
+            for (const m of d.messages) {
+              if (m.type !== NL.RTM_DELLINK) continue;
+              const name = parseAttrs(m.body, 16).get(IFLA.IFLA_IFNAME);
+              if (name) remaining.delete(cString(name));
+            }
+          }
+        }
+        // The kernel is still working through them: keep waiting while it makes progress.
+        if (remaining.size < before) quietUntil = Date.now() + quietMs;
+      }
+    } finally {
+      listener.close();
+    }
+    const failed: string[] = [];
+    for (const name of remaining) {
+      try {
+        h.rtnl.request({ type: NL.RTM_DELLINK, flags: 0, fixed: ifinfomsg(), attrs: [attr.str(IFLA.IFLA_IFNAME, checkIfName(name, 'deleting a link'))] });
+      } catch (e) {
+        // ENODEV: the kernel destroyed it meanwhile.
+        if (!(e instanceof NetlinkError && e.errno === 19)) failed.push(name);
+      }
+    }
+    return failed;
   }
 
   // ---- writing ----
@@ -443,6 +565,18 @@ function safeRender(f: () => string): string {
 
 function errText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
+}
+
+/** The nsid a socket's namespace gives the namespace open as `fd`; undefined when it has none. */
+function getNsId(rtnl: RtnlSocket, fd: number): number | undefined {
+  let replies;
+  try {
+    replies = rtnl.request({ type: MON.RTM_GETNSID, flags: 0, fixed: Buffer.alloc(4), attrs: [attr.u32(MON.NETNSA_FD, fd)] });
+  } catch {
+    return undefined;
+  }
+  const id = s32(replies[0] ? parseAttrs(replies[0].body, 4).get(MON.NETNSA_NSID) : undefined);
+  return id === undefined || id < 0 ? undefined : id;
 }
 
 /** The nsfs identity of a namespace file: device and inode; undefined when it is missing. */

@@ -46,8 +46,10 @@ function run(id: number, job: Job): JobResult {
     case 'netns-del':
       engine.delNetns(job.names);
       return { kind: 'done' };
-    case 'link-names':
-      return { kind: 'link-names', names: engine.linkNames(job.path) };
+    case 'ns-ids':
+      return { kind: 'ns-ids', ids: engine.nsIds(job.host, job.names) };
+    case 'await-gone':
+      return { kind: 'await-gone', remaining: engine.awaitGone(job.path, job.links, job.quietMs) };
     // -- embedded DNS sockets --
     case 'dns-sockets':
       return { kind: 'dns-sockets', sockets: engine.openSockets(job.path, job.address, job.port) };

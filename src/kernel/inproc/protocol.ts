@@ -8,7 +8,11 @@ export type Job =
   | { kind: 'write'; works: NsWork[] }
   | { kind: 'netns-add'; names: string[] }
   | { kind: 'netns-del'; names: string[] }
-  | { kind: 'link-names'; path: string | null }
+  // ---- the kernel monitor's (branch monitor) ----
+  /** nsids the host namespace gives the namespaces under /run/netns; `names`: only these, given an id if they have none. */
+  | { kind: 'ns-ids'; host: string | null; names?: string[] }
+  /** Returns when none of `links` exists in the namespace: their RTM_DELLINKs, or deleted after `quietMs` without one. */
+  | { kind: 'await-gone'; path: string | null; links: string[]; quietMs: number }
   // -- embedded DNS sockets (issue 12 item 7) --
   | DnsSocketJob;
 
@@ -33,7 +37,10 @@ export type JobResult =
   | { kind: 'done' }
   /** Namespaces are made in order: `created` of them exist; `error` stopped the rest. */
   | { kind: 'netns-add'; created: number; error?: JobError }
-  | { kind: 'link-names'; names: string[] | null }
+  // ---- the kernel monitor's (branch monitor) ----
+  | { kind: 'ns-ids'; ids: [number, string][] }
+  /** `remaining`: the links that could not be deleted (empty: all gone). */
+  | { kind: 'await-gone'; remaining: string[] }
   // -- embedded DNS sockets --
   | DnsSocketResult;
 

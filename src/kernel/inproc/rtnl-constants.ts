@@ -39,6 +39,50 @@ export const NL = {
   IFF_UP: 1,
 } as const;
 
+/** The kernel monitor's numbers: multicast groups, namespace ids (netlink.h, rtnetlink.h, net_namespace.h, if.h). */
+export const MON = {
+  NETLINK_ADD_MEMBERSHIP: 1,
+  NETLINK_NETFILTER: 12,
+  RTNLGRP_LINK: 1,
+  RTNLGRP_NEIGH: 3,
+  RTNLGRP_IPV4_IFADDR: 5,
+  RTNLGRP_IPV4_ROUTE: 7,
+  RTNLGRP_IPV6_IFADDR: 9,
+  RTNLGRP_IPV6_ROUTE: 11,
+  RTM_NEWNSID: 88,
+  RTM_GETNSID: 90,
+  NETNSA_NSID: 1,
+  NETNSA_FD: 3,
+  IFF_RUNNING: 0x40,
+  IFF_LOWER_UP: 0x10000,
+  IFF_DORMANT: 0x20000,
+  IFLA_OPERSTATE: 16,
+  RTPROT_KERNEL: 2,
+  RT_TABLE_LOCAL: 255,
+} as const;
+
+/**
+ * nftables over netlink (linux/netfilter/nfnetlink.h, nf_tables.h): the group that announces
+ * every committed change, message types, and the attributes the monitor reads.
+ */
+export const NFT = {
+  NFNLGRP_NFTABLES: 7,
+  NFNL_SUBSYS_NFTABLES: 10,
+  NFT_MSG_NEWTABLE: 0,
+  NFT_MSG_DELTABLE: 2,
+  NFT_MSG_DELCHAIN: 5,
+  NFT_MSG_DELRULE: 8,
+  NFT_MSG_DELSET: 11,
+  NFT_MSG_DELSETELEM: 14,
+  NFT_MSG_NEWGEN: 15,
+  NFT_MSG_DELOBJ: 20,
+  NFT_MSG_DELFLOWTABLE: 24,
+  /** NFTA_TABLE_NAME, NFTA_CHAIN_TABLE, NFTA_RULE_TABLE, NFTA_SET_TABLE, ...: the table is attribute 1 everywhere. */
+  NFTA_TABLE_NAME: 1,
+  NFTA_GEN_PROC_PID: 2,
+  NFTA_GEN_PROC_NAME: 3,
+} as const;
+
 export const IFLA = {
   IFLA_ADDRESS: 1,
   IFLA_IFNAME: 3,
