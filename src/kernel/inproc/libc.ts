@@ -137,17 +137,22 @@ export function umount(target: string, flags: number): void {
 }
 
 /**
- * A netlink socket, moved to a descriptor number of 1024 or more when the limit allows:
- * libnftables waits on its own socket with select(2), which aborts the process (glibc's fortify
- * check) for a descriptor >= 1024, and with one socket per namespace the low numbers run out at
- * N = 1000.
+ * `fd` moved to a descriptor number of 1024 or more when the limit allows: libnftables waits on
+ * its own socket with select(2), which aborts the process (glibc's fortify check) for a
+ * descriptor >= 1024, so weft keeps the low numbers free for it. Every socket weft makes per
+ * namespace (netlink, the embedded DNS's two) goes up there; with them, the low numbers ran out
+ * at N = 1000.
  */
-export function netlinkSocket(protocol: number): number {
-  const fd = check(libc().socket(16, SOCK_RAW | SOCK_CLOEXEC, protocol), 'socket', 'AF_NETLINK');
+function aboveSelectLimit(fd: number): number {
   const high = libc().fcntl(fd, 1030 /* F_DUPFD_CLOEXEC */, 1024);
   if (high < 0) return fd;
   libc().close(fd);
   return high;
+}
+
+/** A netlink socket, at a descriptor number above select(2)'s limit (see aboveSelectLimit). */
+export function netlinkSocket(protocol: number): number {
+  return aboveSelectLimit(check(libc().socket(16, SOCK_RAW | SOCK_CLOEXEC, protocol), 'socket', 'AF_NETLINK'));
 }
 
 export function setIntOption(fd: number, level: number, name: number, value: number): void {
@@ -173,10 +178,13 @@ export function recv(fd: number, buf: Buffer): number {
   }
 }
 
-/** A non-blocking IPv4 socket (SOCK_DGRAM or SOCK_STREAM) bound to address:port; listening if a stream. */
+/**
+ * A non-blocking IPv4 socket (SOCK_DGRAM or SOCK_STREAM) bound to address:port; listening if a
+ * stream. At a descriptor number above select(2)'s limit (see aboveSelectLimit).
+ */
 export function inetSocket(type: number, address: string, port: number): number {
   const what = `${type === SOCK_STREAM ? 'tcp' : 'udp'} ${address}:${port}`;
-  const fd = check(libc().socket(AF_INET, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), 'socket', what);
+  const fd = aboveSelectLimit(check(libc().socket(AF_INET, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), 'socket', what));
   try {
     // A listener restarted while old connections linger in TIME_WAIT can bind again.
     if (type === SOCK_STREAM) setIntOption(fd, SOL_SOCKET, SO_REUSEADDR, 1);

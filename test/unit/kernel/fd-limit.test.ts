@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { raiseOpenFileLimit } from '../../../src/kernel/inproc/libc.js';
+import { SOCK_DGRAM, SOCK_STREAM, closeFd, inetSocket, netlinkSocket, raiseOpenFileLimit } from '../../../src/kernel/inproc/libc.js';
 
 /** This process's RLIMIT_NOFILE as /proc shows it: [soft, hard]. */
 function limits(): [string, string] {
@@ -19,5 +19,17 @@ describe('raiseOpenFileLimit (two descriptors per container for the embedded DNS
     expect(limits()).toEqual(['256', hard]);
     expect(raiseOpenFileLimit()).toBe(Number(hard));
     expect(limits()).toEqual([hard, hard]);
+  });
+});
+
+describe('descriptors above select(2)\'s limit (libnftables aborts the process on one >= 1024)', () => {
+  it('the sockets weft makes per namespace (the DNS pair, netlink) leave the low numbers to libnftables', () => {
+    raiseOpenFileLimit();
+    const fds = [inetSocket(SOCK_DGRAM, '127.0.0.1', 0), inetSocket(SOCK_STREAM, '127.0.0.1', 0), netlinkSocket(0)];
+    try {
+      for (const fd of fds) expect(fd).toBeGreaterThanOrEqual(1024);
+    } finally {
+      for (const fd of fds) closeFd(fd);
+    }
   });
 });
