@@ -226,5 +226,6 @@ async function observedNetworks(g: GlobalOptions, opts: FileOpts) {
     ...(opts.file?.length ? { topology: result.topology } : {}),
     predefined: predefinedNetworks(),
     created: await readCreated(g),
+    plugins: (await ctx.plugins?.store.list()) ?? [],
   });
 }
