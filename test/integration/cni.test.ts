@@ -14,55 +14,32 @@ import { Underlay } from '../support/underlay.js';
 
 const PREFIX = '198.18.77';
 
+/** A cni network document with its plugin chain (YAML flow maps, one a line). */
+const cniNetwork = (name: string, plugins: readonly string[]) => `
+apiVersion: weft/v1
+kind: Network
+metadata: {name: ${name}}
+spec:
+  driver: cni
+  cni:
+    config:
+      cniVersion: 1.0.0
+      plugins:
+${plugins.map((p) => `        - ${p}`).join('\n')}
+`;
+
 function networks(leases: string, bridgeSuffix: string): string {
   const ipam = (subnet: string, extra = '') => `{type: host-local, dataDir: ${leases}, ranges: [[{subnet: ${subnet}${extra}}]], routes: [{dst: 0.0.0.0/0}]}`;
-  return `
-apiVersion: weft/v1
-kind: Network
-metadata: {name: br}
-spec:
-  driver: cni
-  cni:
-    config:
-      cniVersion: 1.0.0
-      plugins:
-        - {type: bridge, bridge: cb${bridgeSuffix}, isGateway: true, ipMasq: true, ipam: ${ipam('10.88.0.0/24')}}
----
-apiVersion: weft/v1
-kind: Network
-metadata: {name: p2p}
-spec:
-  driver: cni
-  cni:
-    config:
-      cniVersion: 1.0.0
-      plugins:
-        - {type: ptp, ipMasq: true, ipam: ${ipam('10.91.0.0/24')}}
----
-apiVersion: weft/v1
-kind: Network
-metadata: {name: mv}
-spec:
-  driver: cni
-  cni:
-    config:
-      cniVersion: 1.0.0
-      plugins:
-        - {type: macvlan, master: ul0, mode: bridge, ipam: ${ipam(`${PREFIX}.0/24`, `, rangeStart: ${PREFIX}.100, rangeEnd: ${PREFIX}.120, gateway: ${PREFIX}.254`)}}
----
-apiVersion: weft/v1
-kind: Network
-metadata: {name: chain}
-spec:
-  driver: cni
-  cni:
-    config:
-      cniVersion: 1.0.0
-      plugins:
-        - {type: bridge, bridge: cc${bridgeSuffix}, isGateway: true, ipMasq: true, ipam: ${ipam('10.89.0.0/24')}}
-        - {type: portmap, capabilities: {portMappings: true}}
-        - {type: firewall}
-`;
+  return [
+    cniNetwork('br', [`{type: bridge, bridge: cb${bridgeSuffix}, isGateway: true, ipMasq: true, ipam: ${ipam('10.88.0.0/24')}}`]),
+    cniNetwork('p2p', [`{type: ptp, ipMasq: true, ipam: ${ipam('10.91.0.0/24')}}`]),
+    cniNetwork('mv', [`{type: macvlan, master: ul0, mode: bridge, ipam: ${ipam(`${PREFIX}.0/24`, `, rangeStart: ${PREFIX}.100, rangeEnd: ${PREFIX}.120, gateway: ${PREFIX}.254`)}}`]),
+    cniNetwork('chain', [
+      `{type: bridge, bridge: cc${bridgeSuffix}, isGateway: true, ipMasq: true, ipam: ${ipam('10.89.0.0/24')}}`,
+      '{type: portmap, capabilities: {portMappings: true}}',
+      '{type: firewall}',
+    ]),
+  ].join('---');
 }
 
 const container = (name: string, network: string, ports = '') => `
@@ -80,19 +57,8 @@ const containers = (skip: readonly string[] = []) =>
     .join('');
 
 /** A network whose chain has a broken second plugin (PLUGIN), with one container. */
-const broken = (leases: string, bridgeSuffix: string, plugin: string) => `
-apiVersion: weft/v1
-kind: Network
-metadata: {name: bad}
-spec:
-  driver: cni
-  cni:
-    config:
-      cniVersion: 1.0.0
-      plugins:
-        - {type: bridge, bridge: cx${bridgeSuffix}, ipam: {type: host-local, dataDir: ${leases}, ranges: [[{subnet: 10.92.0.0/24}]]}}
-        - {type: ${plugin}}
-${container('b1', 'bad')}`;
+const broken = (leases: string, bridgeSuffix: string, plugin: string) =>
+  cniNetwork('bad', [`{type: bridge, bridge: cx${bridgeSuffix}, ipam: {type: host-local, dataDir: ${leases}, ranges: [[{subnet: 10.92.0.0/24}]]}}`, `{type: ${plugin}}`]) + container('b1', 'bad');
 
 const changeLines = (out: string) => out.split('\n').filter((l) => /^[+~-] /.test(l));
 
