@@ -62,7 +62,8 @@ const broken = (leases: string, bridgeSuffix: string, plugin: string) =>
 
 const changeLines = (out: string) => out.split('\n').filter((l) => /^[+~-] /.test(l));
 
-describe('CNI plugins as driver: cni', () => {
+// Each step runs weft several times and every plugin as a process: wide margins for a loaded machine.
+describe('CNI plugins as driver: cni', { timeout: 600_000 }, () => {
   let ul: Underlay;
   let h: TestHost;
   let leases: string;
@@ -70,7 +71,7 @@ describe('CNI plugins as driver: cni', () => {
   let dir: string;
   let suffix: string;
   const weft = (args: readonly string[], env: Record<string, string> = {}): Promise<RunResult> =>
-    run(['node', weftBin, '--host-netns', h.name, '--state-dir', h.stateDir, ...args], { env: { ...process.env, ...env }, timeoutMs: 120_000 });
+    run(['node', weftBin, '--host-netns', h.name, '--state-dir', h.stateDir, ...args], { env: { ...process.env, ...env }, timeoutMs: 300_000 });
   const ping = async (from: string, to: string) => (await h.exec(from, ['ping', '-c1', '-W2', to])).code === 0;
   const addressOf = async (network: string, name: string) => {
     const [net] = JSON.parse((await weft(['network', 'inspect', network])).stdout) as { Containers: Record<string, { Name: string; IPv4Address: string }> }[];
@@ -90,10 +91,10 @@ describe('CNI plugins as driver: cni', () => {
     await writeFile(path.join(fakeBin, 'hang'), '#!/bin/sh\nexec sleep 60\n');
     for (const f of ['garbage', 'hang']) await chmod(path.join(fakeBin, f), 0o755);
     dir = await h.manifests({ 'nets.yaml': networks(leases, suffix), 'ctrs.yaml': containers() });
-  });
+  }, 120_000);
   afterAll(async () => {
     await ul?.cleanup();
-  });
+  }, 120_000);
 
   it('apply runs the plugins; a second apply writes nothing', async () => {
     const r = await weft(['apply', '-f', dir]);
