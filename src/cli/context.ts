@@ -11,7 +11,9 @@ import type { LogFormat, Logger } from '../log.js';
 import { createLogger } from '../log.js';
 import type { Model } from '../model/index.js';
 import { providers } from '../providers/index.js';
-import type { PeerSource, ReconcileContext } from '../reconcile/index.js';
+import { RecordStore } from '../plugins/index.js';
+import { CniRunner, cniOptionsFromEnv } from '../plugins/cni/index.js';
+import type { PeerSource, PluginSupport, ReconcileContext } from '../reconcile/index.js';
 
 export interface GlobalOptions {
   hostNetns?: string;
@@ -118,6 +120,14 @@ function moduleExists(spec: string): boolean {
   }
 }
 
+/** The plugin callers (one per plugin kind) and this host's record store under --state-dir. */
+export function makePlugins(g: GlobalOptions): PluginSupport {
+  return {
+    runners: new Map([['cni', new CniRunner(cniOptionsFromEnv(process.env))]]),
+    store: new RecordStore(g.stateDir, g.hostNetns ?? ''),
+  };
+}
+
 export async function makeContext(g: GlobalOptions, model: Model | undefined, log: Logger, peers?: PeerSource): Promise<ReconcileContext> {
   return {
     kernel: makeKernel(log),
@@ -126,6 +136,7 @@ export async function makeContext(g: GlobalOptions, model: Model | undefined, lo
     ...(g.node !== undefined ? { node: g.node } : {}),
     drivers: await loadDrivers(model, log),
     providers,
+    plugins: makePlugins(g),
     ...(peers ? { peers } : {}),
   };
 }
