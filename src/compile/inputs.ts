@@ -1,5 +1,6 @@
 import type { KernelState } from '../state/types.js';
 import { HOST } from '../state/types.js';
+import { ipv4FromMac } from '../net/ids.js';
 import { parseAlias } from './alias.js';
 
 /**
@@ -50,6 +51,12 @@ export interface Allocations {
   subnets: Map<string, string[]>;
   /** "container|network" -> CIDRs found on the endpoint's interface */
   addresses: Map<string, string[]>;
+  /**
+   * "container|network" -> the IPv4 address (a.b.c.d/32) the MAC of an endpoint's interface was
+   * made from, when the interface has lost its IPv4 address (deleted by someone): IPAM gives it
+   * back when no one else holds it, rather than the lowest free one.
+   */
+  remembered?: Map<string, string[]>;
 }
 
 export function endpointKey(container: string, network: string): string {
@@ -69,20 +76,26 @@ export function extractAllocations(observed: KernelState): Allocations {
     else byDevice.set(key, [a.cidr]);
   }
   const addrsOf = (ns: string, dev: string) => [...(byDevice.get(`${ns}\0${dev}`) ?? [])];
+  const peerMacs = new Map<string, string>();
+  for (const l of Object.values(observed.links)) if (l.kind === 'veth-peer') peerMacs.set(`${l.ns}\0${l.name}`, l.mac);
+  const remembered = new Map<string, string[]>();
   for (const link of Object.values(observed.links)) {
     if (link.ns !== HOST) continue;
     const tag = parseAlias('alias' in link ? link.alias : undefined);
     if (!tag?.['net']) continue;
     if (link.kind === 'bridge' && !tag['ctr']) subnets.set(tag['net'], addrsOf(HOST, link.name));
     if (link.kind === 'veth' && tag['ctr']) {
-      addresses.set(endpointKey(tag['ctr'], tag['net']), addrsOf(link.peer.ns, link.peer.name));
+      const held = addrsOf(link.peer.ns, link.peer.name);
+      addresses.set(endpointKey(tag['ctr'], tag['net']), held);
+      const fromMac = ipv4FromMac(peerMacs.get(`${link.peer.ns}\0${link.peer.name}`) ?? '');
+      if (fromMac && !held.some((c) => c.includes('.'))) remembered.set(endpointKey(tag['ctr'], tag['net']), [`${fromMac}/32`]);
     }
   }
   for (const link of Object.values(observed.links)) {
     const tag = link.kind === 'macvlan' ? parseAlias(link.alias) : undefined;
     if (tag?.['ctr'] && tag['net']) addresses.set(endpointKey(tag['ctr'], tag['net']), addrsOf(link.ns, link.name));
   }
-  return { subnets, addresses };
+  return { subnets, addresses, remembered };
 }
 
 export function emptyAllocations(): Allocations {

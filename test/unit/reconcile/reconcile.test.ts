@@ -130,6 +130,32 @@ describe('reconcile against the fake kernel', () => {
     expect(w.kernel.ns('h1-d').addrs[0]?.local).toBe('172.17.0.2');
   });
 
+  it('gives a container whose address was deleted the same address back, not the lowest free one', async () => {
+    // Found by the soak (issue 16): a deleted address came back as another one, so the peers'
+    // DNS answers and the published ports moved. The endpoint's MAC still names the address.
+    const w = new FakeWorld();
+    await w.apply(yaml.container('a') + yaml.container('b') + yaml.container('c'));
+    const bc = yaml.container('b') + yaml.container('c');
+    await w.apply(bc, { prune: true });
+    const c = w.kernel.ns('h1-c');
+    expect(c.addrs.map((x) => x.local)).toEqual(['172.17.0.4']);
+    c.addrs.splice(0);
+    await w.apply(bc);
+    expect(w.kernel.ns('h1-c').addrs.map((x) => x.local)).toEqual(['172.17.0.4']);
+    expect(await w.plan(bc)).toEqual([]);
+  });
+
+  it('never gives a remembered address back when another container holds it', async () => {
+    const w = new FakeWorld();
+    await w.apply(yaml.container('a') + yaml.container('b'));
+    // b loses 172.17.0.3 and a now holds it (someone moved it): a keeps it, b gets another.
+    w.kernel.ns('h1-b').addrs.splice(0);
+    w.kernel.ns('h1-a').addrs[0]!.local = '172.17.0.3';
+    await w.apply(yaml.container('a') + yaml.container('b'));
+    expect(w.kernel.ns('h1-a').addrs.map((x) => x.local)).toEqual(['172.17.0.3']);
+    expect(w.kernel.ns('h1-b').addrs.map((x) => x.local)).toEqual(['172.17.0.2']);
+  });
+
   it('converges after a failed apply', async () => {
     const w = new FakeWorld();
     w.kernel.failOn = { match: /h1-container3\] ip route/, message: 'RTNETLINK answers: Network is unreachable' };
