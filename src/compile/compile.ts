@@ -352,7 +352,7 @@ function planAddresses(model: Model, inputs: CompileInputs, topology: Topology, 
             .map((cidr) => parseCidr(cidr))
             .filter((p) => p !== undefined && p.family === family)
             .map((p) => p!.address);
-        const remembered = net.driver.scope === 'local' ? values(inputs.allocations.remembered?.get(endpointKey(c.container.name, e.network)) ?? []) : [];
+        const remembered = net.driver.scope === 'local' ? values(inputs.allocations.remembered?.get(c.container.name) ?? []) : [];
         return { key: c.container.name, sticky: values(held), ...(remembered.length > 0 ? { remembered } : {}), ...(stat ? { static: stat.value } : {}) };
       });
       // Global networks spread addresses by name: the same on every host, stable when others come and go.

@@ -151,8 +151,8 @@ export interface AddressRequest {
 
 /**
  * Hands out addresses of one family on one network: statics first, then sticky ones that still
- * fit and are free, then remembered ones (an address someone deleted, read from the endpoint's
- * MAC) that are still free, then new ones. New ones are the lowest free address of the pools' ranges
+ * fit and are free, then remembered ones (an address someone deleted: see Allocations.remembered)
+ * that fit and are still free, then new ones. New ones are the lowest free address of the pools' ranges
  * (Docker's way, for local networks, whose allocations are sticky); with `spread` (a seed: the
  * network's name), each key starts at a slot hashed from seed and key and takes the next free
  * one from there, in key order. Global networks use that: it is a function of the manifests

@@ -130,19 +130,38 @@ describe('reconcile against the fake kernel', () => {
     expect(w.kernel.ns('h1-d').addrs[0]?.local).toBe('172.17.0.2');
   });
 
-  it('gives a container whose address was deleted the same address back, not the lowest free one', async () => {
-    // Found by the soak (issue 16): a deleted address came back as another one, so the peers'
-    // DNS answers and the published ports moved. The endpoint's MAC still names the address.
+  // Found by the soak (issue 16): a deleted address, or a deleted veth pair, came back with
+  // another address (the lowest free one), so the peers' DNS answers and published ports moved.
+  // a, b, c get .2, .3, .4; a leaves, so .2 is the lowest free address when c loses .4.
+  const bc = yaml.container('b') + yaml.container('c');
+  async function cHoldsFourWithTwoFree(): Promise<FakeWorld> {
     const w = new FakeWorld();
-    await w.apply(yaml.container('a') + yaml.container('b') + yaml.container('c'));
-    const bc = yaml.container('b') + yaml.container('c');
+    await w.apply(yaml.container('a') + bc);
     await w.apply(bc, { prune: true });
-    const c = w.kernel.ns('h1-c');
-    expect(c.addrs.map((x) => x.local)).toEqual(['172.17.0.4']);
-    c.addrs.splice(0);
+    expect(w.kernel.ns('h1-c').addrs.map((x) => x.local)).toEqual(['172.17.0.4']);
+    return w;
+  }
+  async function expectFourBack(w: FakeWorld): Promise<void> {
     await w.apply(bc);
     expect(w.kernel.ns('h1-c').addrs.map((x) => x.local)).toEqual(['172.17.0.4']);
     expect(await w.plan(bc)).toEqual([]);
+  }
+
+  it('gives a container whose address was deleted the same address back (its MAC names it)', async () => {
+    const w = await cHoldsFourWithTwoFree();
+    w.kernel.ns('h1-c').addrs.splice(0);
+    await expectFourBack(w);
+  });
+
+  it('gives a container whose veth pair was deleted its address back (from the hosts file weft wrote for it)', async () => {
+    const w = await cHoldsFourWithTwoFree();
+    // The pair goes with both ends, as `ip link del` of either end does; the MAC goes with it.
+    const c = w.kernel.ns('h1-c');
+    w.kernel.ns('h1').links.delete(c.links.get('eth0')!.peer!.name);
+    c.links.delete('eth0');
+    c.addrs.splice(0);
+    c.routes.splice(0);
+    await expectFourBack(w);
   });
 
   it('never gives a remembered address back when another container holds it', async () => {
