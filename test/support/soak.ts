@@ -77,6 +77,7 @@ interface Pending {
 
 const NETS = 4;
 const CHECKS_AT_ONCE = 4;
+const INJECTIONS_AT_ONCE = 8;
 const subnet = (n: number) => `10.${230 + n}.0`;
 
 function networkYaml(): string {
@@ -109,6 +110,8 @@ async function json<T>(argv: readonly string[]): Promise<T | undefined> {
 
 interface IpLink {
   ifname: string;
+  /** For a veth: the peer's ifindex (in the namespace link_netnsid names). */
+  link_index?: number;
   flags: string[];
   addr_info?: { local: string; prefixlen: number; scope: string }[];
 }
@@ -236,11 +239,22 @@ export async function runSoak(host: TestHost, o: SoakOptions): Promise<SoakResul
 
   /** The fault kinds, each: inject into container c (or the host), return how to see it repaired. */
   type Fault = (c: string) => Promise<Omit<Pending, 'at' | 'nextCheck' | 'kind'> | undefined>;
+  /** A fault on the host: one of each key in flight at a time (injections run concurrently). */
+  const hostWide = (key: string, fault: Fault): Fault => async (c) => {
+    if (busy.has(key)) return undefined;
+    busy.add(key);
+    const p = await fault(c).catch(() => undefined);
+    if (!p) busy.delete(key);
+    return p;
+  };
   const faults: Record<string, Fault> = {
     'link delete': async (c) => {
-      const a = v4(await eth0(c))?.local;
+      const l = await eth0(c);
+      const a = v4(l)?.local;
+      // The host end goes too: weft's messages may name it alone ("deleting veth vethX").
+      const veth = (await json<{ ifindex: number; ifname: string }[]>(['ip', '-n', host.name, '-j', 'link', 'show']))?.find((h) => h.ifindex === l?.link_index)?.ifname;
       if (!a || (await run(['ip', '-n', ns(c), 'link', 'del', 'eth0'])).code !== 0) return undefined;
-      return { what: `eth0 of ${c} (and its host veth) deleted`, key: c, tokens: [ns(c)], repaired: () => hasAddr(c, a, 'link delete') };
+      return { what: `eth0 of ${c} (and its host veth ${veth ?? '?'}) deleted`, key: c, tokens: [ns(c), ...(veth ? [veth] : [])], repaired: () => hasAddr(c, a, 'link delete') };
     },
     'link down': async (c) => {
       const a = v4(await eth0(c))?.local;
@@ -275,8 +289,7 @@ export async function runSoak(host: TestHost, o: SoakOptions): Promise<SoakResul
         repaired: async () => ((await json<{ nftables: NftItem[] }>(['ip', 'netns', 'exec', ns(c), 'nft', '-j', 'list', 'table', 'ip', 'weft_dns']))?.nftables ?? []).some((i) => i.rule?.comment === comment),
       };
     },
-    'nft rule delete (host)': async () => {
-      if (busy.has('host-rule')) return undefined;
+    'nft rule delete (host)': hostWide('host-rule', async () => {
       const rules = ((await hostNft('table', 'inet', 'weft'))?.nftables ?? []).flatMap((i) => (i.rule ? [i.rule] : []));
       const r = pick(rules);
       if (!r?.comment || (await run(['ip', 'netns', 'exec', host.name, 'nft', 'delete', 'rule', 'inet', 'weft', r.chain, 'handle', String(r.handle)])).code !== 0) return undefined;
@@ -289,16 +302,16 @@ export async function runSoak(host: TestHost, o: SoakOptions): Promise<SoakResul
         tokens: [comment, `rule ${name}`],
         repaired: async () => ((await hostNft('chain', 'inet', 'weft', chain))?.nftables ?? []).some((i) => i.rule?.comment === comment),
       };
-    },
+    }),
     'sysctl change': async (c) => {
       const key = 'net.ipv4.conf.eth0.route_localnet';
       if ((await sysctl(ns(c), key)) !== '1' || (await run(['ip', 'netns', 'exec', ns(c), 'sysctl', '-qw', `${key}=0`])).code !== 0) return undefined;
       return { what: `${key} of ${c} set to 0`, key: c, tokens: [ns(c), key], repaired: async () => (await sysctl(ns(c), key)) === '1' };
     },
-    'host sysctl change': async () => {
-      if (busy.has('host-sysctl') || (await run(['ip', 'netns', 'exec', host.name, 'sysctl', '-qw', 'net.ipv4.ip_forward=0'])).code !== 0) return undefined;
+    'host sysctl change': hostWide('host-sysctl', async () => {
+      if ((await run(['ip', 'netns', 'exec', host.name, 'sysctl', '-qw', 'net.ipv4.ip_forward=0'])).code !== 0) return undefined;
       return { what: 'host ip_forward set to 0', key: 'host-sysctl', tokens: ['ip_forward'], repaired: async () => (await sysctl(host.name, 'net.ipv4.ip_forward')) === '1' };
-    },
+    }),
     'file change': async (c) => {
       const f = `/etc/netns/${ns(c)}/${random() < 0.5 ? 'hosts' : 'resolv.conf'}`;
       const before = await readFile(f, 'utf8').catch(() => undefined);
@@ -317,7 +330,6 @@ export async function runSoak(host: TestHost, o: SoakOptions): Promise<SoakResul
     if (c === undefined) return void skipped++;
     // Taken before the fault is made: an edit cannot pick the container meanwhile.
     busy.add(c);
-    const at = now();
     let p: Awaited<ReturnType<Fault>>;
     try {
       p = await faults[kind]!(c);
@@ -326,6 +338,8 @@ export async function runSoak(host: TestHost, o: SoakOptions): Promise<SoakResul
     }
     if (p?.key !== c) busy.delete(c);
     if (!p) return void skipped++;
+    // The clock starts when the fault is in the kernel (an injection can take a while under load).
+    const at = now();
     busy.add(p.key);
     injectedByKind[kind] = (injectedByKind[kind] ?? 0) + 1;
     injections.push({ at, tokens: p.tokens });
@@ -395,11 +409,18 @@ export async function runSoak(host: TestHost, o: SoakOptions): Promise<SoakResul
   const end = now() + o.seconds * 1000;
   let running = true;
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  // One fault every faultEvery ms, on the clock: on a loaded machine an injection (a process or
+  // two) can take longer than that, so a few run at once; past that many, the tick is skipped.
+  const inFlight = new Set<Promise<void>>();
   const chaos = (async () => {
     for (let next = now(); running && now() < end; next += faultEvery) {
-      await injectOne();
+      if (inFlight.size < INJECTIONS_AT_ONCE) {
+        const job: Promise<void> = injectOne().finally(() => inFlight.delete(job));
+        inFlight.add(job);
+      } else skipped++;
       await sleep(Math.max(0, next + faultEvery - now()));
     }
+    await Promise.all(inFlight);
   })();
   const editor = (async () => {
     for (let n = 0; running && now() < end; n++) {
