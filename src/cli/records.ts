@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { writeFileAtomic } from '../atomic-file.js';
 import type { ReconcileResult } from '../reconcile/index.js';
 import type { GlobalOptions } from './context.js';
 
@@ -29,12 +29,5 @@ export async function recordCreated(g: GlobalOptions, r: ReconcileResult): Promi
   await mkdir(g.stateDir, { recursive: true });
   // A new file renamed over the old one: a weft killed mid-write leaves the old record whole, and
   // a link planted at the name is replaced, never written through.
-  const tmp = `${file(g)}.weft-${randomBytes(6).toString('hex')}`;
-  try {
-    await writeFile(tmp, `${JSON.stringify(rec, null, 2)}\n`, { flag: 'wx', mode: 0o600 });
-    await rename(tmp, file(g));
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
+  await writeFileAtomic(file(g), `${JSON.stringify(rec, null, 2)}\n`, 0o600);
 }

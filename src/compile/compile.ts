@@ -355,11 +355,13 @@ function planAddresses(model: Model, inputs: CompileInputs, topology: Topology, 
         const held = net.driver.scope === 'local'
           ? (inputs.allocations.addresses.get(endpointKey(c.container.name, e.network)) ?? [])
           : publishedAddresses(inputs, c.container.name, e.network);
-        const sticky = held
-          .map((cidr) => parseCidr(cidr))
-          .filter((p) => p !== undefined && p.family === family)
-          .map((p) => p!.address);
-        return { key: c.container.name, sticky, ...(stat ? { static: stat.value } : {}) };
+        const values = (cidrs: readonly string[]) =>
+          cidrs
+            .map((cidr) => parseCidr(cidr))
+            .filter((p) => p !== undefined && p.family === family)
+            .map((p) => p!.address);
+        const remembered = net.driver.scope === 'local' ? values(inputs.allocations.remembered?.get(c.container.name) ?? []) : [];
+        return { key: c.container.name, sticky: values(held), ...(remembered.length > 0 ? { remembered } : {}), ...(stat ? { static: stat.value } : {}) };
       });
       // Global networks spread addresses by name: the same on every host, stable when others come and go.
       const { assigned, exhausted } = allocateAddresses(pools, requests, net.driver.scope === 'global' ? { spread: net.network.name } : {});

@@ -1,5 +1,6 @@
 import type { KernelState } from '../state/types.js';
 import { HOST } from '../state/types.js';
+import { ipv4FromMac } from '../net/ids.js';
 import { parseAlias } from './alias.js';
 
 /**
@@ -52,6 +53,13 @@ export interface Allocations {
   subnets: Map<string, string[]>;
   /** "container|network" -> CIDRs found on the endpoint's interface */
   addresses: Map<string, string[]>;
+  /**
+   * container -> addresses (a.b.c.d/32, x::y/128) it had before someone deleted them: the IPv4
+   * address its endpoints' MACs were made from, and its own lines in the hosts file weft wrote
+   * for it (which outlives a deleted veth pair). IPAM gives one back, when it fits the network and
+   * no one holds it, rather than the lowest free address.
+   */
+  remembered?: Map<string, string[]>;
 }
 
 export function endpointKey(container: string, network: string): string {
@@ -71,20 +79,40 @@ export function extractAllocations(observed: KernelState): Allocations {
     else byDevice.set(key, [a.cidr]);
   }
   const addrsOf = (ns: string, dev: string) => [...(byDevice.get(`${ns}\0${dev}`) ?? [])];
+  const peerMacs = new Map<string, string>();
+  for (const l of Object.values(observed.links)) if (l.kind === 'veth-peer') peerMacs.set(`${l.ns}\0${l.name}`, l.mac);
+  const remembered = new Map<string, string[]>();
+  const remember = (ctr: string, cidr: string) => remembered.set(ctr, [...(remembered.get(ctr) ?? []), cidr]);
+  for (const f of Object.values(observed.files)) {
+    if (f.owner.kind === 'container' && f.path.endsWith('/hosts')) for (const a of ownHostsAddresses(f.content, f.owner.name)) remember(f.owner.name, a);
+  }
   for (const link of Object.values(observed.links)) {
     if (link.ns !== HOST) continue;
     const tag = parseAlias('alias' in link ? link.alias : undefined);
     if (!tag?.['net']) continue;
     if (link.kind === 'bridge' && !tag['ctr']) subnets.set(tag['net'], addrsOf(HOST, link.name));
     if (link.kind === 'veth' && tag['ctr']) {
-      addresses.set(endpointKey(tag['ctr'], tag['net']), addrsOf(link.peer.ns, link.peer.name));
+      const held = addrsOf(link.peer.ns, link.peer.name);
+      addresses.set(endpointKey(tag['ctr'], tag['net']), held);
+      const fromMac = ipv4FromMac(peerMacs.get(`${link.peer.ns}\0${link.peer.name}`) ?? '');
+      if (fromMac) remember(tag['ctr'], `${fromMac}/32`);
     }
   }
   for (const link of Object.values(observed.links)) {
     const tag = link.kind === 'macvlan' ? parseAlias(link.alias) : undefined;
     if (tag?.['ctr'] && tag['net']) addresses.set(endpointKey(tag['ctr'], tag['net']), addrsOf(link.ns, link.name));
   }
-  return { subnets, addresses };
+  return { subnets, addresses, remembered };
+}
+
+/** The addresses of a hosts file's lines naming `container` last (its own lines, as hostsFile writes them). Pure. */
+function ownHostsAddresses(content: string, container: string): string[] {
+  const out: string[] = [];
+  for (const line of content.split('\n')) {
+    const [addr, ...names] = line.trim().split(/\s+/);
+    if (addr && !addr.startsWith('#') && names.at(-1) === container) out.push(`${addr}/${addr.includes(':') ? 128 : 32}`);
+  }
+  return out;
 }
 
 export function emptyAllocations(): Allocations {

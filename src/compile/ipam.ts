@@ -145,11 +145,14 @@ export interface AddressRequest {
   static?: bigint;
   /** Addresses the kernel has for this endpoint (values of this family). */
   sticky: bigint[];
+  /** Addresses the endpoint had before someone deleted them: after every sticky one, if still free. */
+  remembered?: bigint[];
 }
 
 /**
  * Hands out addresses of one family on one network: statics first, then sticky ones that still
- * fit and are free, then new ones. New ones are the lowest free address of the pools' ranges
+ * fit and are free, then remembered ones (an address someone deleted: see Allocations.remembered)
+ * that fit and are still free, then new ones. New ones are the lowest free address of the pools' ranges
  * (Docker's way, for local networks, whose allocations are sticky); with `spread` (a seed: the
  * network's name), each key starts at a slot hashed from seed and key and takes the next free
  * one from there, in key order. Global networks use that: it is a function of the manifests
@@ -178,6 +181,13 @@ export function allocateAddresses(
     if (keep === undefined) continue;
     assigned.set(r.key, { value: keep, pool: poolOf(keep)! });
     used.add(keep);
+  }
+  for (const r of requests) {
+    if (assigned.has(r.key) || r.static !== undefined) continue;
+    const back = r.remembered?.find((v) => !used.has(v) && poolOf(v) !== undefined);
+    if (back === undefined) continue;
+    assigned.set(r.key, { value: back, pool: poolOf(back)! });
+    used.add(back);
   }
   const exhausted: string[] = [];
   const free = (p: Pool, v: bigint) => !used.has(v) && !isReserved(p.subnet, v);

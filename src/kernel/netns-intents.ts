@@ -1,6 +1,6 @@
-import { constants } from 'node:fs';
-import { lstat, mkdir, open, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { lstat, mkdir, readFile, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { TEMP_NAME, writeFileAtomic } from '../atomic-file.js';
 import { processAlive } from './process-alive.js';
 
 /**
@@ -29,12 +29,9 @@ export async function recordIntents(names: readonly string[], dir = INTENT_DIR):
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const body = `${JSON.stringify({ pid: process.pid, since: new Date().toISOString() })}\n`;
   await Promise.all(
-    names.map(async (n) => {
-      // O_NOFOLLOW: a link planted under the name is refused, never written through.
-      const fh = await open(intentPath(dir, n), constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o600);
-      await fh.writeFile(body);
-      await fh.close();
-    }),
+    // Replaced whole: a kill mid-write leaves no empty intent without a PID (one that
+    // clearHalfMade could never act on), and a link planted under the name is replaced.
+    names.map((n) => writeFileAtomic(intentPath(dir, n), body, 0o600)),
   );
 }
 
@@ -43,12 +40,20 @@ export async function dropIntents(names: Iterable<string>, dir = INTENT_DIR): Pr
   await Promise.all([...names].map((n) => rm(intentPath(dir, n), { force: true })));
 }
 
-/** The namespace names with an intent recorded. */
+/** The namespace names with an intent recorded (an intent being written is not one yet). */
 export async function readIntents(dir = INTENT_DIR): Promise<Set<string>> {
   try {
-    return new Set(await readdir(dir));
+    return new Set((await readdir(dir)).filter((n) => !TEMP_NAME.test(n)));
   } catch {
     return new Set();
+  }
+}
+
+/** Removes the temporary files of intent writers that were killed (their PID is gone). */
+async function sweepDeadIntentTemps(dir: string): Promise<void> {
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    const pid = Number(TEMP_NAME.exec(name)?.[1] ?? 0);
+    if (pid > 0 && pid !== process.pid && !processAlive(pid)) await rm(path.join(dir, name), { force: true });
   }
 }
 
@@ -58,9 +63,10 @@ export async function readIntents(dir = INTENT_DIR): Promise<Set<string>> {
  * a plain empty file that no namespace will ever be mounted on (and that blocks the next add).
  * Only for names with an intent whose process is gone (a live one may be between the two steps),
  * and only a regular empty file on /run/netns's own file system (a mounted namespace is on nsfs).
- * Returns the names cleared.
+ * Also removes the temporary files of intent writers that were killed. Returns the names cleared.
  */
 export async function clearHalfMade(netnsDir = '/run/netns', dir = INTENT_DIR): Promise<string[]> {
+  await sweepDeadIntentTemps(dir);
   const names = await readIntents(dir);
   if (names.size === 0) return [];
   const runDev = (await stat(netnsDir).catch(() => undefined))?.dev;

@@ -1,7 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, rmdir } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, rmdir } from 'node:fs/promises';
 import path from 'node:path';
+import { writeFileAtomic } from '../atomic-file.js';
 import { KernelInputError } from '../errors.js';
 import { mapLimit } from './exec.js';
 import { checkProgram } from './guard.js';
@@ -45,14 +44,7 @@ export async function writeNetnsFiles(f: KernelProgram['files']): Promise<number
   const dirs = [...new Set(f.write.map((w) => path.dirname(w.path)))];
   await mapLimit(dirs, FILE_CONCURRENCY, (d) => mkdir(d, { recursive: true }));
   await mapLimit(f.write, FILE_CONCURRENCY, async (w) => {
-    const tmp = `${w.path}.weft-${randomBytes(6).toString('hex')}`;
-    const fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
-    try {
-      await fh.writeFile(w.content);
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, w.path);
+    await writeFileAtomic(w.path, w.content);
     writes++;
   });
   await mapLimit(f.remove, FILE_CONCURRENCY, async (p) => {

@@ -38,6 +38,12 @@ export function macFromIpv4(value: bigint): string {
   return bytes.map((b) => b.toString(16).padStart(2, '0')).join(':');
 }
 
+/** The IPv4 address a Docker MAC (02:42 + four bytes) was made from, as "a.b.c.d"; undefined for any other MAC. */
+export function ipv4FromMac(mac: string): string | undefined {
+  const m = /^02:42:([0-9a-f]{2}):([0-9a-f]{2}):([0-9a-f]{2}):([0-9a-f]{2})$/i.exec(mac);
+  return m ? m.slice(1).map((h) => parseInt(h, 16)).join('.') : undefined;
+}
+
 /** A locally administered MAC from a seed, for endpoints without IPv4. */
 export function macFromSeed(seed: string): string {
   const h = sha256Hex(`weft:mac:${seed}`);

@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
+import { writeFileAtomic } from '../atomic-file.js';
 import type { Logger } from '../log.js';
 import { redactSecrets } from '../redact.js';
 import type { ManifestSource, SourceEvent, SourceInfo, SourceLoad } from './watch.js';
@@ -83,7 +84,8 @@ export class GitSource implements ManifestSource {
 
   async recordApplied(revision: string): Promise<void> {
     const record = { url: this.shownUrl, ref: this.opts.ref, path: this.opts.path ?? '', commit: revision, appliedAt: new Date().toISOString() };
-    await writeFile(path.join(this.opts.dir, 'weft-applied.json'), `${JSON.stringify(record, null, 2)}\n`);
+    // Replaced whole: a daemon killed mid-write leaves the previous record, never half of one.
+    await writeFileAtomic(path.join(this.opts.dir, 'weft-applied.json'), `${JSON.stringify(record, null, 2)}\n`);
   }
 
   async close(): Promise<void> {

@@ -1,12 +1,13 @@
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { writeFileAtomic } from '../atomic-file.js';
 import type { PeerEndpoint } from '../compile/index.js';
 import { parseEndpoint } from './endpoints.js';
 
 /**
  * The last endpoints a daemon read from the membership store, in a file of its state directory:
  * a daemon that starts while the store does not answer programs its peers from them instead of
- * removing what it programmed before. Written atomically (a temporary file, then rename).
+ * removing what it programmed before. Replaced whole (writeFileAtomic): a killed daemon leaves the old file, never half of one.
  */
 export class EndpointCacheFile {
   constructor(readonly file: string) {}
@@ -31,8 +32,6 @@ export class EndpointCacheFile {
   /** Replaces the file's endpoints. Throws on I/O errors. */
   async save(endpoints: readonly PeerEndpoint[]): Promise<void> {
     await mkdir(path.dirname(this.file), { recursive: true });
-    const tmp = `${this.file}.tmp`;
-    await writeFile(tmp, `${JSON.stringify({ savedAt: new Date().toISOString(), endpoints }, null, 1)}\n`);
-    await rename(tmp, this.file);
+    await writeFileAtomic(this.file, `${JSON.stringify({ savedAt: new Date().toISOString(), endpoints }, null, 1)}\n`, 0o600);
   }
 }

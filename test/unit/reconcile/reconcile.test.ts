@@ -130,6 +130,51 @@ describe('reconcile against the fake kernel', () => {
     expect(w.kernel.ns('h1-d').addrs[0]?.local).toBe('172.17.0.2');
   });
 
+  // Found by the soak (issue 16): a deleted address, or a deleted veth pair, came back with
+  // another address (the lowest free one), so the peers' DNS answers and published ports moved.
+  // a, b, c get .2, .3, .4; a leaves, so .2 is the lowest free address when c loses .4.
+  const bc = yaml.container('b') + yaml.container('c');
+  async function cHoldsFourWithTwoFree(): Promise<FakeWorld> {
+    const w = new FakeWorld();
+    await w.apply(yaml.container('a') + bc);
+    await w.apply(bc, { prune: true });
+    expect(w.kernel.ns('h1-c').addrs.map((x) => x.local)).toEqual(['172.17.0.4']);
+    return w;
+  }
+  async function expectFourBack(w: FakeWorld): Promise<void> {
+    await w.apply(bc);
+    expect(w.kernel.ns('h1-c').addrs.map((x) => x.local)).toEqual(['172.17.0.4']);
+    expect(await w.plan(bc)).toEqual([]);
+  }
+
+  it('gives a container whose address was deleted the same address back (its MAC names it)', async () => {
+    const w = await cHoldsFourWithTwoFree();
+    w.kernel.ns('h1-c').addrs.splice(0);
+    await expectFourBack(w);
+  });
+
+  it('gives a container whose veth pair was deleted its address back (from the hosts file weft wrote for it)', async () => {
+    const w = await cHoldsFourWithTwoFree();
+    // The pair goes with both ends, as `ip link del` of either end does; the MAC goes with it.
+    const c = w.kernel.ns('h1-c');
+    w.kernel.ns('h1').links.delete(c.links.get('eth0')!.peer!.name);
+    c.links.delete('eth0');
+    c.addrs.splice(0);
+    c.routes.splice(0);
+    await expectFourBack(w);
+  });
+
+  it('never gives a remembered address back when another container holds it', async () => {
+    const w = new FakeWorld();
+    await w.apply(yaml.container('a') + yaml.container('b'));
+    // b loses 172.17.0.3 and a now holds it (someone moved it): a keeps it, b gets another.
+    w.kernel.ns('h1-b').addrs.splice(0);
+    w.kernel.ns('h1-a').addrs[0]!.local = '172.17.0.3';
+    await w.apply(yaml.container('a') + yaml.container('b'));
+    expect(w.kernel.ns('h1-a').addrs.map((x) => x.local)).toEqual(['172.17.0.3']);
+    expect(w.kernel.ns('h1-b').addrs.map((x) => x.local)).toEqual(['172.17.0.2']);
+  });
+
   it('converges after a failed apply', async () => {
     const w = new FakeWorld();
     w.kernel.failOn = { match: /h1-container3\] ip route/, message: 'RTNETLINK answers: Network is unreachable' };
