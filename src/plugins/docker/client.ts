@@ -1,6 +1,6 @@
 import type { PluginAddress, PluginDirs } from './discovery.js';
 import { findPlugin } from './discovery.js';
-import { PluginError } from './plugin-error.js';
+import { DockerPluginError } from './plugin-error.js';
 import type {
   AddressSpaces,
   Capabilities,
@@ -28,7 +28,7 @@ export interface DockerPluginOptions extends Partial<TransportOptions> {
  * One Docker plugin, called by name. Activates it on first use (finds it as Docker does, then
  * POST /Plugin.Activate), and again after a call found it gone or silent, so a plugin that
  * restarted is activated again. Every answer is checked (protocol.ts); a plugin's failure,
- * absence, silence or garbage is a PluginError naming the plugin and the call. Talks to the
+ * absence, silence or garbage is a DockerPluginError naming the plugin and the call. Talks to the
  * plugin only (HTTP over its unix socket or TCP address), never to the kernel.
  */
 export class DockerPlugin {
@@ -46,13 +46,13 @@ export class DockerPlugin {
     if (!this.active) {
       const addr = await findPlugin(this.name, this.opts.dirs);
       const answer = await this.post(addr, 'Plugin.Activate', {});
-      if (answer === undefined) throw new PluginError(this.name, 'Plugin.Activate', 'not implemented (HTTP 404): not a Docker plugin');
+      if (answer === undefined) throw new DockerPluginError(this.name, 'Plugin.Activate', 'not implemented (HTTP 404): not a Docker plugin');
       const impl = this.read('Plugin.Activate', answer, P.readActivate);
       this.active = { addr, implements: impl };
       this.activations += 1;
     }
     if (!this.active.implements.includes(kind)) {
-      throw new PluginError(this.name, 'Plugin.Activate', `implements ${JSON.stringify(this.active.implements)}, not ${kind}; use a ${kind} plugin`);
+      throw new DockerPluginError(this.name, 'Plugin.Activate', `implements ${JSON.stringify(this.active.implements)}, not ${kind}; use a ${kind} plugin`);
     }
     return this.active.implements;
   }
@@ -81,7 +81,7 @@ export class DockerPlugin {
       const given = req.Interface[key];
       const back = chosen?.[key];
       if (given !== undefined && back !== undefined && back !== given) {
-        throw new PluginError(this.name, 'NetworkDriver.CreateEndpoint', `answered ${key} ${back} where weft gave ${given}`);
+        throw new DockerPluginError(this.name, 'NetworkDriver.CreateEndpoint', `answered ${key} ${back} where weft gave ${given}`);
       }
     }
     return chosen;
@@ -146,7 +146,7 @@ export class DockerPlugin {
   /** A call the protocol requires: a 404 is an error. */
   private async required<T>(kind: PluginKind, call: string, req: unknown, read: (body: unknown) => T): Promise<T> {
     const body = await this.call(kind, call, req);
-    if (body === undefined) throw new PluginError(this.name, call, 'not implemented (HTTP 404)');
+    if (body === undefined) throw new DockerPluginError(this.name, call, 'not implemented (HTTP 404)');
     return this.read(call, body, read);
   }
 
@@ -161,11 +161,11 @@ export class DockerPlugin {
       const answer = await postJson(this.name, addr, call, req, this.transport);
       if (answer.notImplemented) return undefined;
       const err = errText(answer.body);
-      if (err !== undefined) throw new PluginError(this.name, call, err);
+      if (err !== undefined) throw new DockerPluginError(this.name, call, err);
       return answer.body;
     } catch (e) {
       // Gone or silent: find and activate it again next time (it may have restarted elsewhere).
-      if (e instanceof PluginError && !e.reachable) this.active = undefined;
+      if (e instanceof DockerPluginError && !e.reachable) this.active = undefined;
       throw e;
     }
   }
@@ -174,7 +174,7 @@ export class DockerPlugin {
     try {
       return read(body);
     } catch (e) {
-      if (e instanceof P.AnswerError) throw new PluginError(this.name, call, `bad answer: ${e.message}`);
+      if (e instanceof P.AnswerError) throw new DockerPluginError(this.name, call, `bad answer: ${e.message}`);
       throw e;
     }
   }

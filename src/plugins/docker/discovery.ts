@@ -1,7 +1,7 @@
 import { open } from 'node:fs/promises';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { PluginError } from './plugin-error.js';
+import { DockerPluginError } from './plugin-error.js';
 
 /** Where a plugin listens: a unix socket path, or a TCP address from a .spec/.json file. */
 export type PluginAddress = { kind: 'unix'; path: string } | { kind: 'tcp'; host: string; port: number };
@@ -35,11 +35,11 @@ const MAX_SPEC_BYTES = 64 * 1024;
 
 /**
  * Finds plugin `name` the way Docker does: NAME.sock or NAME/NAME.sock in a socket folder, then
- * NAME.spec, NAME.json (and NAME/NAME.spec, NAME/NAME.json) in a spec folder. Throws PluginError
+ * NAME.spec, NAME.json (and NAME/NAME.spec, NAME/NAME.json) in a spec folder. Throws DockerPluginError
  * (reachable: false) when it is nowhere or its spec file is unusable. Reads the file system only.
  */
 export async function findPlugin(name: string, dirs: PluginDirs): Promise<PluginAddress> {
-  if (!isPluginName(name)) throw new PluginError(name, 'find', 'not a plugin name (lower-case letters, digits, ".", "_", "-")', { reachable: false });
+  if (!isPluginName(name)) throw new DockerPluginError(name, 'find', 'not a plugin name (lower-case letters, digits, ".", "_", "-")', { reachable: false });
   for (const dir of dirs.sockets) {
     for (const file of [`${name}.sock`, path.join(name, `${name}.sock`)]) {
       const p = path.join(dir, file);
@@ -54,7 +54,7 @@ export async function findPlugin(name: string, dirs: PluginDirs): Promise<Plugin
     }
   }
   const where = [...dirs.sockets.map((d) => path.join(d, `${name}.sock`)), ...dirs.specs.map((d) => path.join(d, `${name}.spec`))];
-  throw new PluginError(name, 'find', `not found (looked for ${where.join(', ')} and .json files); start the plugin or add its folder to WEFT_DOCKER_PLUGIN_DIRS`, { reachable: false });
+  throw new DockerPluginError(name, 'find', `not found (looked for ${where.join(', ')} and .json files); start the plugin or add its folder to WEFT_DOCKER_PLUGIN_DIRS`, { reachable: false });
 }
 
 async function isSocket(p: string): Promise<boolean> {
@@ -76,7 +76,7 @@ async function readSmallFile(p: string, name: string): Promise<string | undefine
   try {
     const st = await fh.stat();
     if (!st.isFile()) return undefined;
-    if (st.size > MAX_SPEC_BYTES) throw new PluginError(name, 'find', `${p}: spec file of ${st.size} bytes (at most ${MAX_SPEC_BYTES}); fix the file`, { reachable: false });
+    if (st.size > MAX_SPEC_BYTES) throw new DockerPluginError(name, 'find', `${p}: spec file of ${st.size} bytes (at most ${MAX_SPEC_BYTES}); fix the file`, { reachable: false });
     const buf = Buffer.alloc(MAX_SPEC_BYTES + 1);
     const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
     return buf.subarray(0, bytesRead).toString('utf8');
@@ -90,7 +90,7 @@ async function readSmallFile(p: string, name: string): Promise<string | undefine
  * `Addr` (and `TLSConfig`, which weft does not support: such a plugin is refused by name).
  */
 export function parseSpec(name: string, file: string, text: string): PluginAddress {
-  const bad = (what: string): PluginError => new PluginError(name, 'find', `${file}: ${what}; write unix:///PATH or tcp://HOST:PORT`, { reachable: false });
+  const bad = (what: string): DockerPluginError => new DockerPluginError(name, 'find', `${file}: ${what}; write unix:///PATH or tcp://HOST:PORT`, { reachable: false });
   let url = text.trim();
   if (file.endsWith('.json')) {
     let doc: unknown;

@@ -6,13 +6,13 @@ import { WeftError } from '../../errors.js';
  * socket missing, timeout): the client then activates it again on its next call, as Docker does
  * for a plugin that restarted.
  */
-export class PluginError extends WeftError {
+export class DockerPluginError extends WeftError {
   readonly plugin: string;
   readonly call: string;
   readonly reachable: boolean;
   constructor(plugin: string, call: string, what: string, opts: { reachable?: boolean; cause?: unknown } = {}) {
     super('PLUGIN', `plugin "${plugin}": ${call}: ${what}`, opts.cause === undefined ? undefined : { cause: opts.cause });
-    this.name = 'PluginError';
+    this.name = 'DockerPluginError';
     this.plugin = plugin;
     this.call = call;
     this.reachable = opts.reachable ?? true;

@@ -1,6 +1,6 @@
 import http from 'node:http';
 import type { PluginAddress } from './discovery.js';
-import { PluginError, pluginText } from './plugin-error.js';
+import { DockerPluginError, pluginText } from './plugin-error.js';
 
 /** Docker's plugin content type (requests); answers are read as JSON whatever they declare. */
 export const PLUGIN_CONTENT_TYPE = 'application/vnd.docker.plugins.v1+json';
@@ -20,7 +20,7 @@ export type Answer = { notImplemented: true } | { notImplemented: false; body: u
 
 /**
  * POSTs `body` as JSON to `/<call>` of the plugin at `addr` (HTTP/1.1, one connection per call)
- * and parses the answer. Throws PluginError: reachable false when the plugin is not there or does
+ * and parses the answer. Throws DockerPluginError: reachable false when the plugin is not there or does
  * not answer in time; reachable true for an HTTP error status or an answer that is not JSON.
  */
 export function postJson(plugin: string, addr: PluginAddress, call: string, body: unknown, opts: TransportOptions): Promise<Answer> {
@@ -28,7 +28,7 @@ export function postJson(plugin: string, addr: PluginAddress, call: string, body
   const target = addr.kind === 'unix' ? { socketPath: addr.path } : { host: addr.host, port: addr.port };
   return new Promise<Answer>((resolve, reject) => {
     let settled = false;
-    const finish = (err: PluginError | undefined, answer?: Answer): void => {
+    const finish = (err: DockerPluginError | undefined, answer?: Answer): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
@@ -43,18 +43,18 @@ export function postJson(plugin: string, addr: PluginAddress, call: string, body
       agent: false,
       headers: { 'Content-Type': PLUGIN_CONTENT_TYPE, Accept: PLUGIN_ACCEPT, 'Content-Length': payload.length, Host: 'plugin' },
     });
-    const timer = setTimeout(() => finish(new PluginError(plugin, call, `no answer within ${opts.timeoutMs} ms`, { reachable: false })), opts.timeoutMs);
-    req.on('error', (e: NodeJS.ErrnoException) => finish(new PluginError(plugin, call, `cannot reach ${where(addr)}: ${e.code ?? e.message}`, { reachable: false, cause: e })));
+    const timer = setTimeout(() => finish(new DockerPluginError(plugin, call, `no answer within ${opts.timeoutMs} ms`, { reachable: false })), opts.timeoutMs);
+    req.on('error', (e: NodeJS.ErrnoException) => finish(new DockerPluginError(plugin, call, `cannot reach ${where(addr)}: ${e.code ?? e.message}`, { reachable: false, cause: e })));
     req.on('response', (res) => {
       const chunks: Buffer[] = [];
       let size = 0;
       res.on('data', (c: Buffer) => {
         size += c.length;
-        if (size > opts.maxAnswerBytes) finish(new PluginError(plugin, call, `answer larger than ${opts.maxAnswerBytes} bytes`));
+        if (size > opts.maxAnswerBytes) finish(new DockerPluginError(plugin, call, `answer larger than ${opts.maxAnswerBytes} bytes`));
         else chunks.push(c);
       });
-      res.on('error', (e) => finish(new PluginError(plugin, call, `answer cut off: ${e.message}`, { reachable: false, cause: e })));
-      res.on('aborted', () => finish(new PluginError(plugin, call, 'answer cut off', { reachable: false })));
+      res.on('error', (e) => finish(new DockerPluginError(plugin, call, `answer cut off: ${e.message}`, { reachable: false, cause: e })));
+      res.on('aborted', () => finish(new DockerPluginError(plugin, call, 'answer cut off', { reachable: false })));
       res.on('end', () => {
         const text = Buffer.concat(chunks).toString('utf8');
         const status = res.statusCode ?? 0;
@@ -68,9 +68,9 @@ export function postJson(plugin: string, addr: PluginAddress, call: string, body
         }
         if (status < 200 || status >= 300) {
           const err = isJson ? errText(parsed) : undefined;
-          return finish(new PluginError(plugin, call, `HTTP ${status}: ${err ?? (pluginText(text) || 'no message')}`));
+          return finish(new DockerPluginError(plugin, call, `HTTP ${status}: ${err ?? (pluginText(text) || 'no message')}`));
         }
-        if (!isJson) return finish(new PluginError(plugin, call, `answer is not JSON: ${JSON.stringify(pluginText(text, 80))}`));
+        if (!isJson) return finish(new DockerPluginError(plugin, call, `answer is not JSON: ${JSON.stringify(pluginText(text, 80))}`));
         finish(undefined, { notImplemented: false, body: parsed });
       });
     });

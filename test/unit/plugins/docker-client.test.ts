@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DockerPlugin, findPlugin, parseSpec, PluginError, PLUGIN_CONTENT_TYPE } from '../../../src/plugins/docker/index.js';
+import { DockerPlugin, findPlugin, parseSpec, DockerPluginError, PLUGIN_CONTENT_TYPE } from '../../../src/plugins/docker/index.js';
 import type { PluginDirs } from '../../../src/plugins/docker/index.js';
 import { TestPlugin } from '../../support/docker-plugin.js';
 
@@ -28,13 +28,13 @@ async function startPlugin(name: string, args: string[] = [], socket = path.join
   return p;
 }
 
-async function failure(p: Promise<unknown>): Promise<PluginError> {
+async function failure(p: Promise<unknown>): Promise<DockerPluginError> {
   const e = await p.then(
     () => undefined,
     (err: unknown) => err,
   );
-  expect(e).toBeInstanceOf(PluginError);
-  return e as PluginError;
+  expect(e).toBeInstanceOf(DockerPluginError);
+  return e as DockerPluginError;
 }
 
 const NID = 'a'.repeat(64);
