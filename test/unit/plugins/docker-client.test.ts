@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DockerPlugin, findPlugin, parseSpec, DockerPluginError, PLUGIN_CONTENT_TYPE } from '../../../src/plugins/docker/index.js';
 import type { PluginDirs } from '../../../src/plugins/docker/index.js';
+import { dockerOptionsFromEnv } from '../../../src/plugins/docker/options.js';
 import { TestPlugin } from '../../support/docker-plugin.js';
 
 // The client against the suite's test plugin (test/support/docker-plugin.mjs) in --no-kernel
@@ -40,7 +41,7 @@ async function failure(p: Promise<unknown>): Promise<DockerPluginError> {
 const NID = 'a'.repeat(64);
 const EID = 'b'.repeat(64);
 
-describe('plugin discovery', () => {
+describe('plugin discovery', { timeout: 30_000 }, () => {
   it('finds NAME.sock, then NAME/NAME.sock, in the socket folders', async () => {
     await startPlugin('tp1');
     expect(await findPlugin('tp1', dirs)).toEqual({ kind: 'unix', path: path.join(dir, 'tp1.sock') });
@@ -80,7 +81,7 @@ describe('plugin discovery', () => {
   });
 });
 
-describe('the Docker plugin client', () => {
+describe('the Docker plugin client', { timeout: 60_000 }, () => {
   it('activates once, sends Docker\'s content type, and makes every NetworkDriver call', async () => {
     const tp = await startPlugin('net1');
     const c = new DockerPlugin('net1', { dirs });
@@ -214,5 +215,20 @@ describe('the Docker plugin client', () => {
     expect(await c.createEndpoint({ NetworkID: NID, EndpointID: EID, Options: {}, Interface: { Address: '10.9.0.2/24' } })).toEqual({ MacAddress: '02:00:00:00:00:07' });
     const e = await failure(c.createEndpoint({ NetworkID: NID, EndpointID: EID, Options: {}, Interface: { MacAddress: '02:42:0a:09:00:02' } }));
     expect(e.message).toBe('plugin "chg1": NetworkDriver.CreateEndpoint: answered MacAddress 02:00:00:00:00:07 where weft gave 02:42:0a:09:00:02');
+  });
+});
+
+describe('Docker plugin options from the environment', () => {
+  it('adds absolute folders before Docker\'s and takes a timeout in milliseconds', () => {
+    const o = dockerOptionsFromEnv({ WEFT_DOCKER_PLUGIN_DIRS: '/a:/b', WEFT_DOCKER_PLUGIN_TIMEOUT: '1500' });
+    expect(o.dirs.sockets).toEqual(['/a', '/b', '/run/docker/plugins']);
+    expect(o.dirs.specs).toEqual(['/a', '/b', '/etc/docker/plugins', '/usr/lib/docker/plugins']);
+    expect(o.timeoutMs).toBe(1500);
+    expect(dockerOptionsFromEnv({}).timeoutMs).toBe(30_000);
+  });
+
+  it('refuses relative folders and timeouts that are not a number of milliseconds', () => {
+    expect(() => dockerOptionsFromEnv({ WEFT_DOCKER_PLUGIN_DIRS: '/a:plugins' })).toThrow(/"plugins" is not an absolute path/);
+    for (const t of ['0', '-5', '1.5', 'soon', '9999999']) expect(() => dockerOptionsFromEnv({ WEFT_DOCKER_PLUGIN_TIMEOUT: t })).toThrow(/WEFT_DOCKER_PLUGIN_TIMEOUT/);
   });
 });
