@@ -28,6 +28,12 @@ export interface NetworkDriver {
    * masquerades its outbound traffic and DNATs published ports to its endpoints.
    */
   readonly firewalled?: boolean;
+  /**
+   * The endpoints are made by a plugin process of this kind ("cni", or a Docker remote driver), not
+   * by weft: compile gives them no addresses (the plugin's IPAM does) and no kernel objects, and
+   * emits an attachment per endpoint instead (compile/attachments.ts) for the plugin phase.
+   */
+  readonly plugin?: string;
   /** Default MTU when the network sets none. */
   readonly defaultMtu: number;
   /** Host-level objects of the network (bridge, gateway address, ...). */

@@ -1,0 +1,22 @@
+import { dockerDefaultPools } from '../ipam.js';
+import type { NetworkDriver } from './types.js';
+
+/**
+ * A Docker remote network driver (any driver name that is not built in): a plugin process makes
+ * the endpoints, called by the plugin phase (src/plugins/docker) after the container's namespace
+ * exists. Compile gives the network weft's IPAM (unless it names an IPAM plugin) and no kernel
+ * objects of its own. Pure: naming a driver loads and runs nothing.
+ */
+export function remoteDriver(name: string): NetworkDriver {
+  return { name, scope: 'local', hasEndpoints: true, plugin: name, defaultMtu: 1500, defaultPools: dockerDefaultPools };
+}
+
+/**
+ * The drivers for the networks of a model: the built-in ones by name, and a remote driver for
+ * every other name. Pure.
+ */
+export function driversFor(builtin: ReadonlyMap<string, NetworkDriver>, names: Iterable<string>): Map<string, NetworkDriver> {
+  const out = new Map(builtin);
+  for (const name of names) if (!out.has(name)) out.set(name, remoteDriver(name));
+  return out;
+}
