@@ -10,7 +10,7 @@ import { inspectNetworks } from '../inspect/networks.js';
 import type { GlobalOptions } from './context.js';
 import { makeContext, makeLogger, modelDrivers } from './context.js';
 import { compile, emptyAllocations } from '../compile/index.js';
-import { planJson, printLines, printResult, summary } from './output.js';
+import { planJson, printLines, printPluginFailures, printResult, summary } from './output.js';
 import { readCreated, recordCreated } from './records.js';
 import { runExec } from './exec.js';
 import { hostNamespaceRule } from './netns-guard.js';
@@ -95,6 +95,8 @@ export function registerCommands(program: Command): void {
       printResult(result, { detail: opts.detail ?? false, verb: opts.dryRun ? 'plan' : 'applied' });
       if (result.applied) await recordCreated(g, result);
       console.error(summary(result, opts.dryRun ?? false));
+      // A plugin's failure is its network's: the rest converged; exit 1 names the network.
+      if (printPluginFailures(result)) process.exitCode = 1;
       log.info({ changes: result.plan.changes.length, ms: Math.round(result.durationMs), ...result.stats }, 'reconcile finished');
     });
 
@@ -109,8 +111,9 @@ export function registerCommands(program: Command): void {
       if (await handedOver(cmd)) return;
       const { model, ctx, store } = await setup(cmd, opts);
       const result = await closing(store, () => reconcile(model, ctx, { prune: opts.prune ?? false, dryRun: true }));
-      if (opts.json) console.log(JSON.stringify(planJson(result.plan, providers), null, 2));
+      if (opts.json) console.log(JSON.stringify({ ...planJson(result.plan, providers), plugins: pluginJson(result) }, null, 2));
       else printResult(result, { detail: opts.detail ?? false, verb: 'plan' });
+      if (printPluginFailures(result)) process.exitCode = 1;
     });
 
   program
@@ -131,6 +134,7 @@ export function registerCommands(program: Command): void {
       });
       printResult(result, { detail: opts.detail ?? false, verb: opts.dryRun ? 'plan' : 'applied' });
       console.error(summary(result, opts.dryRun ?? false));
+      if (printPluginFailures(result)) process.exitCode = 1;
     });
 
   program
@@ -202,6 +206,15 @@ export function registerCommands(program: Command): void {
   registerVersionCommand(program);
 }
 
+/** The plugin phase for `plan --json`: changes (without the resolved requests), failures, warnings. */
+function pluginJson(r: ReconcileResult) {
+  return {
+    changes: r.plugins.changes.map((c) => ({ action: c.action, kind: c.kind, network: c.network, container: c.container, ...(c.reason !== undefined ? { reason: c.reason } : {}) })),
+    failures: r.plugins.failures,
+    warnings: r.plugins.warnings,
+  };
+}
+
 /** Networks as the kernel has them, with manifest details when -f is given. Read-only. */
 async function observedNetworks(g: GlobalOptions, opts: FileOpts) {
   const log = makeLogger(g);
@@ -213,5 +226,6 @@ async function observedNetworks(g: GlobalOptions, opts: FileOpts) {
     ...(opts.file?.length ? { topology: result.topology } : {}),
     predefined: predefinedNetworks(),
     created: await readCreated(g),
+    plugins: (await ctx.plugins?.store.list()) ?? [],
   });
 }

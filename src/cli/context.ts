@@ -7,7 +7,10 @@ import type { LogFormat, Logger } from '../log.js';
 import { createLogger } from '../log.js';
 import type { Model } from '../model/index.js';
 import { providers } from '../providers/index.js';
-import type { PeerSource, ReconcileContext } from '../reconcile/index.js';
+import { RecordStore } from '../plugins/index.js';
+import { CniRunner, cniOptionsFromEnv } from '../plugins/cni/index.js';
+import { DockerNetworkStore, DockerPlugins, PluginRunners, dockerOptionsFromEnv } from '../plugins/docker/index.js';
+import type { PeerSource, PluginSupport, ReconcileContext } from '../reconcile/index.js';
 
 export interface GlobalOptions {
   hostNetns?: string;
@@ -51,6 +54,22 @@ export function makeKernel(log: Logger): Kernel {
   return process.env[KERNEL_ENV] === 'processes' ? new RealKernel({ log }) : new InProcessKernel({ log });
 }
 
+/**
+ * The plugin callers and this host's record store under --state-dir: the CNI runner, and a Docker
+ * remote driver runner made on first use for any other plugin name (records of a driver no longer
+ * declared can then still be undone).
+ */
+export function makePlugins(g: GlobalOptions): PluginSupport {
+  const host = g.hostNetns ?? '';
+  return {
+    runners: new PluginRunners([['cni', new CniRunner(cniOptionsFromEnv(process.env))]], {
+      plugins: new DockerPlugins(dockerOptionsFromEnv(process.env)),
+      networks: new DockerNetworkStore(g.stateDir, host),
+    }),
+    store: new RecordStore(g.stateDir, host),
+  };
+}
+
 export async function makeContext(g: GlobalOptions, model: Model | undefined, log: Logger, peers?: PeerSource): Promise<ReconcileContext> {
   return {
     kernel: makeKernel(log),
@@ -59,6 +78,7 @@ export async function makeContext(g: GlobalOptions, model: Model | undefined, lo
     ...(g.node !== undefined ? { node: g.node } : {}),
     drivers: modelDrivers(model),
     providers,
+    plugins: makePlugins(g),
     ...(peers ? { peers } : {}),
   };
 }

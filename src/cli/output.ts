@@ -3,6 +3,9 @@ import { providers } from '../providers/index.js';
 import type { Plan, ReconcileResult } from '../reconcile/index.js';
 import { describeChange, planLines, summarizePlan, summaryLines } from '../reconcile/index.js';
 import type { AnyEntry } from '../state/types.js';
+import type { PluginFailure } from '../plugins/index.js';
+import { pluginPlanLines } from '../plugins/index.js';
+import { formatPos } from '../errors.js';
 
 export function printLines(lines: readonly string[]): void {
   if (lines.length > 0) process.stdout.write(`${lines.join('\n')}\n`);
@@ -25,18 +28,34 @@ export function colourLine(line: string): string {
  * What plan, apply and destroy print on stdout: by default one line per declared object that
  * changes and a summary line; with `detail`, one line per kernel object. Nothing for a converged system.
  */
-export function resultLines(r: Pick<ReconcileResult, 'plan' | 'topology'>, opts: { detail: boolean; verb: 'plan' | 'applied' }): string[] {
-  if (opts.detail) return planLines(r.plan, providers);
-  return summaryLines(summarizePlan(r.plan, r.topology), opts.verb);
+export function resultLines(r: Pick<ReconcileResult, 'plan' | 'topology'> & Partial<Pick<ReconcileResult, 'plugins'>>, opts: { detail: boolean; verb: 'plan' | 'applied' }): string[] {
+  const kernel = opts.detail ? planLines(r.plan, providers) : summaryLines(summarizePlan(r.plan, r.topology), opts.verb);
+  return r.plugins ? [...kernel, ...pluginPlanLines(r.plugins)] : kernel;
 }
 
-export function printResult(r: Pick<ReconcileResult, 'plan' | 'topology'>, opts: { detail: boolean; verb: 'plan' | 'applied' }): void {
+/**
+ * A plugin's failure, one line for stderr: the network's manifest position when it is declared,
+ * what failed and what to do.
+ */
+export function pluginFailureLine(f: PluginFailure): string {
+  const where = f.pos ? `${formatPos(f.pos)}: ` : '';
+  const ctr = f.container !== undefined ? ` (container "${f.container}")` : '';
+  return `${where}network "${f.network}"${ctr}: ${f.kind} plugin: ${f.message.replace(/[\p{Cc}\p{Zl}\p{Zp}]/gu, ' ')}; fix the plugin or its configuration, then apply again`;
+}
+
+/** Prints the plugin phase's failures on stderr; returns whether there were any (exit 1). */
+export function printPluginFailures(r: Pick<ReconcileResult, 'plugins'>): boolean {
+  for (const f of r.plugins.failures) console.error(pluginFailureLine(f));
+  return r.plugins.failures.length > 0;
+}
+
+export function printResult(r: Pick<ReconcileResult, 'plan' | 'topology'> & Partial<Pick<ReconcileResult, 'plugins'>>, opts: { detail: boolean; verb: 'plan' | 'applied' }): void {
   const colour = useColour(process.stdout);
   printLines(resultLines(r, opts).map((l) => (colour ? colourLine(l) : l)));
 }
 
 export function summary(r: ReconcileResult, dryRun: boolean): string {
-  const n = r.plan.changes.length;
+  const n = r.plan.changes.length + r.plugins.changes.length;
   const ms = Math.round(r.durationMs);
   const cost = `${r.stats.processes} processes, ${r.stats.writes} kernel writes`;
   const orphans = r.plan.orphans.length > 0 ? `; ${new Set(r.plan.orphans.map((o) => `${o.observed?.owner.kind}/${o.observed?.owner.name}`)).size} orphaned owners kept (use --prune)` : '';

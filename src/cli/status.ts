@@ -39,6 +39,8 @@ export function formatStatus(s: DaemonStatus, now = Date.now()): string[] {
   lines.push(`drift:       ${s.drift.events} events, ${s.drift.repairs} repairs (${s.drift.repairedObjects} objects)${s.drift.lastEventAt ? `, last ${ago(s.drift.lastEventAt, now)}` : ''}`);
   if (s.dns) lines.push(`dns:         ${Object.entries(s.dns.queries).map(([rc, n]) => `${n} ${rc}`).join(', ') || 'no queries yet'}`);
   if (s.store) lines.push(`store:       ${storeLine(s.store, now)}`);
+  for (const f of s.plugins?.pending ?? []) lines.push(`pending:     network ${f.network}${f.container !== undefined ? ` (container ${f.container})` : ''}: ${f.kind} plugin: ${f.message} (retried with backoff)`);
+  for (const w of s.plugins?.warnings ?? []) lines.push(`warning:     ${w.network}/${w.container}: plugin CHECK fails right after ADD (kept, not repaired again): ${w.message}`);
   if (s.errors.length === 0) lines.push('error:       none');
   for (const e of s.errors) {
     lines.push(`error:       ${e.kind}${e.revision ? ` at ${short(e.revision)}` : ''} (${ago(e.at, now)}):`);

@@ -8,8 +8,11 @@ import type { Family } from '../net/cidr.js';
 import { containerId, endpointId, macFromIpv4, macFromSeed, networkId, vethName } from '../net/ids.js';
 import type { KernelState } from '../state/types.js';
 import { aliases } from './alias.js';
+import { pluginAttachments } from './attachments.js';
+import type { PluginAttachment } from './attachments.js';
 import { dnsRedirectState } from './dns.js';
 import type { NetworkDriver } from './drivers/index.js';
+import { weftAllocates } from './drivers/remote.js';
 import { hostsFile, parseResolvConf, resolvConfFile } from './files.js';
 import { firewallState, markPublishEndpoints } from './firewall.js';
 import type { CompileInputs, PeerEndpoint } from './inputs.js';
@@ -22,6 +25,8 @@ import type { ContainerPlan, EndpointPlan, IpAssignment, NetworkPlan, Topology }
 export interface CompileResult {
   topology: Topology;
   desired: KernelState;
+  /** Endpoints on plugin networks, for the plugin phase (src/plugins). */
+  attachments: PluginAttachment[];
 }
 
 /** The namespace weft creates for a container: its name, prefixed by the simulated host's name. */
@@ -54,7 +59,7 @@ export function compile(model: Model, inputs: CompileInputs, drivers: ReadonlyMa
   planGateways(topology);
   markPublishEndpoints(topology);
   if (problems.length > 0) throw new InvalidManifestError(problems);
-  return { topology, desired: buildState(topology, inputs) };
+  return { topology, desired: buildState(topology, inputs), attachments: pluginAttachments(topology) };
 }
 
 function planNetworks(model: Model, inputs: CompileInputs, drivers: ReadonlyMap<string, NetworkDriver>, topology: Topology, problems: Problem[]): void {
@@ -138,7 +143,7 @@ function allocateAllSubnets(withDrivers: { network: Network; driver: NetworkDriv
     ...(driver.defaultPools ? { defaults: driver.defaultPools } : {}),
     sticky: driver.scope === 'local' ? (inputs.allocations.subnets.get(network.name) ?? []) : [],
   });
-  const withEndpoints = withDrivers.filter(({ driver }) => driver.hasEndpoints);
+  const withEndpoints = withDrivers.filter(({ network, driver }) => driver.hasEndpoints && weftAllocates(driver, network));
   const global = withEndpoints.filter(({ driver }) => driver.scope === 'global').map(request);
   const local = withEndpoints.filter(({ driver }) => driver.scope !== 'global').map(request);
   const declaredLocal = local.flatMap((r) => r.network.pools.map((p) => formatCidr(p.subnet)));
@@ -336,6 +341,10 @@ function planAddresses(model: Model, inputs: CompileInputs, topology: Topology, 
   for (const net of topology.networks.values()) {
     const eps = [...topology.containers.values()].flatMap((c) => c.endpoints.filter((e) => e.network === net.network.name).map((e) => ({ c, e })));
     if (eps.length === 0) continue;
+    if (!weftAllocates(net.driver, net.network)) {
+      pluginAddresses(inputs, eps);
+      continue;
+    }
     const families: [Family, Pool[]][] = [[4, net.pools.v4]];
     if (net.network.enableIPv6) families.push([6, net.pools.v6]);
     for (const [family, pools] of families) {
@@ -344,8 +353,10 @@ function planAddresses(model: Model, inputs: CompileInputs, topology: Topology, 
         const text = family === 4 ? spec?.ipv4Address : spec?.ipv6Address;
         const stat = text !== undefined ? parseIp(text) : undefined;
         // Local networks keep what the kernel has; global ones what the owner published (--store).
+        // A remote driver's endpoints keep what the plugin phase recorded they were given.
+        const key = endpointKey(c.container.name, e.network);
         const held = net.driver.scope === 'local'
-          ? (inputs.allocations.addresses.get(endpointKey(c.container.name, e.network)) ?? [])
+          ? [...(inputs.allocations.addresses.get(key) ?? []), ...(inputs.pluginAddresses?.get(key) ?? [])]
           : publishedAddresses(inputs, c.container.name, e.network);
         const sticky = held
           .map((cidr) => parseCidr(cidr))
@@ -390,6 +401,22 @@ function planAddresses(model: Model, inputs: CompileInputs, topology: Topology, 
   }
 }
 
+/**
+ * Plugin endpoints get their addresses from the plugin (its result, recorded by the plugin phase):
+ * known here for DNS, /etc/hosts and inspect, never allocated or written by weft.
+ */
+function pluginAddresses(inputs: CompileInputs, eps: { c: ContainerPlan; e: EndpointPlan }[]): void {
+  for (const { c, e } of eps) {
+    for (const cidr of inputs.pluginAddresses?.get(endpointKey(c.container.name, e.network)) ?? []) {
+      const p = parseCidr(cidr);
+      if (!p) continue;
+      const a: IpAssignment = { address: formatIp(p.family, p.address), prefix: p.prefix, gateway: '' };
+      if (p.family === 4) e.ipv4 ??= a;
+      else e.ipv6 ??= a;
+    }
+  }
+}
+
 /** The addresses published in the store for an endpoint (by the node that runs the container). */
 function publishedAddresses(inputs: CompileInputs, container: string, network: string): string[] {
   const p = (inputs.peers ?? []).find((x) => x.container === container && x.network === network);
@@ -403,7 +430,8 @@ function planGateways(topology: Topology): void {
     const byName = [...ctr.endpoints].sort((a, b) => a.network.localeCompare(b.network));
     const routable = byName.filter((ep) => {
       const n = topology.networks.get(ep.network);
-      return n?.network.internal === false && n.driver.providesGateway !== false;
+      // Plugins route their own endpoints (a CNI ipam's routes).
+      return n?.network.internal === false && n.driver.providesGateway !== false && n.driver.plugin === undefined;
     });
     const r4 = routable.find((ep) => ep.ipv4);
     const r6 = routable.find((ep) => ep.ipv6);

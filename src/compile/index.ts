@@ -12,3 +12,5 @@ export { parseAlias, formatAlias, aliases } from './alias.js';
 export { hostnameOf, parseResolvConf, usableUpstreams, usesEmbeddedDns } from './files.js';
 export { buildDnsConfig, dnsRedirectRules, DNS_REDIRECT_TABLE, DNS_TTL, EMBEDDED_DNS_ADDRESS } from './dns.js';
 export type { DnsConfig, DnsClient, DnsNetwork, DnsNameEntry, DnsLinkAlias } from './dns.js';
+export { pluginAttachments } from './attachments.js';
+export type { PluginAttachment, PluginEndpoint, PluginNetworkSpec, PluginPortMapping } from './attachments.js';

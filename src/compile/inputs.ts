@@ -27,6 +27,8 @@ export interface CompileInputs {
    * Undefined before the first observation: parents are then not checked.
    */
   hostInterfaces?: { name: string; mtu: number }[];
+  /** "container|network" -> CIDRs a plugin gave the endpoint (its recorded result), for plugin networks. */
+  pluginAddresses?: ReadonlyMap<string, string[]>;
   /** Endpoints other nodes published in the membership store (--store), for global networks. */
   peers?: PeerEndpoint[];
 }

@@ -5,6 +5,7 @@ import { parseCidr, formatCidr } from '../net/cidr.js';
 import { containerId, endpointId, networkId } from '../net/ids.js';
 import type { KernelState, LinkEntry } from '../state/types.js';
 import { HOST } from '../state/types.js';
+import type { PluginRecord } from '../plugins/index.js';
 
 /** `docker network inspect`'s shape, filled from observed state (and the manifests when given). Pure. */
 export interface DockerNetwork {
@@ -33,6 +34,8 @@ export interface InspectSources {
   topology?: Topology;
   predefined: Network[];
   created: Record<string, string>;
+  /** Endpoints plugins made (CNI, remote drivers), as recorded: their results give addresses and MACs. */
+  plugins?: readonly PluginRecord[];
 }
 
 const ZERO_TIME = '0001-01-01T00:00:00Z';
@@ -129,6 +132,7 @@ export function inspectNetworks(src: InspectSources): DockerNetwork[] {
     byName.set(netName, net);
     net.Containers[containerId(ctr)] = endpointEntry(observed, ctr, netName, m.mac, m.ns, m.name);
   }
+  for (const rec of src.plugins ?? []) addPluginEndpoint(byName, base(rec.network), rec, src.topology === undefined);
   // Containers on "none" (a namespace with loopback only) show up there, as in Docker.
   if (src.topology) {
     const none = byName.get('none');
@@ -141,6 +145,32 @@ export function inspectNetworks(src: InspectSources): DockerNetwork[] {
   }
   if (src.topology) addPeers(byName, src.topology);
   return [...byName.values()];
+}
+
+/**
+ * A plugin's endpoint, from its recorded result: the addresses and MAC of the interface in the
+ * container; the subnets and gateways the result names fill IPAM.Config.
+ */
+function addPluginEndpoint(byName: Map<string, DockerNetwork>, fresh: DockerNetwork, rec: PluginRecord, observedOnly: boolean): void {
+  const net = byName.get(rec.network) ?? fresh;
+  if (observedOnly) net.Driver = rec.kind;
+  byName.set(rec.network, net);
+  const ifs = rec.result.interfaces ?? [];
+  const mine = ifs.findIndex((i) => i.name === rec.ifname && i.sandbox !== undefined && i.sandbox !== '');
+  const ips = (rec.result.ips ?? []).filter((ip) => ip.interface === undefined || ip.interface === mine);
+  for (const ip of ips) {
+    const c = parseCidr(ip.address);
+    if (!c) continue;
+    const subnet = formatCidr(c);
+    if (!net.IPAM.Config.some((x) => x.Subnet === subnet)) net.IPAM.Config.push({ Subnet: subnet, ...(ip.gateway !== undefined ? { Gateway: ip.gateway } : {}) });
+  }
+  net.Containers[containerId(rec.container)] = {
+    Name: rec.container,
+    EndpointID: rec.endpointId,
+    MacAddress: mine >= 0 ? (ifs[mine]?.mac ?? '') : '',
+    IPv4Address: ips.find((ip) => !ip.address.includes(':'))?.address ?? '',
+    IPv6Address: ips.find((ip) => ip.address.includes(':'))?.address ?? '',
+  };
 }
 
 /** Docker's Peers of an overlay network: every host (this one included) with a container on it. */

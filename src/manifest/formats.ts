@@ -124,6 +124,13 @@ export const formats = {
     what: 'is not a name',
     hint: 'use letters, digits, "_", "." and "-", starting with a letter or digit, at most 63 characters',
   },
+  cniConflist: {
+    // A file name under /etc/cni/net.d, never a path: no '/', no leading '.'.
+    pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$',
+    code: 'BAD_CNI_CONFLIST',
+    what: 'is not a CNI configuration file name',
+    hint: 'name a file in /etc/cni/net.d (e.g. podnet or podnet.conflist): letters, digits, "_", "." and "-", no "/"',
+  },
   optionValue: {
     // Printable text: option values weft does not interpret are still kept (Docker's inspect
     // output shows them), but never with control characters or line breaks.

@@ -71,6 +71,13 @@ export const networkSchema = doc(
         },
       },
       options: optionMap,
+      // CNI plugins (driver: cni): the configuration list inline, or the name of a .conflist file.
+      // Its content is checked by the model rule cniNetworks (src/model/rules/cni.ts).
+      cni: {
+        type: 'object',
+        additionalProperties: false,
+        properties: { config: { type: 'object' }, conflist: text('cniConflist') },
+      },
     },
   },
   false,

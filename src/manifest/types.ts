@@ -23,6 +23,8 @@ export interface NetworkSpecManifest {
   attachable?: boolean;
   ipam?: { driver?: string; config?: IpamPoolManifest[]; options?: Record<string, OptionValue> };
   options?: Record<string, OptionValue>;
+  /** driver: cni: the network configuration list inline, or a .conflist file name in /etc/cni/net.d. */
+  cni?: { config?: Record<string, unknown>; conflist?: string };
 }
 
 export interface EndpointManifest {

@@ -99,6 +99,7 @@ function buildNetwork(m: NetworkManifest, predefined: Network | undefined, probl
     pools: pools.length > 0 || !predefined ? pools : predefined.pools,
     options,
     labels: m.metadata.labels ?? {},
+    ...(spec.cni ? { cni: { ...spec.cni, src: sub(src, 'spec', 'cni') } } : {}),
     predefined: predefined !== undefined,
     declared: true,
     src,

@@ -32,11 +32,20 @@ export interface Network {
   /** Docker option names, values as strings. */
   options: Record<string, string>;
   labels: Record<string, string>;
+  /** driver: cni: the CNI network configuration (checked by the rule cniNetworks). */
+  cni?: CniSpec;
   /** One of Docker's predefined networks (bridge, host, none). */
   predefined: boolean;
   /** Declared in a manifest (a predefined network may be declared to customise it). */
   declared: boolean;
   src?: SourceRef;
+}
+
+/** A CNI network configuration list: given inline, or named (a file in /etc/cni/net.d, read when plugins run). */
+export interface CniSpec {
+  config?: Record<string, unknown>;
+  conflist?: string;
+  src: SourceRef;
 }
 
 export interface LegacyLink {

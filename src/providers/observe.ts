@@ -20,6 +20,8 @@ export interface ObserveRequest {
    * `readBack` holds fresh snapshots the apply took right after writing (Kernel.run).
    */
   reuse?: { observation: Observation; fresh: ReadonlySet<NsKey>; readBack?: ReadBack };
+  /** Interfaces plugins made in container namespaces (ObserveContext.pluginLinks). */
+  pluginLinks?: ReadonlyMap<NsKey, ReadonlySet<string>>;
 }
 
 // Desired sysctl paths per namespace, indexed once per desired state (readSpec runs per namespace).
@@ -111,7 +113,7 @@ export async function observe(kernel: Kernel, req: ObserveRequest): Promise<{ ob
     etcNetnsDirs,
   };
   const observed = emptyState();
-  const ctx = { desired: req.desired };
+  const ctx = { desired: req.desired, ...(req.pluginLinks ? { pluginLinks: req.pluginLinks } : {}) };
   for (const p of req.providers) (observed as unknown as Record<string, unknown>)[p.domain] = p.observe(observation, ctx);
   return { observation, observed };
 }

@@ -102,7 +102,8 @@ export function ownedLinks(obs: Observation, ctx: ObserveContext): Map<NsKey, Ma
   }
   const owned = ownedNamespaces(obs, ctx);
   for (const [key, owner] of owned) {
-    for (const l of obs.namespaces.get(key)?.links ?? []) put(key, l.name, owner);
+    const plugins = ctx.pluginLinks?.get(key);
+    for (const l of obs.namespaces.get(key)?.links ?? []) if (!plugins?.has(l.name)) put(key, l.name, owner);
   }
   for (const v of ownedVeths(obs)) if (v.peer && !owned.has(v.peerNs)) put(v.peerNs, v.peer.name, v.owner);
   // Tagged interfaces in attached namespaces (macvlans weft created there).

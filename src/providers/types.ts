@@ -22,6 +22,11 @@ export interface Observation {
 
 export interface ObserveContext {
   desired: KernelState;
+  /**
+   * Interfaces plugins made inside weft's container namespaces (CNI, Docker remote drivers), by
+   * namespace: theirs, not weft's, so their addresses and routes are never weft's to change.
+   */
+  pluginLinks?: ReadonlyMap<NsKey, ReadonlySet<string>>;
 }
 
 export type ChangeAction = 'create' | 'update' | 'delete';

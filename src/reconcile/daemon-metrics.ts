@@ -14,6 +14,8 @@ export interface MetricsSnapshot {
   source: { kind: string; revision?: string };
   /** Only with a membership store. */
   store?: StoreStatus;
+  /** Plugin endpoints that failed in the last reconcile, and CHECK warnings (plugins that fail their own CHECK). */
+  plugins?: { pending: number; checkWarnings: number };
 }
 
 /** Reconcile durations from 5 ms (a converged check) to 30 s (thousands of containers). */
@@ -44,6 +46,8 @@ export class DaemonMetrics {
   private readonly storeChanges: Counter;
   private readonly storeErrors: Counter;
   private readonly storeRejected: Counter;
+  private readonly pluginPending: Gauge;
+  private readonly pluginCheckWarnings: Gauge;
 
   constructor(
     private readonly kernelStats: () => KernelStats,
@@ -75,6 +79,8 @@ export class DaemonMetrics {
     this.storeLastPublish = r.gauge('weft_store_last_publish_timestamp_seconds', 'When this node last published its endpoints to the membership store.');
     this.storeChanges = r.counter('weft_store_changes_total', 'Changes of other nodes\' endpoints seen on the membership store\'s watch.');
     this.storeErrors = r.counter('weft_store_errors_total', 'Failed membership store operations, by operation (read, publish, watch).');
+    this.pluginPending = r.gauge('weft_plugin_pending_endpoints', 'Endpoints of plugin networks (CNI, remote drivers) whose plugin failed in the last reconcile: retried with backoff.');
+    this.pluginCheckWarnings = r.gauge('weft_plugin_check_warnings', 'Plugin endpoints whose plugin fails its own CHECK right after ADD (a plugin bug such as containernetworking/plugins#819): kept, not re-created.');
     this.storeRejected = r.counter('weft_store_endpoints_rejected_total', 'Store records not used because the manifests do not vouch for them (or they are not endpoints), by reason; each record counted once.');
   }
 
@@ -95,6 +101,8 @@ export class DaemonMetrics {
     this.kernelProcesses.sync({}, k.processes);
     this.kernelWrites.sync({}, k.writes);
     if (s.store) this.renderStore(s.store);
+    this.pluginPending.set({}, s.plugins?.pending ?? 0);
+    this.pluginCheckWarnings.set({}, s.plugins?.checkWarnings ?? 0);
     return this.registry.render();
   }
 

@@ -1,3 +1,4 @@
+import type { PluginFailure, PluginWarning } from '../plugins/index.js';
 import { formatProblem } from '../errors.js';
 import type { WeftError } from '../errors.js';
 import { CachingKernel } from '../kernel/index.js';
@@ -162,6 +163,11 @@ export interface DaemonStatus {
   dns?: { queries: Record<string, number> };
   /** Only with a membership store. */
   store?: StoreStatus;
+  /**
+   * Plugin networks (CNI, remote drivers): endpoints whose plugin failed in the last reconcile
+   * (pending: retried with backoff; the rest of the host converged) and CHECK warnings.
+   */
+  plugins?: { pending: PluginFailure[]; warnings: PluginWarning[] };
 }
 
 /** Counts by noun of what a state holds: {bridge: 2, veth: 3, ...}. */
@@ -235,6 +241,7 @@ export class Daemon {
   private monitor: KernelWatch | undefined;
   private resyncTimer: unknown;
   private retryTimer: unknown;
+  private plugins: { pending: PluginFailure[]; warnings: PluginWarning[] } = { pending: [], warnings: [] };
   private retryDelay: number;
   private stopping = false;
 
@@ -361,6 +368,7 @@ export class Daemon {
       errors,
       ...(dns ? { dns: { queries: dns } } : {}),
       ...(this.store ? { store: this.store.status() } : {}),
+      ...(this.plugins.pending.length + this.plugins.warnings.length > 0 ? { plugins: this.plugins } : {}),
     };
   }
 
@@ -372,6 +380,7 @@ export class Daemon {
       ...(this.lastFinishedAt !== undefined ? { lastReconcileAt: this.lastFinishedAt } : {}),
       source: { kind: this.deps.source.info.kind, ...(this.appliedRevision !== undefined ? { revision: this.appliedRevision } : {}) },
       ...(this.store ? { store: this.store.status() } : {}),
+      plugins: { pending: this.plugins.pending.length, checkWarnings: this.plugins.warnings.length },
     });
   }
 
@@ -559,7 +568,7 @@ export class Daemon {
       }
       const ctx = this.driversFor ? { ...this.ctx, drivers: await this.driversFor.drivers } : this.ctx;
       const result = await reconcile(model, ctx, { prune: this.opts.prune, dryRun: false });
-      changes = result.plan.changes.length;
+      changes = result.plan.changes.length + result.plugins.changes.length;
       summary = summarizeChanges(result.plan.changes, this.ctx.providers);
       outcome = changes > 0 ? 'applied' : 'converged';
       this.owned = countOwned(result.observed, this.ctx.providers);
@@ -577,7 +586,12 @@ export class Daemon {
         await this.deps.source.recordApplied(revision).catch((err: Error) => log.warn({ err: err.message }, 'could not record the applied revision'));
       }
       delete this.errors.reconcile;
-      this.retryDelay = this.opts.retryMs.min;
+      this.plugins = { pending: result.plugins.failures, warnings: result.plugins.warnings };
+      // A plugin's failure is its network's: the rest converged; that network is retried with backoff.
+      if (result.plugins.failures.length > 0) {
+        for (const f of result.plugins.failures) log.warn({ network: f.network, container: f.container, err: f.message }, 'plugin failed; network pending');
+        this.scheduleRetry();
+      } else this.retryDelay = this.opts.retryMs.min;
       for (const c of result.plan.changes) this.metrics.changes.inc({ action: c.action });
       await this.deps.dns?.update(result, revision, this.store?.generation);
       topology = result.topology;

@@ -1,5 +1,5 @@
 export { reconcile, destroy, hostRef, readHostResolvConf, detectNode, compileAgainstKernel } from './reconcile.js';
-export type { PeerSource, ReconcileContext, ReconcileOptions, ReconcileResult } from './reconcile.js';
+export type { PeerSource, PluginSupport, ReconcileContext, ReconcileOptions, ReconcileResult } from './reconcile.js';
 export { planChanges } from './plan.js';
 export type { Plan, PlannedChange } from './plan.js';
 export { buildProgram } from './apply.js';

@@ -1,10 +1,12 @@
 import type { Logger } from '../log.js';
 import { NotConvergedError, UsageError } from '../errors.js';
 import type { Model } from '../model/index.js';
-import type { CompileInputs, CompileResult, NetworkDriver, PeerEndpoint, Topology } from '../compile/index.js';
-import { compile, emptyAllocations, extractAllocations, firewallWanted, hostOwner } from '../compile/index.js';
+import type { CompileInputs, CompileResult, NetworkDriver, PeerEndpoint, PluginAttachment, Topology } from '../compile/index.js';
+import { compile, emptyAllocations, endpointKey, extractAllocations, firewallWanted, hostOwner } from '../compile/index.js';
 import type { Kernel, KernelStats, NsRef, NsSnapshot, ProgressFn } from '../kernel/index.js';
 import type { Observation, Provider } from '../providers/index.js';
+import type { PluginPlan, PluginRecord, PluginRunner, RecordStore } from '../plugins/index.js';
+import { applyPluginAdds, applyPluginDeletes, planPlugins } from '../plugins/index.js';
 import { hostLinkOwner, observe, readSpec } from '../providers/index.js';
 import type { AnyEntry, KernelState, NsKey } from '../state/types.js';
 import { HOST, ownerKey } from '../state/types.js';
@@ -28,6 +30,14 @@ export interface ReconcileContext {
   progress?: ProgressFn;
   /** The membership store (--store): endpoints other nodes published, read once per reconcile. */
   peers?: PeerSource;
+  /** Plugin drivers (CNI, Docker remote drivers): their callers and the record store. */
+  plugins?: PluginSupport;
+}
+
+/** What the plugin phase needs: a runner per plugin kind and the record store of this host. */
+export interface PluginSupport {
+  runners: ReadonlyMap<string, PluginRunner>;
+  store: RecordStore;
 }
 
 /** Where endpoints of other nodes come from (the etcd store; see src/store). */
@@ -45,6 +55,8 @@ export interface ReconcileOptions {
 
 export interface ReconcileResult {
   plan: Plan;
+  /** The plugin phase: its changes, orphans, per-network failures and CHECK warnings. */
+  plugins: PluginPlan;
   topology: Topology;
   desired: KernelState;
   observed: KernelState;
@@ -119,6 +131,8 @@ function desiredOwners(model: Model, topology: Topology): Set<string> {
 
 interface Prepared {
   host: NsRef;
+  /** Interfaces plugins made in container namespaces: not weft's (ObserveContext.pluginLinks). */
+  pluginLinks: Map<NsKey, Set<string>>;
   compiled: CompileResult;
   observed: KernelState;
   observation: Observation;
@@ -126,7 +140,7 @@ interface Prepared {
 }
 
 /** Observes the kernel and compiles the manifests against it (IPAM sticky on what was observed). */
-async function prepare(model: Model, ctx: ReconcileContext, prune: boolean): Promise<Prepared> {
+async function prepare(model: Model, ctx: ReconcileContext, prune: boolean, records: readonly PluginRecord[]): Promise<Prepared> {
   const host = hostRef(ctx.hostNetns);
   const hostResolvConf = await readHostResolvConf(ctx.kernel, ctx.hostNetns);
   const baseInputs: CompileInputs = {
@@ -134,12 +148,14 @@ async function prepare(model: Model, ctx: ReconcileContext, prune: boolean): Pro
     allocations: emptyAllocations(),
     hostResolvConf,
     hostRoutes: [],
+    pluginAddresses: pluginAddresses(records),
     ...(ctx.node !== undefined ? { node: ctx.node } : {}),
   };
   // A first compile only tells which namespaces and settings to read (they do not depend on IPAM).
   let t = performance.now();
   const draft = compile(model, baseInputs, ctx.drivers);
   const draftMs = performance.now() - t;
+  const pluginLinks = pluginLinksOf(draft.attachments, records);
   t = performance.now();
   const [first, published] = await Promise.all([
     observe(ctx.kernel, {
@@ -148,6 +164,7 @@ async function prepare(model: Model, ctx: ReconcileContext, prune: boolean): Pro
       desired: draft.desired,
       nsRefs: nsRefsOf(draft.topology),
       providers: ctx.providers,
+      pluginLinks,
     }),
     ctx.peers?.endpoints(),
   ]);
@@ -191,9 +208,10 @@ async function prepare(model: Model, ctx: ReconcileContext, prune: boolean): Pro
     nsRefs: nsRefsOf(compiled.topology),
     providers: ctx.providers,
     reuse: { observation: first.observation, fresh: new Set() },
+    pluginLinks,
   });
   ctx.log.debug({ ms: Math.round(performance.now() - t + draftMs) }, 'compiled');
-  return { host, compiled, observed: final.observed, observation: final.observation, owners: desiredOwners(model, compiled.topology) };
+  return { host, pluginLinks, compiled, observed: final.observed, observation: final.observation, owners: desiredOwners(model, compiled.topology) };
 }
 
 /** Applies a plan and verifies by observing again. Throws NotConvergedError if the kernel still differs. */
@@ -223,6 +241,7 @@ async function applyAndVerify(ctx: ReconcileContext, p: Prepared, desired: Kerne
     nsRefs: nsRefsOf(p.compiled.topology),
     providers: ctx.providers,
     reuse: { observation: p.observation, fresh, ...(readBack ? { readBack } : {}) },
+    pluginLinks: p.pluginLinks,
   });
   const again = planChanges(after.observed, desired, ctx.providers, planOpts);
   ctx.log.debug({ ms: Math.round(performance.now() - t) }, 'verified');
@@ -262,7 +281,59 @@ function finish(result: ReconcileResult, ctx: ReconcileContext, started: number,
  * plan: what the DNS server needs to know every container's addresses. Read-only.
  */
 export async function compileAgainstKernel(model: Model, ctx: ReconcileContext): Promise<CompileResult> {
-  return (await prepare(model, ctx, false)).compiled;
+  return (await prepare(model, ctx, false, (await ctx.plugins?.store.list()) ?? [])).compiled;
+}
+
+/** The interfaces plugins make or made in container namespaces: the attachments' and the recorded results'. */
+function pluginLinksOf(attachments: readonly PluginAttachment[], records: readonly PluginRecord[]): Map<NsKey, Set<string>> {
+  const out = new Map<NsKey, Set<string>>();
+  const put = (ns: NsKey, name: string) => out.set(ns, (out.get(ns) ?? new Set()).add(name));
+  for (const a of attachments) put(a.nsKey, a.ifname);
+  for (const r of records) {
+    put(r.nsKey, r.ifname);
+    for (const i of r.result.interfaces ?? []) if (i.sandbox !== undefined && i.sandbox !== '') put(r.nsKey, i.name);
+  }
+  return out;
+}
+
+/** "container|network" -> the addresses plugins gave (their recorded results), for compile. */
+function pluginAddresses(records: readonly PluginRecord[]): Map<string, string[]> {
+  return new Map(records.map((r) => [endpointKey(r.container, r.network), (r.result.ips ?? []).map((ip) => ip.address)]));
+}
+
+const noPlugins = (): PluginPlan => ({ changes: [], orphans: [], failures: [], warnings: [], requests: new Map() });
+
+/** Plans the plugin phase against what prepare observed (CHECK runs here: plugins' CHECK is read-only). */
+async function planPluginPhase(model: Model, ctx: ReconcileContext, p: Prepared, records: readonly PluginRecord[], prune: boolean, destroying?: boolean): Promise<PluginPlan> {
+  if (!ctx.plugins) return noPlugins();
+  return planPlugins(
+    {
+      attachments: p.compiled.attachments,
+      records,
+      namespaces: p.observation.namespaces,
+      prune,
+      declaredContainers: new Set(model.containers.keys()),
+      ...(destroying ? { destroy: { containers: new Set(model.containers.keys()), networks: new Set([...model.networks.values()].filter((n) => n.declared).map((n) => n.name)) } } : {}),
+    },
+    ctx.plugins.runners,
+    { kernel: ctx.kernel, log: ctx.log, hostNetns: ctx.hostNetns },
+  );
+}
+
+/**
+ * Applies the kernel plan between the plugin phase's halves: DELs first (the namespaces still
+ * exist), the kernel program, then ADDs (the namespaces exist now). Returns whether plugins made
+ * something new (their addresses then reach /etc/hosts and DNS through a second kernel pass).
+ */
+async function applyWithPlugins(ctx: ReconcileContext, p: Prepared, desired: KernelState, plan: Plan, planOpts: PlanOptions, result: ReconcileResult): Promise<boolean> {
+  const support = ctx.plugins;
+  const pctx = support ? { kernel: ctx.kernel, log: ctx.log, hostNetns: ctx.hostNetns, store: support.store, runners: support.runners, now: () => new Date() } : undefined;
+  const next = pctx ? await applyPluginDeletes(result.plugins, pctx) : [];
+  if (plan.changes.length > 0) await applyAndVerify(ctx, p, desired, plan, planOpts, result);
+  if (!pctx || result.plugins.changes.length === 0) return false;
+  result.applied = true;
+  await applyPluginAdds(result.plugins, next, await pctx.store.list(), pctx);
+  return next.some((c) => c.action !== 'delete');
 }
 
 /**
@@ -272,7 +343,8 @@ export async function compileAgainstKernel(model: Model, ctx: ReconcileContext):
 export async function reconcile(model: Model, ctx: ReconcileContext, opts: ReconcileOptions): Promise<ReconcileResult> {
   const started = performance.now();
   const before = { ...ctx.kernel.stats };
-  const p = await prepare(model, ctx, opts.prune);
+  const records = (await ctx.plugins?.store.list()) ?? [];
+  const p = await prepare(model, ctx, opts.prune, records);
   const conflicts = findConflicts(p.observation, p.observed, p.compiled.desired);
   if (conflicts.length > 0) throw new ConflictError(conflicts);
   const planOpts: PlanOptions = { prune: opts.prune, desiredOwners: p.owners };
@@ -281,6 +353,7 @@ export async function reconcile(model: Model, ctx: ReconcileContext, opts: Recon
   ctx.log.debug({ ms: Math.round(performance.now() - t), changes: plan.changes.length }, 'planned');
   const result: ReconcileResult = {
     plan,
+    plugins: await planPluginPhase(model, ctx, p, records, opts.prune),
     topology: p.compiled.topology,
     desired: p.compiled.desired,
     observed: p.observed,
@@ -289,7 +362,18 @@ export async function reconcile(model: Model, ctx: ReconcileContext, opts: Recon
     durationMs: 0,
     stats: { processes: 0, writes: 0 },
   };
-  if (!opts.dryRun && plan.changes.length > 0) await applyAndVerify(ctx, p, p.compiled.desired, plan, planOpts, result);
+  if (!opts.dryRun && (await applyWithPlugins(ctx, p, p.compiled.desired, plan, planOpts, result))) {
+    // Plugins gave addresses this compile did not know: /etc/hosts and DNS follow in a kernel-only pass.
+    const again = await prepare(model, ctx, opts.prune, (await ctx.plugins?.store.list()) ?? []);
+    const plan2 = planChanges(again.observed, again.compiled.desired, ctx.providers, { prune: opts.prune, desiredOwners: again.owners });
+    const second = { ...result, plan: plan2 };
+    if (plan2.changes.length > 0) await applyAndVerify(ctx, again, again.compiled.desired, plan2, { prune: opts.prune, desiredOwners: again.owners }, second);
+    result.plan = { ...plan, changes: [...plan.changes, ...plan2.changes] };
+    result.topology = again.compiled.topology;
+    result.desired = again.compiled.desired;
+    result.observed = second.observed;
+    result.observation = second.observation;
+  }
   return finish(result, ctx, started, before);
 }
 
@@ -300,7 +384,8 @@ export async function reconcile(model: Model, ctx: ReconcileContext, opts: Recon
 export async function destroy(model: Model, ctx: ReconcileContext, opts: { dryRun: boolean }): Promise<ReconcileResult> {
   const started = performance.now();
   const before = { ...ctx.kernel.stats };
-  const p = await prepare(model, ctx, true);
+  const records = (await ctx.plugins?.store.list()) ?? [];
+  const p = await prepare(model, ctx, true, records);
   const targets = new Set([...p.owners]);
   // Keep a shared predefined network while others' containers still hang off it.
   for (const e of Object.values(p.observed.links)) {
@@ -322,6 +407,7 @@ export async function destroy(model: Model, ctx: ReconcileContext, opts: { dryRu
   const plan = planChanges(p.observed, desired, ctx.providers, planOpts);
   const result: ReconcileResult = {
     plan,
+    plugins: await planPluginPhase(model, ctx, p, records, true, true),
     topology: p.compiled.topology,
     desired,
     observed: p.observed,
@@ -330,7 +416,7 @@ export async function destroy(model: Model, ctx: ReconcileContext, opts: { dryRu
     durationMs: 0,
     stats: { processes: 0, writes: 0 },
   };
-  if (!opts.dryRun && plan.changes.length > 0) await applyAndVerify(ctx, p, desired, plan, planOpts, result);
+  if (!opts.dryRun) await applyWithPlugins(ctx, p, desired, plan, planOpts, result);
   return finish(result, ctx, started, before);
 }
 

@@ -1,3 +1,4 @@
+import type { Network } from '../../model/index.js';
 import { dockerDefaultPools } from '../ipam.js';
 import type { NetworkDriver } from './types.js';
 
@@ -19,4 +20,12 @@ export function driversFor(builtin: ReadonlyMap<string, NetworkDriver>, names: I
   const out = new Map(builtin);
   for (const name of names) if (!out.has(name)) out.set(name, remoteDriver(name));
   return out;
+}
+
+/**
+ * weft allocates the network's subnets and its endpoints' addresses: built-in drivers, and remote
+ * drivers without an IPAM plugin (Docker's default). CNI plugins and IPAM plugins do their own. Pure.
+ */
+export function weftAllocates(driver: NetworkDriver, network: Pick<Network, 'ipamDriver'>): boolean {
+  return driver.plugin === undefined || (driver.plugin !== 'cni' && network.ipamDriver === 'default');
 }

@@ -1,5 +1,6 @@
 import type { Problem } from '../../errors.js';
 import type { Model } from '../types.js';
+import { cniNetworks } from './cni.js';
 import { exclusiveNetworks } from './exclusive-networks.js';
 import { fieldValues } from './field-values.js';
 import { hostAddresses } from './hosts.js';
@@ -32,6 +33,7 @@ export const rules: readonly Rule[] = [
   overlayEncryption,
   gwbridgeShape,
   macvlanNetworks,
+  cniNetworks,
   fieldValues,
 ];
 

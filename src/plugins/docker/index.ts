@@ -5,3 +5,8 @@ export { DockerPlugin, DockerPlugins } from './client.js';
 export { DockerPluginError } from './plugin-error.js';
 export * from './protocol.js';
 export { DEFAULT_TRANSPORT, PLUGIN_CONTENT_TYPE } from './transport.js';
+export { dockerOptionsFromEnv } from './options.js';
+export type { DockerNetworkRecord } from './network-store.js';
+export { DockerNetworkStore } from './network-store.js';
+export type { DockerRequest } from './runner.js';
+export { DockerRunner, PluginRunners } from './runner.js';
