@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import { lstat, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { parseJsonObject, removeFile, writeJsonAtomic } from '../records.js';
 
 /** A pool an IPAM plugin gave a network (released when the network goes). */
 export interface IpamPoolRecord {
@@ -55,17 +56,11 @@ export class DockerNetworkStore {
   }
 
   async write(rec: DockerNetworkRecord): Promise<void> {
-    await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    const file = this.file(rec.network);
-    const tmp = `${file}.${process.pid}.tmp`;
-    await rm(tmp, { force: true });
-    await writeFile(tmp, `${JSON.stringify(rec, null, 2)}\n`, { flag: 'wx', mode: 0o600 });
-    await rename(tmp, file);
+    await writeJsonAtomic(this.dir, path.basename(this.file(rec.network)), rec);
   }
 
   async remove(network: string): Promise<void> {
-    const file = this.file(network);
-    if ((await lstat(file).catch(() => undefined))?.isFile()) await rm(file, { force: true });
+    await removeFile(this.file(network));
   }
 
   private file(network: string): string {
@@ -75,14 +70,8 @@ export class DockerNetworkStore {
 
 /** A record file's content, or undefined when it is not one (truncated, hand-edited). */
 export function parseNetworkRecord(text: string): DockerNetworkRecord | undefined {
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  if (!v || typeof v !== 'object' || Array.isArray(v)) return undefined;
-  const r = v as Record<string, unknown>;
+  const r = parseJsonObject(text);
+  if (!r) return undefined;
   if (!['network', 'plugin', 'networkId', 'createdAt'].every((k) => typeof r[k] === 'string')) return undefined;
   if (r['ipamPlugin'] !== undefined && typeof r['ipamPlugin'] !== 'string') return undefined;
   const pools = r['pools'];
