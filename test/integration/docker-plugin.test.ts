@@ -209,4 +209,56 @@ describe('Docker remote network driver', () => {
     expect(names).toEqual(['Plugin.Activate', 'NetworkDriver.Leave', 'NetworkDriver.DeleteEndpoint']);
     expect(await ping('c1', '10.77.0.1')).toBe(true);
   });
+
+  it('a network that names an IPAM plugin gets its pool, gateway and addresses from it, and gives them back', async () => {
+    const p = await startPlugin();
+    const dir = await h.manifests({
+      'ipam.yaml': `apiVersion: weft/v1
+kind: Network
+metadata: {name: inet}
+spec:
+  driver: wtest
+  ipam: {driver: wtest}
+---
+apiVersion: weft/v1
+kind: Container
+metadata: {name: i1}
+spec: {networks: [inet]}
+`,
+    });
+    const r = await h.weft(['apply', '-f', dir], { env });
+    expect(r.code, r.stderr).toBe(0);
+    const calls = await p.calls();
+    expect(calls.map((c) => c.call)).toEqual([
+      'Plugin.Activate',
+      'NetworkDriver.GetCapabilities',
+      'IpamDriver.GetDefaultAddressSpaces',
+      'IpamDriver.RequestPool',
+      'IpamDriver.RequestAddress',
+      'NetworkDriver.CreateNetwork',
+      'IpamDriver.RequestAddress',
+      'NetworkDriver.CreateEndpoint',
+      'NetworkDriver.Join',
+    ]);
+    expect(calls[5]!.body['IPv4Data']).toEqual([{ AddressSpace: '', Pool: '10.231.0.0/24', Gateway: '10.231.0.2/24' }]);
+    expect((calls[7]!.body['Interface'] as Record<string, string>)['Address']).toBe('10.231.0.3/24');
+    expect((await h.exec('i1', ['ip', '-4', '-o', 'addr', 'show', 'eth0'])).stdout).toContain('10.231.0.3/24');
+    expect(await ping('i1', '10.231.0.2')).toBe(true);
+    const inspect = JSON.parse((await h.weft(['network', 'inspect', 'inet', '-f', dir], { env })).stdout) as Inspect[];
+    expect(Object.values(inspect[0]!.Containers).map((c) => c.IPv4Address)).toEqual(['10.231.0.3/24']);
+
+    const again = await h.weft(['apply', '-f', dir], { env });
+    expect(again.code, again.stderr).toBe(0);
+    expect((await p.calls()).length).toBe(calls.length);
+
+    expect((await h.weft(['destroy', '-f', dir], { env })).code).toBe(0);
+    expect((await p.callNames()).slice(calls.length)).toEqual([
+      'Plugin.Activate',
+      'NetworkDriver.Leave',
+      'NetworkDriver.DeleteEndpoint',
+      'IpamDriver.ReleaseAddress',
+      'NetworkDriver.DeleteNetwork',
+      'IpamDriver.ReleasePool',
+    ]);
+  });
 });
