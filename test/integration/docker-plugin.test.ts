@@ -58,6 +58,12 @@ describe('Docker remote network driver', () => {
     plugin = await TestPlugin.start({ socket: path.join(sockets, 'wtest.sock'), log: path.join(h.dir, 'calls.log'), state: path.join(h.dir, 'plugin-state.json'), netns: h.name, args });
     return plugin;
   };
+  /** Applies (which must succeed) and returns every call the plugin got so far. */
+  const applied = async (p: TestPlugin, dir: string) => {
+    const r = await h.weft(['apply', '-f', dir], { env });
+    expect(r.code, r.stderr).toBe(0);
+    return p.calls();
+  };
   const ping = async (from: string, to: string) => (await h.exec(from, ['ping', '-c1', '-W2', to])).code === 0;
   const links = async (ns: string) => (JSON.parse((await run(['ip', '-n', ns, '-j', 'link', 'show'])).stdout || '[]') as { ifname: string }[]).map((l) => l.ifname).sort();
   const records = async () => (await readdir(path.join(h.stateDir, 'plugins'), { recursive: true }).catch(() => [] as string[])).filter((f) => f.endsWith('.json'));
@@ -77,9 +83,7 @@ describe('Docker remote network driver', () => {
   it('apply makes working endpoints; inspect shows them; a second apply calls nothing; destroy undoes it all', async () => {
     const p = await startPlugin();
     const dir = await h.manifests(manifests());
-    const r = await h.weft(['apply', '-f', dir], { env });
-    expect(r.code, r.stderr).toBe(0);
-    const calls = await p.calls();
+    const calls = await applied(p, dir);
     expect(calls.map((c) => c.call)).toEqual([
       'Plugin.Activate',
       'NetworkDriver.GetCapabilities',
@@ -226,9 +230,7 @@ metadata: {name: i1}
 spec: {networks: [inet]}
 `,
     });
-    const r = await h.weft(['apply', '-f', dir], { env });
-    expect(r.code, r.stderr).toBe(0);
-    const calls = await p.calls();
+    const calls = await applied(p, dir);
     expect(calls.map((c) => c.call)).toEqual([
       'Plugin.Activate',
       'NetworkDriver.GetCapabilities',
