@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 # Debian packages: the kernel tools weft drives, and what the tests use for real traffic.
 # graphviz: `weft graph --format svg` lays its pictures out with dot; openssl: the store TLS test makes its
 # certificates; strace: the test that no child process is started; zookeeperd: the second membership store.
-PACKAGES=(iproute2 nftables iputils-ping dnsutils socat util-linux procps git dnsmasq-base curl tcpdump etcd-server openssl graphviz strace zookeeperd)
+PACKAGES=(iproute2 nftables iputils-ping dnsutils socat util-linux procps git dnsmasq-base curl tcpdump etcd-server openssl graphviz strace zookeeperd containernetworking-plugins)
 # More for a caller that needs them (bench/setup.sh: the peers it measures weft against).
 read -r -a extra <<< "${SETUP_EXTRA_PACKAGES:-}"
 PACKAGES+=("${extra[@]}")

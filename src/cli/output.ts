@@ -58,7 +58,9 @@ export function summary(r: ReconcileResult, dryRun: boolean): string {
   const n = r.plan.changes.length + r.plugins.changes.length;
   const ms = Math.round(r.durationMs);
   const cost = `${r.stats.processes} processes, ${r.stats.writes} kernel writes`;
-  const orphans = r.plan.orphans.length > 0 ? `; ${new Set(r.plan.orphans.map((o) => `${o.observed?.owner.kind}/${o.observed?.owner.name}`)).size} orphaned owners kept (use --prune)` : '';
+  const kept = r.plan.orphans.length > 0 ? `; ${new Set(r.plan.orphans.map((o) => `${o.observed?.owner.kind}/${o.observed?.owner.name}`)).size} orphaned owners kept (use --prune)` : '';
+  const failed = r.plugins.failures.length;
+  const orphans = `${kept}${failed > 0 ? `; ${failed} plugin failure${failed === 1 ? '' : 's'} (below)` : ''}`;
   if (n === 0) return `weft: converged, nothing to change (${ms} ms, ${cost})${orphans}`;
   if (dryRun) return `weft: ${n} change${n === 1 ? '' : 's'} planned, nothing written (${ms} ms)${orphans}`;
   return `weft: ${n} change${n === 1 ? '' : 's'} applied and verified in ${ms} ms (${cost})${orphans}`;

@@ -133,7 +133,7 @@ export async function applyPluginDeletes(plan: PluginPlan, ctx: PluginApplyConte
  * right after (a failure then is the plugin's bug: recorded as checkWarning, not repaired again);
  * then per-network cleanup for networks whose last endpoint went.
  */
-export async function applyPluginAdds(plan: PluginPlan, changes: readonly PluginChange[], remaining: readonly PluginRecord[], ctx: PluginApplyContext): Promise<void> {
+export async function applyPluginAdds(plan: PluginPlan, changes: readonly PluginChange[], ctx: PluginApplyContext): Promise<void> {
   for (const c of changes) {
     if (c.action === 'delete' || !c.attachment) continue;
     const att = c.attachment;
@@ -169,24 +169,29 @@ export async function applyPluginAdds(plan: PluginPlan, changes: readonly Plugin
       plan.failures.push(failureOf(c, `ADD failed: ${messageOf(err)}`));
     }
   }
-  await cleanupNetworks(plan, changes, remaining, ctx);
+  await cleanupNetworks(plan, changes, ctx);
 }
 
-/** The networks whose last endpoint was deleted: the runner removes what it left for the network. */
-async function cleanupNetworks(plan: PluginPlan, changes: readonly PluginChange[], remaining: readonly PluginRecord[], ctx: PluginApplyContext): Promise<void> {
-  const failed = new Set(plan.failures.map((f) => f.network));
-  const stillUsed = new Set([...remaining.map((r) => r.network), ...plan.changes.filter((c) => c.action !== 'delete').map((c) => c.network)]);
-  const gone = new Map<string, PluginRecord[]>();
+/**
+ * The networks left without any endpoint after this apply (the last one deleted, or the first
+ * ADD failed and was undone): the runner removes what its plugin left for the network itself.
+ */
+async function cleanupNetworks(plan: PluginPlan, changes: readonly PluginChange[], ctx: PluginApplyContext): Promise<void> {
+  const recorded = new Set((await ctx.store.list()).map((r) => r.network));
+  const gone = new Map<string, { kind: string; requests: unknown[] }>();
   for (const c of changes) {
-    if (c.action !== 'delete' || !c.record || stillUsed.has(c.network) || failed.has(c.network)) continue;
-    gone.set(c.network, [...(gone.get(c.network) ?? []), c.record]);
+    if (recorded.has(c.network)) continue;
+    const request = c.action === 'delete' ? c.record?.request : plan.requests.get(recordKey(c));
+    if (request === undefined) continue;
+    const entry = gone.get(c.network) ?? { kind: c.kind, requests: [] };
+    entry.requests.push(request);
+    gone.set(c.network, entry);
   }
-  for (const [network, recs] of gone) {
-    const runner = ctx.runners.get(recs[0]!.kind);
+  for (const [network, { kind, requests }] of gone) {
     try {
-      await runner?.networkGone?.(recs, ctx);
+      await ctx.runners.get(kind)?.networkGone?.(network, requests, ctx);
     } catch (err) {
-      plan.failures.push({ kind: recs[0]!.kind, network, message: `cleanup failed: ${messageOf(err)}` });
+      plan.failures.push({ kind, network, message: `cleanup failed: ${messageOf(err)}` });
     }
   }
 }

@@ -95,10 +95,11 @@ export interface PluginRunner {
   /** The plugin's own check of a made endpoint: a failure message, or undefined. Read-only. */
   check?(rec: PluginRecord, ctx: RunnerContext): Promise<string | undefined>;
   /**
-   * After the last endpoint of a network is deleted: removes what the plugin made for the network
-   * itself and leaves behind (the CNI bridge plugin's bridge), when nothing else uses it.
+   * After a network is left without endpoints (its last one deleted, or a first ADD undone):
+   * removes what the plugin made for the network itself and leaves behind (the CNI bridge
+   * plugin's bridge), when nothing else uses it. `requests` are those its endpoints were made with.
    */
-  networkGone?(recs: PluginRecord[], ctx: RunnerContext): Promise<void>;
+  networkGone?(network: string, requests: unknown[], ctx: RunnerContext): Promise<void>;
 }
 
 /** A plugin call failed: missing binary, error answer, garbage, timeout. */

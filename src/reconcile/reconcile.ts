@@ -332,7 +332,7 @@ async function applyWithPlugins(ctx: ReconcileContext, p: Prepared, desired: Ker
   if (plan.changes.length > 0) await applyAndVerify(ctx, p, desired, plan, planOpts, result);
   if (!pctx || result.plugins.changes.length === 0) return false;
   result.applied = true;
-  await applyPluginAdds(result.plugins, next, await pctx.store.list(), pctx);
+  await applyPluginAdds(result.plugins, next, pctx);
   return next.some((c) => c.action !== 'delete');
 }
 

@@ -89,11 +89,11 @@ export class CniRunner implements PluginRunner {
   }
 
   /**
- * The CNI bridge plugin's DEL leaves its bridge: remove it with the network's last endpoint, when
+   * The CNI bridge plugin's DEL leaves its bridge: remove it with the network's last endpoint, when
    * no port is left on it and it is not weft's own (tagged) bridge.
    */
-  async networkGone(recs: PluginRecord[], ctx: RunnerContext): Promise<void> {
-    const names = new Set(recs.flatMap((r) => (r.request as CniRequest).config.plugins.filter((p) => p.type === 'bridge').map((p) => (typeof p['bridge'] === 'string' ? p['bridge'] : 'cni0'))));
+  async networkGone(network: string, requests: unknown[], ctx: RunnerContext): Promise<void> {
+    const names = new Set(requests.flatMap((r) => (r as CniRequest).config.plugins.filter((p) => p.type === 'bridge').map((p) => (typeof p['bridge'] === 'string' ? p['bridge'] : 'cni0'))));
     if (names.size === 0) return;
     const host = { key: HOST, path: ctx.hostNetns ? `/run/netns/${ctx.hostNetns}` : null };
     const snap = (await ctx.kernel.readNamespaces([{ ns: host, sysctls: [] }])).get(HOST);
@@ -103,7 +103,7 @@ export class CniRunner implements PluginRunner {
       const link = snap.links.find((l) => l.name === name);
       if (!link || link.kind !== 'bridge' || parseAlias(link.alias) !== undefined) continue;
       if (snap.links.some((l) => l.master === name)) continue;
-      program.host.ip.push({ op: 'link-del', name, what: `bridge ${name} the CNI bridge plugin made for network ${recs[0]!.network}` });
+      program.host.ip.push({ op: 'link-del', name, what: `bridge ${name} the CNI bridge plugin made for network ${network}` });
     }
     if (program.host.ip.length > 0) await ctx.kernel.run(program);
   }
