@@ -123,9 +123,7 @@ export class DockerRunner implements PluginRunner {
     }
   }
 
-  async networkGone(recs: PluginRecord[]): Promise<void> {
-    const name = recs[0]?.network;
-    if (name === undefined) return;
+  async networkGone(name: string): Promise<void> {
     const net = await this.deps.networks.get(name);
     if (!net) return;
     await this.deps.plugins.get(net.plugin).deleteNetwork(net.networkId);
@@ -277,12 +275,11 @@ export class PluginRunners implements ReadonlyMap<string, PluginRunner> {
   }
 
   get(kind: string): PluginRunner | undefined {
-    let r = this.map.get(kind);
-    if (!r && isPluginName(kind)) {
-      r = new DockerRunner(kind, this.deps);
-      this.map.set(kind, r);
-    }
-    return r;
+    const known = this.map.get(kind);
+    if (known || !isPluginName(kind)) return known;
+    const made = new DockerRunner(kind, this.deps);
+    this.map.set(kind, made);
+    return made;
   }
 
   has(kind: string): boolean {
