@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DockerPlugin, findPlugin, parseSpec, DockerPluginError, PLUGIN_CONTENT_TYPE } from '../../../src/plugins/docker/index.js';
+import { AnswerError, DockerPlugin, DockerPluginError, findPlugin, parseSpec, PLUGIN_CONTENT_TYPE, readJoin } from '../../../src/plugins/docker/index.js';
 import type { PluginDirs } from '../../../src/plugins/docker/index.js';
 import { dockerOptionsFromEnv } from '../../../src/plugins/docker/options.js';
 import { TestPlugin } from '../../support/docker-plugin.js';
@@ -230,5 +230,35 @@ describe('Docker plugin options from the environment', () => {
   it('refuses relative folders and timeouts that are not a number of milliseconds', () => {
     expect(() => dockerOptionsFromEnv({ WEFT_DOCKER_PLUGIN_DIRS: '/a:plugins' })).toThrow(/"plugins" is not an absolute path/);
     for (const t of ['0', '-5', '1.5', 'soon', '9999999']) expect(() => dockerOptionsFromEnv({ WEFT_DOCKER_PLUGIN_TIMEOUT: t })).toThrow(/WEFT_DOCKER_PLUGIN_TIMEOUT/);
+  });
+});
+
+describe('answers are checked field by field before anything reaches the kernel', () => {
+  const join = (over: Record<string, unknown>, names: Record<string, unknown> = {}) => ({ InterfaceName: { SrcName: 'tpc1', DstPrefix: 'eth', ...names }, ...over });
+
+  it('accepts Docker\'s shapes', () => {
+    expect(readJoin(join({ Gateway: '10.0.0.1', StaticRoutes: [{ Destination: '10.1.0.0/16', RouteType: 0, NextHop: '10.0.0.254' }, { Destination: '2001:db8::/64', RouteType: 1 }] }))).toMatchObject({
+      StaticRoutes: [{ Destination: '10.1.0.0/16', RouteType: 0, NextHop: '10.0.0.254' }, { Destination: '2001:db8::/64', RouteType: 1 }],
+    });
+  });
+
+  it.each([
+    [join({}, { SrcName: 'eth0 up' }), 'SrcName'],
+    [join({}, { SrcName: '../../x' }), 'SrcName'],
+    [join({}, { SrcName: 'a'.repeat(16) }), 'SrcName'],
+    [join({}, { DstPrefix: 'eth\nlink del lo' }), 'DstPrefix'],
+    [join({}, { DstPrefix: 'averylongprefix' }), 'DstPrefix'],
+    [join({ Gateway: '10.0.0.1 dev lo' }), 'Gateway'],
+    [join({ GatewayIPv6: '10.0.0.1' }), 'GatewayIPv6'],
+    [join({ StaticRoutes: [{ Destination: '10.1.0.0/16', RouteType: 2 }] }), 'RouteType'],
+    [join({ StaticRoutes: [{ Destination: '10.1.0.0/16', RouteType: 0 }] }), 'NextHop'],
+    [join({ StaticRoutes: [{ Destination: '10.1.0.0/16', RouteType: 0, NextHop: '2001:db8::1' }] }), 'NextHop'],
+    [join({ StaticRoutes: Array.from({ length: 300 }, () => ({ Destination: '10.1.0.0/16', RouteType: 1 })) }), 'StaticRoutes'],
+    [join({ DisableGatewayService: 'yes' }), 'DisableGatewayService'],
+    [{ InterfaceName: null }, 'InterfaceName'],
+    [[], 'the answer'],
+  ])('refuses Join answer %# (%s)', (answer, field) => {
+    expect(() => readJoin(answer)).toThrow(AnswerError);
+    expect(() => readJoin(answer)).toThrow(field);
   });
 });
