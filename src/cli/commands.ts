@@ -8,7 +8,7 @@ import type { ReconcileContext, ReconcileResult } from '../reconcile/index.js';
 import { providers } from '../providers/index.js';
 import { inspectNetworks } from '../inspect/networks.js';
 import type { GlobalOptions } from './context.js';
-import { findDrivers, makeContext, makeLogger } from './context.js';
+import { makeContext, makeLogger, modelDrivers } from './context.js';
 import { compile, emptyAllocations } from '../compile/index.js';
 import { planJson, printLines, printPluginFailures, printResult, summary } from './output.js';
 import { readCreated, recordCreated } from './records.js';
@@ -153,9 +153,9 @@ export function registerCommands(program: Command): void {
     .addOption(fileOption())
     .action(async (opts: FileOpts) => {
       const model = await loadModel(files(opts));
-      // Some problems only show when compiling (an unknown driver, exhausted address pools).
-      // Plugin drivers are found but never loaded: validate runs no code the manifests name.
-      compile(model, { hostNetns: '', allocations: emptyAllocations(), hostResolvConf: '', hostRoutes: [] }, findDrivers(model));
+      // Some problems only show when compiling (exhausted address pools). A plugin driver is a
+      // name here: validate neither finds nor calls it (it may be installed later).
+      compile(model, { hostNetns: '', allocations: emptyAllocations(), hostResolvConf: '', hostRoutes: [] }, modelDrivers(model));
       console.log(`valid: ${model.networks.size} networks (3 predefined), ${model.containers.size} containers, ${model.hosts.size} hosts`);
     });
 

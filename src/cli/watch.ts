@@ -8,7 +8,7 @@ import { Daemon, FileSource, GitSource, DEFAULT_LISTEN, acquireLock, defaultDaem
 import type { DaemonDns, DaemonOptions, ManifestSource, MembershipStore, ReconcileContext, StatusServer } from '../reconcile/index.js';
 import { EndpointCacheFile } from '../store/cache.js';
 import type { GlobalOptions } from './context.js';
-import { loadDrivers, makeContext, makeLogger } from './context.js';
+import { makeContext, makeLogger, modelDrivers } from './context.js';
 import { parseDuration } from './duration.js';
 import { topologySvgFor } from './graph.js';
 import { openStore, storeRejections } from './store.js';
@@ -135,7 +135,7 @@ async function runDaemon(
     watchKernel: (h) => (inProcess ? watchKernelNetlink(host, h, log) : watchKernel(host, h, log)),
     listNsIds: (names) => (inProcess ? kernel.nsIds(host.path, names) : listNsIds(host, kernel.stats)),
     isOwnProcess: isWeftProcess,
-    loadDrivers: (model) => loadDrivers(model, log),
+    loadDrivers: (model) => Promise.resolve(modelDrivers(model)),
     ...(dns ? { dns } : {}),
     ...(s.store ? { store: s.store, storeRejections: storeRejections(log), storeCache: new EndpointCacheFile(path.join(g.stateDir, `${g.hostNetns || 'root'}.store-endpoints.json`)) } : {}),
     options: { prune: opts.prune ?? false, resyncMs: s.resyncMs, ...(inProcess ? NETLINK_TIMING : {}) },

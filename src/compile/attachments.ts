@@ -1,7 +1,9 @@
 import type { SourcePos } from '../errors.js';
 import { positionOf } from '../manifest/index.js';
 import type { CniSpec } from '../model/index.js';
-import type { Topology } from './topology.js';
+import { formatCidr, formatIp } from '../net/cidr.js';
+import { weftAllocates } from './drivers/remote.js';
+import type { EndpointPlan, NetworkPlan, Topology } from './topology.js';
 
 /**
  * What the plugin phase (src/plugins) is asked to make: one attachment per endpoint of a local
@@ -43,7 +45,18 @@ export interface PluginPortMapping {
 /** What a plugin network declares, by kind. */
 export type PluginNetworkSpec =
   | { kind: 'cni'; cni: Omit<CniSpec, 'src'> }
-  | { kind: 'remote'; options: Record<string, string> };
+  | {
+      kind: 'remote';
+      /** Passed to the plugin as Docker passes --opt (com.docker.network.generic). */
+      options: Record<string, string>;
+      /** "default" (weft's IPAM: pools and endpoint below), or an IPAM plugin's name. */
+      ipamDriver: string;
+      enableIPv6: boolean;
+      /** The network's pools: weft's (subnet and gateway), or the declared subnets for an IPAM plugin. */
+      pools: { subnet: string; gateway?: string }[];
+      /** What weft gives the endpoint (Docker's CreateEndpoint Interface); empty with an IPAM plugin. */
+      endpoint: { Address?: string; AddressIPv6?: string; MacAddress?: string };
+    };
 
 /** The attachments of a compiled topology, sorted by network then container. Pure. */
 export function pluginAttachments(topology: Topology): PluginAttachment[] {
@@ -57,7 +70,7 @@ export function pluginAttachments(topology: Topology): PluginAttachment[] {
       const n = net.network;
       const spec: PluginNetworkSpec = kind === 'cni'
         ? { kind: 'cni', cni: { ...(n.cni?.config ? { config: n.cni.config } : {}), ...(n.cni?.conflist !== undefined ? { conflist: n.cni.conflist } : {}) } }
-        : { kind: 'remote', options: n.options };
+        : remoteSpec(net, ep);
       out.push({
         kind,
         network: n.name,
@@ -74,6 +87,23 @@ export function pluginAttachments(topology: Topology): PluginAttachment[] {
     }
   }
   return out.sort((a, b) => a.network.localeCompare(b.network) || a.container.localeCompare(b.container));
+}
+
+/** What a Docker remote driver network declares, and what weft's IPAM gave the endpoint. */
+function remoteSpec(net: NetworkPlan, ep: EndpointPlan): PluginNetworkSpec {
+  const n = net.network;
+  const weft = weftAllocates(net.driver, n);
+  const pools = weft
+    ? [...net.pools.v4, ...net.pools.v6].map((p) => ({ subnet: formatCidr(p.subnet), gateway: formatIp(p.subnet.family, p.gateway) }))
+    : n.pools.map((p) => ({ subnet: formatCidr(p.subnet) }));
+  const endpoint = weft
+    ? {
+        ...(ep.ipv4 ? { Address: `${ep.ipv4.address}/${ep.ipv4.prefix}` } : {}),
+        ...(ep.ipv6 ? { AddressIPv6: `${ep.ipv6.address}/${ep.ipv6.prefix}` } : {}),
+        MacAddress: ep.mac,
+      }
+    : {};
+  return { kind: 'remote', options: n.options, ipamDriver: n.ipamDriver, enableIPv6: n.enableIPv6, pools, endpoint };
 }
 
 /** One CNI port mapping per port of a published range (portmap takes single ports). */

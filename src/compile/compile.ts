@@ -12,6 +12,7 @@ import { pluginAttachments } from './attachments.js';
 import type { PluginAttachment } from './attachments.js';
 import { dnsLocalnetState } from './dns.js';
 import type { NetworkDriver } from './drivers/index.js';
+import { weftAllocates } from './drivers/remote.js';
 import { hostsFile, parseResolvConf, resolvConfFile } from './files.js';
 import { firewallState, markPublishEndpoints } from './firewall.js';
 import type { CompileInputs, PeerEndpoint } from './inputs.js';
@@ -142,7 +143,7 @@ function allocateAllSubnets(withDrivers: { network: Network; driver: NetworkDriv
     ...(driver.defaultPools ? { defaults: driver.defaultPools } : {}),
     sticky: driver.scope === 'local' ? (inputs.allocations.subnets.get(network.name) ?? []) : [],
   });
-  const withEndpoints = withDrivers.filter(({ driver }) => driver.hasEndpoints && driver.plugin === undefined);
+  const withEndpoints = withDrivers.filter(({ network, driver }) => driver.hasEndpoints && weftAllocates(driver, network));
   const global = withEndpoints.filter(({ driver }) => driver.scope === 'global').map(request);
   const local = withEndpoints.filter(({ driver }) => driver.scope !== 'global').map(request);
   const declaredLocal = local.flatMap((r) => r.network.pools.map((p) => formatCidr(p.subnet)));
@@ -340,7 +341,7 @@ function planAddresses(model: Model, inputs: CompileInputs, topology: Topology, 
   for (const net of topology.networks.values()) {
     const eps = [...topology.containers.values()].flatMap((c) => c.endpoints.filter((e) => e.network === net.network.name).map((e) => ({ c, e })));
     if (eps.length === 0) continue;
-    if (net.driver.plugin !== undefined) {
+    if (!weftAllocates(net.driver, net.network)) {
       pluginAddresses(inputs, eps);
       continue;
     }
@@ -352,8 +353,10 @@ function planAddresses(model: Model, inputs: CompileInputs, topology: Topology, 
         const text = family === 4 ? spec?.ipv4Address : spec?.ipv6Address;
         const stat = text !== undefined ? parseIp(text) : undefined;
         // Local networks keep what the kernel has; global ones what the owner published (--store).
+        // A remote driver's endpoints keep what the plugin phase recorded they were given.
+        const key = endpointKey(c.container.name, e.network);
         const held = net.driver.scope === 'local'
-          ? (inputs.allocations.addresses.get(endpointKey(c.container.name, e.network)) ?? [])
+          ? [...(inputs.allocations.addresses.get(key) ?? []), ...(inputs.pluginAddresses?.get(key) ?? [])]
           : publishedAddresses(inputs, c.container.name, e.network);
         const values = (cidrs: readonly string[]) =>
           cidrs

@@ -3,6 +3,7 @@ export type { CompileResult } from './compile.js';
 export { extractAllocations, emptyAllocations, endpointKey } from './inputs.js';
 export type { CompileInputs, Allocations, PeerEndpoint } from './inputs.js';
 export { builtinDrivers } from './drivers/index.js';
+export { driversFor, remoteDriver } from './drivers/remote.js';
 export type { NetworkDriver } from './drivers/index.js';
 export type * from './topology.js';
 export { StateBuilder } from './state-builder.js';

@@ -135,6 +135,11 @@ export function checkIpOp(op: IpOp): void {
     case 'link-del':
       checkIfname(w('name'), op.name);
       return;
+    case 'link-move':
+      checkIfname(w('name'), op.name);
+      checkNetnsTarget(w('netns'), op.netns);
+      checkIfname(w('new name'), op.newName);
+      return;
     case 'neigh-replace':
       checkIp(w('address'), op.address);
       checkMac(w('lladdr'), op.lladdr);

@@ -41,6 +41,9 @@ export function renderIpOp(op: IpOp): string {
       return `link add ${op.name} link ${op.parent} address ${op.mac} mtu ${op.mtu} netns ${op.netns} type macvlan mode ${op.mode}`;
     case 'link-del':
       return `link del dev ${op.name}`;
+    case 'link-move':
+      // One request: the kernel moves the link, then renames it inside its new namespace.
+      return `link set dev ${op.name} netns ${op.netns} name ${op.newName}`;
     case 'neigh-replace':
       return `neigh replace ${op.address} lladdr ${op.lladdr} dev ${op.dev} nud permanent proto ${op.proto}`;
     case 'neigh-del':

@@ -63,6 +63,13 @@ export type IpOp = Described &
         netns: string;
       }
     | { op: 'link-del'; name: string }
+    | {
+        op: 'link-move';
+        /** A link another program made (a Docker plugin's SrcName), moved into `netns` and renamed `newName` there. */
+        name: string;
+        netns: string;
+        newName: string;
+      }
     | { op: 'neigh-replace'; dev: string; address: string; lladdr: string; proto: number }
     | { op: 'neigh-del'; dev: string; address: string }
     | {

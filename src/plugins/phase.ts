@@ -148,7 +148,8 @@ export async function applyPluginAdds(plan: PluginPlan, changes: readonly Plugin
         container: att.container,
         containerId: att.containerId,
         endpointId: att.endpointId,
-        ifname: att.ifname,
+        // The name the interface really got (a Docker plugin's DstPrefix + index), for drift and DEL.
+        ifname: result.interfaces?.find((i) => i.sandbox !== undefined && i.sandbox !== '')?.name ?? att.ifname,
         nsKey: att.nsKey,
         netnsPath: att.netnsPath,
         request,

@@ -33,19 +33,39 @@ export class RecordStore {
 
   /** Writes a record atomically (tmp file, fsync-free rename: the rename is the commit point). */
   async write(rec: PluginRecord): Promise<void> {
-    await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    const file = path.join(this.dir, recordFile(rec));
-    const tmp = `${file}.${process.pid}.tmp`;
-    await rm(tmp, { force: true });
-    await writeFile(tmp, `${JSON.stringify(rec, null, 2)}\n`, { flag: 'wx', mode: 0o600 });
-    await rename(tmp, file);
+    await writeJsonAtomic(this.dir, recordFile(rec), rec);
   }
 
   async remove(rec: Pick<PluginRecord, 'network' | 'container'>): Promise<void> {
-    const file = path.join(this.dir, recordFile(rec));
-    const st = await lstat(file).catch(() => undefined);
-    if (st?.isFile()) await rm(file, { force: true });
+    await removeFile(path.join(this.dir, recordFile(rec)));
   }
+}
+
+/** Writes `value` as JSON to dir/name atomically: a new file (0600, folder 0700) renamed over the old. */
+export async function writeJsonAtomic(dir: string, name: string, value: unknown): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const file = path.join(dir, name);
+  const tmp = `${file}.${process.pid}.tmp`;
+  await rm(tmp, { force: true });
+  await writeFile(tmp, `${JSON.stringify(value, null, 2)}\n`, { flag: 'wx', mode: 0o600 });
+  await rename(tmp, file);
+}
+
+/** Removes a regular file if it is there (never follows a link to something else). */
+export async function removeFile(file: string): Promise<void> {
+  const st = await lstat(file).catch(() => undefined);
+  if (st?.isFile()) await rm(file, { force: true });
+}
+
+/** The JSON object in a file's text, or undefined when it is not one (truncated, hand-edited). */
+export function parseJsonObject(text: string): Record<string, unknown> | undefined {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
 }
 
 /**
@@ -73,14 +93,8 @@ const STRING_FIELDS = ['kind', 'network', 'container', 'containerId', 'endpointI
 
 /** A record file's content, or undefined when it is not one (truncated, hand-edited, foreign). */
 export function parseRecord(text: string): PluginRecord | undefined {
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  if (!v || typeof v !== 'object' || Array.isArray(v)) return undefined;
-  const r = v as Record<string, unknown>;
+  const r = parseJsonObject(text);
+  if (!r) return undefined;
   if (!STRING_FIELDS.every((k) => typeof r[k] === 'string')) return undefined;
   if (!r['result'] || typeof r['result'] !== 'object' || Array.isArray(r['result'])) return undefined;
   if (r['checkWarning'] !== undefined && typeof r['checkWarning'] !== 'string') return undefined;

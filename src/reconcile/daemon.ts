@@ -92,7 +92,7 @@ export interface DaemonDeps {
   watchKernel?: (handlers: KernelWatchHandlers) => KernelWatch;
   /** nsid -> namespace name, as the host namespace numbers them; with `names`, at least those (given an id if they have none). */
   listNsIds?: (names?: readonly string[]) => Promise<Map<number, string>>;
-  /** Network drivers for a model (plugin drivers are loaded by name); default: the context's. */
+  /** Network drivers for a model (a remote driver stand-in for each plugin name); default: the context's. */
   loadDrivers?: (model: Model) => Promise<ReadonlyMap<string, NetworkDriver>>;
   /** Whether a process (named by nft monitor) is weft's own. */
   isOwnProcess?: (pid: number) => boolean;
@@ -209,7 +209,7 @@ export class Daemon {
   private readonly store: StoreSync | undefined;
 
   private model: Model | undefined;
-  /** Plugin drivers loaded for a model: loaded again only when the model changes, not per reconcile. */
+  /** The drivers for a model: made again only when the model changes, not per reconcile. */
   private driversFor: { model: Model; drivers: Promise<ReadonlyMap<string, NetworkDriver>> } | undefined;
   private modelRevision: string | undefined;
   private appliedRevision: string | undefined;

@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TestPlugin } from '../support/docker-plugin.js';
 import { TestHost, must, run, weftBin } from '../support/netns.js';
 
 /**
@@ -57,18 +58,30 @@ describe('hostile manifests (issue 11)', () => {
     expect(existsSync(proof)).toBe(false);
   });
 
-  it('validate never runs a plugin driver\'s code, even one that is installed', async () => {
+  it('no command loads driver code: a module of the driver\'s name is never imported; validate calls no plugin', async () => {
     const proof = path.join(host.dir, 'plugin-ran');
     await writeFile(path.join(host.dir, 'evil.js'), `import { writeFileSync } from 'node:fs';\nwriteFileSync(${JSON.stringify(proof)}, 'ran');\nexport const driver = { name: 'evil', scope: 'local', hasEndpoints: false, defaultMtu: 1500 };\n`);
-    const dir = await host.manifests({ 'n.yaml': network('n1', '{driver: evil}') });
-    const env = { ...process.env, WEFT_PLUGIN_PATH: host.dir };
-    const found = await run(['node', weftBin, 'validate', '-f', dir], { env });
-    expect(found.code, found.stderr).toBe(0);
-    expect(existsSync(proof)).toBe(false);
-    // Without the plugin installed, validate still says so (found by name, not by running it).
-    const missing = await run(['node', weftBin, 'validate', '-f', dir], { env: { ...process.env, WEFT_PLUGIN_PATH: path.join(host.dir, 'none') } });
-    expect(missing.code).toBe(2);
-    expect(missing.stderr).toContain('[UNKNOWN_DRIVER]');
+    const plugins = path.join(host.dir, 'plugins');
+    await mkdir(plugins, { recursive: true });
+    const plugin = await TestPlugin.start({ socket: path.join(plugins, 'evil.sock'), log: path.join(host.dir, 'evil-calls.log'), args: ['--no-kernel'] });
+    try {
+      const dir = await host.manifests({ 'n.yaml': network('n1', '{driver: evil}') });
+      // WEFT_PLUGIN_PATH was where JavaScript driver modules were loaded from: no longer read.
+      const env = { WEFT_PLUGIN_PATH: host.dir, WEFT_DOCKER_PLUGIN_DIRS: plugins };
+      const valid = await run(['node', weftBin, 'validate', '-f', dir], { env: { ...process.env, ...env } });
+      expect(valid.code, valid.stderr).toBe(0);
+      expect(await plugin.calls()).toEqual([]);
+      // Without the plugin the manifests are still valid: it may be installed later.
+      const missing = await run(['node', weftBin, 'validate', '-f', dir], { env: { ...process.env, WEFT_DOCKER_PLUGIN_DIRS: path.join(host.dir, 'none') } });
+      expect(missing.code, missing.stderr).toBe(0);
+      for (const cmd of ['plan', 'apply', 'destroy']) {
+        const r = await host.weft([cmd, '-f', dir], { env });
+        expect(r.code, `${cmd}: ${r.stderr}`).toBe(0);
+      }
+      expect(existsSync(proof)).toBe(false);
+    } finally {
+      await plugin.stop();
+    }
   });
 
   it('newlines in names and resolver settings never reach /etc/netns files', async () => {

@@ -328,6 +328,25 @@ export class FakeKernel implements Kernel {
         this.addLink(target, op.name, 'macvlan', op.mtu, op.mac, { info: { mode: op.mode }, parentIndex: parent.ifindex });
         return;
       }
+      case 'link-move': {
+        const l = this.link(n, op.name);
+        const target = this.namespaces.get(op.netns);
+        if (!target) throw new Error(`Invalid "netns" value "${op.netns}"`);
+        if (target.links.has(op.newName)) throw new Error('RTNETLINK answers: File exists');
+        // A move drops the link's addresses and routes and leaves it down, as the kernel does.
+        n.links.delete(op.name);
+        n.addrs = n.addrs.filter((a) => a.dev !== op.name);
+        n.routes = n.routes.filter((r) => r.dev !== op.name);
+        l.name = op.newName;
+        l.up = false;
+        delete l.master;
+        target.links.set(op.newName, l);
+        if (l.peer) {
+          const peer = this.namespaces.get(l.peer.ns)?.links.get(l.peer.name);
+          if (peer) peer.peer = { ns: op.netns, name: op.newName };
+        }
+        return;
+      }
       case 'neigh-replace':
         this.link(n, op.dev);
         // As the kernel: no IPv6 neighbour entry on a device with IPv6 turned off.

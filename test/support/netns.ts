@@ -104,8 +104,9 @@ export class TestHost {
   }
 
   /** Runs the built weft CLI against this host. */
-  weft(args: readonly string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<RunResult> {
-    return run(['node', weftBin, '--host-netns', this.name, '--state-dir', this.stateDir, ...args], opts);
+  weft(args: readonly string[], opts: { input?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> {
+    const env = opts.env ? { ...process.env, ...opts.env } : undefined;
+    return run(['node', weftBin, '--host-netns', this.name, '--state-dir', this.stateDir, ...args], { ...opts, ...(env ? { env } : {}) });
   }
 
   /** Runs a command in a container's namespace (through weft exec, as a user would). */

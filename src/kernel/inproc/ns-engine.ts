@@ -517,7 +517,7 @@ export class NsEngine {
         return fd;
       },
       forget: (op) => {
-        if (op.op === 'link-del') known.delete(op.name);
+        if (op.op === 'link-del' || op.op === 'link-move') known.delete(op.name);
       },
     };
   }

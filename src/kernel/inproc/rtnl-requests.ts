@@ -114,6 +114,14 @@ export function ipRequest(op: IpOp, r: Resolve, alias?: string): Request {
     }
     case 'link-del':
       return { type: NL.RTM_DELLINK, flags: NL.NLM_F_ACK, fixed: ifinfomsg(), attrs: [name(op.name, w)] };
+    case 'link-move':
+      // Found by index, so IFLA_IFNAME can carry the new name (applied inside the new namespace).
+      return {
+        type: NL.RTM_NEWLINK,
+        flags: NL.NLM_F_ACK,
+        fixed: ifinfomsg({ index: r.ifindex(checkIfName(op.name, w)) }),
+        attrs: [attr.u32(IFLA.IFLA_NET_NS_FD, r.netnsFd(op.netns)), name(op.newName, w)],
+      };
     case 'neigh-replace':
     case 'neigh-del': {
       const dst = parseIp(op.address, w);

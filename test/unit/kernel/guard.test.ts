@@ -36,6 +36,7 @@ function hostileOps(): IpOp[] {
     { ...ok, op: 'link-add-vlan', name: 'eth0.5', parent: 'eth0', vlanId: 5 },
     { ...ok, op: 'link-add-macvlan', name: 'eth1', parent: 'eth0', mode: 'bridge', mac, mtu: 1500, netns: 'h-c1' },
     { ...ok, op: 'link-del', name: 'veth1' },
+    { ...ok, op: 'link-move', name: 'tpc1234', netns: 'h-c1', newName: 'eth0' },
     { ...ok, op: 'neigh-replace', dev: 'vx0', address: '10.0.0.2', lladdr: mac, proto: 250 },
     { ...ok, op: 'neigh-del', dev: 'vx0', address: '10.0.0.2' },
     { ...ok, op: 'addr-add', dev: 'eth0', cidr: '10.0.0.2/24' },
@@ -57,6 +58,7 @@ function hostileOps(): IpOp[] {
 
 describe('kernel guard', () => {
   it('renders what weft generates', () => {
+    expect(renderIpOp({ ...ok, op: 'link-move', name: 'tpc1234', netns: 'h-c1', newName: 'eth0' })).toBe('link set dev tpc1234 netns h-c1 name eth0');
     expect(renderIpOp({ ...ok, op: 'neigh-replace', dev: 'vx0', address: '10.0.0.2', lladdr: mac, proto: 250 })).toBe(`neigh replace 10.0.0.2 lladdr ${mac} dev vx0 nud permanent proto 250`);
     expect(renderFdbOp({ ...ok, op: 'fdb-append', dev: 'vx0', mac, dst: '198.18.0.2' })).toBe(`fdb append ${mac} dev vx0 dst 198.18.0.2 self permanent`);
   });

@@ -68,6 +68,15 @@ describe('rtnetlink requests', () => {
     expect([...pa.get(IFLA.IFLA_ADDRESS)!]).toEqual([0x02, 0x42, 0xac, 0x11, 0x00, 0x02]);
   });
 
+  it('a moved link is found by index and renamed in the same message', () => {
+    const req = ipRequest({ op: 'link-move', name: 'tpc1234', netns: 'c1', newName: 'eth3', what }, resolve);
+    expect(req.type).toBe(NL.RTM_NEWLINK);
+    expect(req.fixed.readInt32LE(4)).toBe(3);
+    const a = parseAttrs(splitMessages(encodeMessage(req.type, req.flags, 1, req.fixed, req.attrs), 4096)[0]!.body, 16);
+    expect(a.get(IFLA.IFLA_IFNAME)?.toString()).toBe('eth3\0');
+    expect(a.get(IFLA.IFLA_NET_NS_FD)?.readUInt32LE(0)).toBe(99);
+  });
+
   it('refuses hostile names, MACs and addresses before anything reaches the kernel', () => {
     const hostile: IpOp[] = [
       { op: 'link-add-bridge', name: 'br0\nlink del eth0', mtu: 1500, what },
@@ -78,6 +87,7 @@ describe('rtnetlink requests', () => {
       { op: 'route-replace', family: 4, dst: '10.0.0.0/8', via: '2001:db8::1', dev: 'eth0', proto: 250, what },
       { op: 'neigh-replace', dev: 'vx0', address: '10.0.0.3', lladdr: 'zz:42:ac:11:00:02', proto: 250, what },
       { op: 'link-add-macvlan', name: 'mv0', parent: 'eth0', mode: 'bridge; rm', mac: '02:42:ac:11:00:02', mtu: 1500, netns: 'c1', what },
+      { op: 'link-move', name: 'tpc1234', netns: 'c1', newName: 'eth0 up', what },
     ];
     for (const op of hostile) expect(() => ipRequest(op, resolve), JSON.stringify(op)).toThrow(InternalError);
     expect(() => fdbRequest({ op: 'fdb-append', dev: 'vx0', mac: '00:00:00:00:00:00', dst: '198.18.0.2 self', what }, resolve)).toThrow(InternalError);
