@@ -110,5 +110,10 @@ function unique<T>(xs: T[]): T[] {
 export function dnsLocalnetState(ctr: ContainerPlan, topology: Topology, out: StateBuilder): void {
   if (!ctr.local || ctr.mode !== 'netns' || !ctr.ns || !usesEmbeddedDns(ctr, topology)) return;
   const owner = { kind: 'container' as const, name: ctr.container.name };
-  for (const ep of ctr.endpoints) out.sysctl({ ns: ctr.ns, path: `net/ipv4/conf/${ep.ifname}/route_localnet`, dev: ep.ifname, value: '0', owner });
+  for (const ep of ctr.endpoints) {
+    // A plugin's interface (CNI, Docker remote driver) appears after the kernel program, made by
+    // the plugin: weft sets nothing on it (the kernel's default is 0 there too).
+    if (topology.networks.get(ep.network)?.driver.plugin !== undefined) continue;
+    out.sysctl({ ns: ctr.ns, path: `net/ipv4/conf/${ep.ifname}/route_localnet`, dev: ep.ifname, value: '0', owner });
+  }
 }

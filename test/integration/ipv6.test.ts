@@ -28,7 +28,7 @@ const networks =
   network('plain', dual('172.31.5.0/24', 'fd31:5::/64', ', options: {com.docker.network.bridge.enable_ip_masquerade: "false"}'));
 
 const containers =
-  container('web', `{networks: {front: {ipv6Address: "fd31:1::10"}}, ports: ["8080:80", "[::]:8081:80", "[${HOST_IP6}]:5353:53/udp"]}`) +
+  container('web', `{networks: {front: {ipv6Address: "fd31:1::10"}}, ports: ["8080:80", "[::]:8081:80", "[${HOST_IP6}]:5353:5300/udp"]}`) +
   container('sib', '{networks: {front: {ipv6Address: "fd31:1::11"}}}') +
   container('other', '{networks: {back: {ipv6Address: "fd31:2::10"}}}') +
   container('inside', '{networks: {vault: {ipv6Address: "fd31:3::10"}}}') +
@@ -91,8 +91,8 @@ describe('IPv6: forwarding, masquerade, isolation, icc, internal networks, publi
     for (const name of ['web', 'sib', 'other', 'inside', 'q1', 'q2', 'bare', 'pub']) {
       await serve(ctr(name), 'TCP6-LISTEN:80,fork,reuseaddr', `SYSTEM:echo hello-${name}`, 80);
     }
-    host.spawn(['ip', 'netns', 'exec', ctr('web'), 'socat', 'UDP6-RECVFROM:53,fork', 'SYSTEM:echo udp-web']);
-    await eventually(async () => (await run(['ip', 'netns', 'exec', ctr('web'), 'ss', '-Hlnu', 'sport = :53'])).stdout.trim() !== '');
+    host.spawn(['ip', 'netns', 'exec', ctr('web'), 'socat', 'UDP6-RECVFROM:5300,fork', 'SYSTEM:echo udp-web']);
+    await eventually(async () => (await run(['ip', 'netns', 'exec', ctr('web'), 'ss', '-Hlnu', 'sport = :5300'])).stdout.trim() !== '');
     await serve(outside, 'TCP6-LISTEN:9000,fork,reuseaddr', 'SYSTEM:echo peer=$SOCAT_PEERADDR', 9000);
     await eventually(async () => ping6(ctr('sib'), 'fd31:1::10'), 10000, 200);
   }, 60000);
@@ -153,7 +153,7 @@ describe('IPv6: forwarding, masquerade, isolation, icc, internal networks, publi
     expect(await tcp4(outside, HOST_IP4, 8080)).toBe('hello-web');
   });
 
-  it('publishes "[::]:8081:80" on IPv6 only and "[addr]:5353:53/udp" on that address only', async () => {
+  it('publishes "[::]:8081:80" on IPv6 only and "[addr]:5353:5300/udp" on that address only', async () => {
     expect(await tcp6(outside, HOST_IP6, 8081)).toBe('hello-web');
     expect(await tcp4(outside, HOST_IP4, 8081, 1)).toBe('');
     expect(await udp6(outside, HOST_IP6, 5353)).toBe('udp-web');
