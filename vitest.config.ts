@@ -8,10 +8,11 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts', 'test/e2e/**/*.test.ts'],
-          // Real kernels and real traffic: generous timeouts, few files at once on a 2-core machine.
+          // Real kernels and real traffic: generous timeouts, few files at once on a 2-core machine
+          // (three: most of a test's time is waiting for the kernel, timers and traffic).
           testTimeout: 60_000,
           hookTimeout: 60_000,
-          maxWorkers: 2,
+          maxWorkers: 3,
           sequence: { groupOrder: 1 },
         },
       },

@@ -116,7 +116,8 @@ describe('hostile endpoints in the membership store', () => {
   }, 90_000);
 
   it('weft dns stays up and answers: the valid name and alias resolve, no name is shadowed, a PTR query for a long name is harmless', async () => {
-    await eventually(() => resolves('visitor', '10.0.9.50'), 30_000, 250);
+    // weft dns opens its sockets in every container namespace first: slow to start under load.
+    await eventually(() => resolves('visitor', '10.0.9.50'), 60_000, 250);
     expect(await resolves('guest', '10.0.9.50')).toBe(true);
     const web2 = await endpointOn(h2, 'ovl', 'web2');
     const own = (await h2.exec('web2', ['getent', 'ahostsv4', 'web2'])).stdout;
