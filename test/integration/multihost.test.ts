@@ -101,10 +101,10 @@ describe('multi-host overlay (three hosts on an underlay)', () => {
     dns1 = h1.spawn(['node', weftBin, '--host-netns', h1.name, '--state-dir', h1.stateDir, '--node', 'node-1', '--store', store, 'dns', '-f', examples]);
     h2.spawn(['node', weftBin, '--host-netns', h2.name, '--state-dir', h2.stateDir, '--node', 'node-2', 'dns', '-f', examples]);
     const resolve = async (h: TestHost, from: string, name: string) => (await h.exec(from, ['getent', 'hosts', name])).stdout;
-    await eventually(async () => (await resolve(h1, 'web1', 'web2')).includes(web2.ip), 20_000, 250);
-    await eventually(async () => (await resolve(h2, 'web2', 'web1')).includes(web1.ip), 20_000, 250);
+    await eventually(async () => (await resolve(h1, 'web1', 'web2')).includes(web2.ip), 60_000, 250);
+    await eventually(async () => (await resolve(h2, 'web2', 'web1')).includes(web1.ip), 60_000, 250);
     expect(await ping(h1, 'web1', 'web2')).toBe(true);
-  });
+  }, 150_000);
 
   it('a repeated apply changes nothing on either host', async () => {
     for (const [h, node] of [[h1, 'node-1'], [h2, 'node-2']] as const) {
@@ -183,7 +183,7 @@ describe('multi-host overlay (three hosts on an underlay)', () => {
     dns1 = h1.spawn(['node', weftBin, '--host-netns', h1.name, '--state-dir', h1.stateDir, '--node', 'node-1', '--store', store, 'dns', '-f', shared]);
     const guest = await addrOf(h3, 'guest');
     // node-1's DNS server reads the store too (started with --store): it answers for guest and its alias.
-    await eventually(async () => (await h1.exec('web1', ['getent', 'hosts', 'visitor'])).stdout.includes(guest.ip), 20_000, 250);
+    await eventually(async () => (await h1.exec('web1', ['getent', 'hosts', 'visitor'])).stdout.includes(guest.ip), 60_000, 250);
     expect(await ping(h1, 'web1', guest.ip)).toBe(true);
 
     // node-3 stops (the machine leaves the underlay, its weft no longer renews the lease): its
