@@ -149,6 +149,9 @@ describe('IPv6: forwarding, masquerade, isolation, icc, internal networks, publi
   });
 
   it('publishes "8080:80" on both families: the outside reaches [host]:8080 and host:8080', async () => {
+    // The first connection from the outside failed once under CI load (881 ms, then every later
+    // one worked): a transient of its first contact, not of the publish; it must work within 10 s.
+    await eventually(async () => (await tcp6(outside, HOST_IP6, 8080)) === 'hello-web' && (await tcp4(outside, HOST_IP4, 8080)) === 'hello-web', 10_000, 250);
     expect(await tcp6(outside, HOST_IP6, 8080)).toBe('hello-web');
     expect(await tcp4(outside, HOST_IP4, 8080)).toBe('hello-web');
   });
