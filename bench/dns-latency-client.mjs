@@ -5,20 +5,12 @@
 // Usage: node dns-latency-client.mjs NAME COUNT [PAUSE_MS]
 import dgram from 'node:dgram';
 import net from 'node:net';
+import { aQuery } from '../test/support/dns-query.mjs';
 
 const [name = 'ctr1', countArg = '2000', pauseArg = '1'] = process.argv.slice(2);
 const count = Number(countArg);
 const pauseMs = Number(pauseArg);
 const SERVER = '127.0.0.11';
-
-function query(id) {
-  const labels = name.split('.').flatMap((l) => [Buffer.from([l.length]), Buffer.from(l, 'latin1')]);
-  const header = Buffer.alloc(12);
-  header.writeUInt16BE(id & 0xffff, 0);
-  header[2] = 0x01;
-  header.writeUInt16BE(1, 4);
-  return Buffer.concat([header, ...labels, Buffer.from([0, 0, 1, 0, 1])]);
-}
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -40,7 +32,7 @@ async function udp() {
         clearTimeout(t);
         resolve(true);
       });
-      sock.send(query(i));
+      sock.send(aQuery(name, i));
     });
     if (answered) out.push(Number(process.hrtime.bigint() - t0) / 1e6);
     if (pauseMs > 0) await sleep(pauseMs);
@@ -64,7 +56,7 @@ async function tcp() {
   });
   const out = [];
   for (let i = 0; i < count; i++) {
-    const q = query(i);
+    const q = aQuery(name, i);
     const frame = Buffer.alloc(2 + q.length);
     frame.writeUInt16BE(q.length, 0);
     q.copy(frame, 2);

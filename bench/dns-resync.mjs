@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-/* global process, console, setTimeout, setImmediate, setInterval, clearInterval, Buffer */
+/* global process, console, setTimeout, setImmediate, setInterval, clearInterval */
 // The embedded DNS while the daemon works: `weft watch` over N containers (default 1000) answers a
 // container's queries at a fixed rate (default 5000 qps) while a full resync runs again and again
 // (SIGHUP every 2 s: every namespace read back and compared). Latencies are taken per query by a
@@ -16,6 +16,7 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { aQuery } from '../test/support/dns-query.mjs';
 
 const self = fileURLToPath(import.meta.url);
 const args = process.argv.slice(2);
@@ -28,16 +29,6 @@ if (args[0] === '--client') await client(opt('--rate', 5000), opt('--seconds', 1
 else await main();
 
 // ---- the client, run inside a container by `weft exec` ----
-
-/** One A query for `name` with id `id`. */
-function query(id, name) {
-  const labels = name.split('.').map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l)]));
-  const head = Buffer.alloc(12);
-  head.writeUInt16BE(id, 0);
-  head.writeUInt16BE(0x0100, 2); // recursion desired
-  head.writeUInt16BE(1, 4);
-  return Buffer.concat([head, ...labels, Buffer.from([0, 0, 1, 0, 1])]);
-}
 
 /**
  * Sends `rate` queries a second for `seconds` to 127.0.0.11 and prints one JSON line per second:
@@ -68,7 +59,7 @@ async function client(rate, seconds, n) {
       const old = sent.get(id);
       if (old) perSecond[old.second].lost++;
       sent.set(id, { t: process.hrtime.bigint(), second: Math.floor(elapsed) });
-      sock.send(query(id, `c${k % n}`), 53, '127.0.0.11');
+      sock.send(aQuery(`c${k % n}`, id), 53, '127.0.0.11');
       k++;
     }
     await new Promise((r) => setImmediate(r));

@@ -70,9 +70,10 @@ export function makePlugins(g: GlobalOptions): PluginSupport {
   };
 }
 
-export async function makeContext(g: GlobalOptions, model: Model | undefined, log: Logger, peers?: PeerSource): Promise<ReconcileContext> {
+/** `kernel`: one the caller keeps for its whole run (weft dns reloads often: one worker thread, not one per reload). */
+export async function makeContext(g: GlobalOptions, model: Model | undefined, log: Logger, peers?: PeerSource, kernel: Kernel = makeKernel(log)): Promise<ReconcileContext> {
   return {
-    kernel: makeKernel(log),
+    kernel,
     log,
     hostNetns: g.hostNetns ?? '',
     ...(g.node !== undefined ? { node: g.node } : {}),

@@ -56,7 +56,7 @@ export async function runDns(g: GlobalOptions, paths: readonly string[]): Promis
       loaded = now;
       const started = performance.now();
       const model = await loadModel(paths);
-      const ctx = await makeContext(g, model, log, peerSource(store, log));
+      const ctx = await makeContext(g, model, log, peerSource(store, log), kernel);
       const compiled = await compileAgainstKernel(model, ctx);
       server.update(compiled.topology, await readHostResolvConf(ctx.kernel, hostNetns));
       const s = server.stats();

@@ -2,7 +2,7 @@ import { Worker } from 'node:worker_threads';
 import { InternalError, KernelError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { clearHalfMade, dropIntents, readIntents, recordIntents } from './netns-intents.js';
-import { checkBeforeRun, dropFulfilledIntents, listFolder, readTextFiles, writeNetnsFiles } from './program-io.js';
+import { checkBeforeRun, finishProgram, listFolder, readTextFiles, stageTimer } from './program-io.js';
 import type { FromWorker, Job, JobError, JobResult } from './inproc/protocol.js';
 import type { Kernel, KernelProgram, KernelStats, NsReadRequest, NsRef, NsSnapshot, NsSockets, NsWork, ProgressFn, ReadBack } from './types.js';
 import { workWrites } from './types.js';
@@ -109,11 +109,7 @@ export class InProcessKernel implements Kernel {
   }
 
   async run(program: KernelProgram, progress?: ProgressFn): Promise<ReadBack> {
-    let t = performance.now();
-    const lap = (stage: string, count: number) => {
-      this.log.debug({ stage, count, ms: Math.round(performance.now() - t) }, 'kernel stage done');
-      t = performance.now();
-    };
+    const lap = stageTimer(this.log);
     // Before anything runs: a refused token or target leaves the kernel untouched.
     checkBeforeRun(program);
     if (program.netnsDelete.length > 0) {
@@ -133,11 +129,7 @@ export class InProcessKernel implements Kernel {
     const readBack = await this.write(work, (n) => progress?.(n, work.length));
     if (work.length > 0) progress?.(work.length, work.length);
     lap('containers', work.length);
-    this.stats.writes += await writeNetnsFiles(program.files);
-    lap('files', program.files.write.length + program.files.remove.length);
-    for (const g of program.awaitGone) await this.awaitGone(g.ns, g.links);
-    lap('await-gone', program.awaitGone.reduce((n, g) => n + g.links.length, 0));
-    await dropFulfilledIntents(program);
+    this.stats.writes += await finishProgram(program, (ns, links) => this.awaitGone(ns, links), lap);
     return readBack;
   }
 

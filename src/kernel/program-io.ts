@@ -2,11 +2,12 @@ import { mkdir, readdir, readFile, rm, rmdir } from 'node:fs/promises';
 import path from 'node:path';
 import { writeFileAtomic } from '../atomic-file.js';
 import { KernelInputError } from '../errors.js';
+import type { Logger } from '../log.js';
 import { mapLimit } from './exec.js';
 import { checkProgram } from './guard.js';
 import { dropIntents } from './netns-intents.js';
 import { MACHINE_NETNS, OWN_NETNS, namespaceIdentity, sameNamespace } from './netns-identity.js';
-import type { KernelProgram } from './types.js';
+import type { KernelProgram, NsRef } from './types.js';
 import { workWrites } from './types.js';
 
 /** What both kernels (in-process and processes) do the same way around a program. */
@@ -90,4 +91,31 @@ export async function listFolder(dir: string): Promise<string[]> {
 export async function dropFulfilledIntents(program: KernelProgram): Promise<void> {
   const named = [...program.netnsAdd, ...program.containers.map((w) => w.ns.path?.match(/^\/run\/netns\/([^/]+)$/)?.[1])];
   await dropIntents(new Set(named.filter((n): n is string => n !== undefined)));
+}
+
+/** Logs each stage of a program run with its duration since the previous one (debug level). */
+export function stageTimer(log: Logger): (stage: string, count: number) => void {
+  let t = performance.now();
+  return (stage, count) => {
+    log.debug({ stage, count, ms: Math.round(performance.now() - t) }, 'kernel stage done');
+    t = performance.now();
+  };
+}
+
+/**
+ * The end of a program, the same in both kernels: the /etc/netns files, the wait for host links
+ * that vanish with their namespaces (each kernel waits its own way), the fulfilled intents dropped.
+ * Returns the file writes, for the kernel's stats.
+ */
+export async function finishProgram(
+  program: KernelProgram,
+  awaitGone: (ns: NsRef, links: readonly string[]) => Promise<void>,
+  lap: (stage: string, count: number) => void,
+): Promise<number> {
+  const writes = await writeNetnsFiles(program.files);
+  lap('files', program.files.write.length + program.files.remove.length);
+  for (const g of program.awaitGone) await awaitGone(g.ns, g.links);
+  lap('await-gone', program.awaitGone.reduce((n, g) => n + g.links.length, 0));
+  await dropFulfilledIntents(program);
+  return writes;
 }

@@ -4,7 +4,7 @@ import type { Logger } from '../log.js';
 import { InProcessKernel } from './inproc-kernel.js';
 import type { ExecResult } from './exec.js';
 import { checkNftTable, checkSysctl } from './guard.js';
-import { checkBeforeRun, dropFulfilledIntents, listFolder, readTextFiles, writeNetnsFiles } from './program-io.js';
+import { checkBeforeRun, finishProgram, listFolder, readTextFiles, stageTimer } from './program-io.js';
 import { exec, inNamespace, mapLimit } from './exec.js';
 import type { NsCommand } from './ns-batch.js';
 import { execInNamespaces } from './ns-batch.js';
@@ -178,11 +178,7 @@ export class RealKernel implements Kernel {
     checkBeforeRun(program);
     // What a killed weft left in $TMPDIR (its `finally` never ran) goes before this one adds any.
     await sweepDeadTemps();
-    let t = performance.now();
-    const lap = (stage: string, count: number) => {
-      this.log.debug({ stage, count, ms: Math.round(performance.now() - t) }, 'kernel stage done');
-      t = performance.now();
-    };
+    const lap = stageTimer(this.log);
     if (program.netnsDelete.length > 0) {
       // Recorded first: a kill between the unmount and the unlink leaves an empty file that the
       // next listNetns clears (clearHalfMade), not a name weft no longer recognises.
@@ -203,11 +199,7 @@ export class RealKernel implements Kernel {
     const work = program.containers.filter((w) => workWrites(w) > 0);
     const readBack = await this.runBatched(work, (n) => progress?.(n, work.length));
     lap('containers', work.length);
-    this.stats.writes += await writeNetnsFiles(program.files);
-    lap('files', program.files.write.length + program.files.remove.length);
-    for (const g of program.awaitGone) await this.awaitGone(g.ns, g.links);
-    lap('await-gone', program.awaitGone.reduce((n, g) => n + g.links.length, 0));
-    await dropFulfilledIntents(program);
+    this.stats.writes += await finishProgram(program, (ns, links) => this.awaitGone(ns, links), lap);
     return readBack;
   }
 

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import { lstat, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { writeFileAtomic } from '../atomic-file.js';
 import type { PluginRecord } from './types.js';
 
 /**
@@ -41,14 +42,10 @@ export class RecordStore {
   }
 }
 
-/** Writes `value` as JSON to dir/name atomically: a new file (0600, folder 0700) renamed over the old. */
+/** Writes `value` as JSON to dir/name atomically (writeFileAtomic; file 0600, folder 0700). */
 export async function writeJsonAtomic(dir: string, name: string, value: unknown): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  const file = path.join(dir, name);
-  const tmp = `${file}.${process.pid}.tmp`;
-  await rm(tmp, { force: true });
-  await writeFile(tmp, `${JSON.stringify(value, null, 2)}\n`, { flag: 'wx', mode: 0o600 });
-  await rename(tmp, file);
+  await writeFileAtomic(path.join(dir, name), `${JSON.stringify(value, null, 2)}\n`, 0o600);
 }
 
 /** Removes a regular file if it is there (never follows a link to something else). */

@@ -277,18 +277,6 @@ export async function runSoak(host: TestHost, o: SoakOptions): Promise<SoakResul
       if ((await run(['ip', 'netns', 'exec', host.name, 'nft', 'delete', 'element', 'inet', 'weft', 'self_hairpin', `{ ${a} . ${a} }`])).code !== 0) return undefined;
       return { what: `self_hairpin element of ${c} deleted`, key: c, tokens: [a, 'self_hairpin'], repaired: () => hasHairpin(a) };
     },
-    'nft rule delete (container)': async (c) => {
-      const rules = ((await json<{ nftables: NftItem[] }>(['ip', 'netns', 'exec', ns(c), 'nft', '-j', 'list', 'table', 'ip', 'weft_dns']))?.nftables ?? []).flatMap((i) => (i.rule ? [i.rule] : []));
-      const r = pick(rules);
-      if (!r?.comment || (await run(['ip', 'netns', 'exec', ns(c), 'nft', 'delete', 'rule', 'ip', 'weft_dns', r.chain, 'handle', String(r.handle)])).code !== 0) return undefined;
-      const comment = r.comment;
-      return {
-        what: `rule ${comment} in ${c} deleted`,
-        key: c,
-        tokens: [ns(c)],
-        repaired: async () => ((await json<{ nftables: NftItem[] }>(['ip', 'netns', 'exec', ns(c), 'nft', '-j', 'list', 'table', 'ip', 'weft_dns']))?.nftables ?? []).some((i) => i.rule?.comment === comment),
-      };
-    },
     'nft rule delete (host)': hostWide('host-rule', async () => {
       const rules = ((await hostNft('table', 'inet', 'weft'))?.nftables ?? []).flatMap((i) => (i.rule ? [i.rule] : []));
       const r = pick(rules);
@@ -304,9 +292,10 @@ export async function runSoak(host: TestHost, o: SoakOptions): Promise<SoakResul
       };
     }),
     'sysctl change': async (c) => {
+      // weft keeps it 0 on a container's interface (the embedded DNS listens inside the namespace).
       const key = 'net.ipv4.conf.eth0.route_localnet';
-      if ((await sysctl(ns(c), key)) !== '1' || (await run(['ip', 'netns', 'exec', ns(c), 'sysctl', '-qw', `${key}=0`])).code !== 0) return undefined;
-      return { what: `${key} of ${c} set to 0`, key: c, tokens: [ns(c), key], repaired: async () => (await sysctl(ns(c), key)) === '1' };
+      if ((await sysctl(ns(c), key)) !== '0' || (await run(['ip', 'netns', 'exec', ns(c), 'sysctl', '-qw', `${key}=1`])).code !== 0) return undefined;
+      return { what: `${key} of ${c} set to 1`, key: c, tokens: [ns(c), key], repaired: async () => (await sysctl(ns(c), key)) === '0' };
     },
     'host sysctl change': hostWide('host-sysctl', async () => {
       if ((await run(['ip', 'netns', 'exec', host.name, 'sysctl', '-qw', 'net.ipv4.ip_forward=0'])).code !== 0) return undefined;
