@@ -14,7 +14,16 @@ interface CachedRead {
   /** The request it answers: a different sysctl or table list needs a fresh read. */
   signature: string;
   snapshot: NsSnapshot;
+  /**
+   * Links, addresses, routes, neighbours or sysctls changed, nftables did not: the next read asks
+   * the kernel for everything but the tables and keeps these (listing the host's tables, with an
+   * element per published port, costs more than the rest of its read).
+   */
+  ipStale?: boolean;
 }
+
+/** What changed in a namespace: its tables too ('all'), or only what rtnetlink and /proc/sys hold ('ip'). */
+export type StaleAspect = 'all' | 'ip';
 
 /**
  * A Kernel that keeps the last snapshot of every namespace it read and serves it again until the
@@ -40,22 +49,24 @@ export class CachingKernel implements Kernel {
     return this.inner.stats;
   }
 
-  /** Forgets the given namespaces, or everything. */
-  invalidate(keys: Iterable<NsKey> | 'all'): void {
+  /** Forgets the given namespaces (or only their non-nftables part), or everything. */
+  invalidate(keys: Iterable<NsKey> | 'all', aspect: StaleAspect = 'all'): void {
     if (keys === 'all') {
       this.cache.clear();
       this.epoch++;
       return;
     }
     for (const k of keys) {
-      this.cache.delete(k);
+      const hit = this.cache.get(k);
+      if (hit && aspect === 'ip') hit.ipStale = true;
+      else this.cache.delete(k);
       this.generation.set(k, (this.generation.get(k) ?? 0) + 1);
     }
   }
 
-  /** The namespaces currently cached (for tests). */
+  /** The namespaces a read would serve from the cache alone (for tests). */
   cachedKeys(): NsKey[] {
-    return [...this.cache.keys()].sort();
+    return [...this.cache].filter(([, c]) => !c.ipStale).map(([k]) => k).sort();
   }
 
   openDnsSockets(path: string, address: string, port: number): Promise<NsSockets | null> {
@@ -82,20 +93,29 @@ export class CachingKernel implements Kernel {
   async readNamespaces(reqs: readonly NsReadRequest[]): Promise<Map<string, NsSnapshot | null>> {
     const out = new Map<string, NsSnapshot | null>();
     const missing: NsReadRequest[] = [];
+    /** Tables kept from the cache for namespaces whose tables did not change. */
+    const keptNft = new Map<NsKey, NsSnapshot['nft']>();
     for (const r of reqs) {
       const hit = this.cache.get(r.ns.key);
       if (hit && hit.signature === signature(r)) {
-        out.set(r.ns.key, hit.snapshot);
-        this.reads.cached++;
-      } else missing.push(r);
+        if (!hit.ipStale) {
+          out.set(r.ns.key, hit.snapshot);
+          this.reads.cached++;
+          continue;
+        }
+        keptNft.set(r.ns.key, hit.snapshot.nft);
+      }
+      missing.push(r);
     }
     if (missing.length === 0) return out;
     const epoch = this.epoch;
     const gens = new Map(missing.map((r) => [r.ns.key, this.generation.get(r.ns.key) ?? 0]));
-    const fresh = await this.inner.readNamespaces(missing);
+    const fresh = await this.inner.readNamespaces(missing.map((r) => (keptNft.has(r.ns.key) ? { ...r, nftTables: [] } : r)));
     this.reads.fresh += missing.length;
     for (const r of missing) {
-      const snap = fresh.get(r.ns.key) ?? null;
+      const read = fresh.get(r.ns.key) ?? null;
+      const nft = keptNft.get(r.ns.key);
+      const snap = read && nft ? { ...read, nft } : read;
       out.set(r.ns.key, snap);
       // Invalidated while the read was under way: the snapshot may predate the change.
       const unchanged = epoch === this.epoch && gens.get(r.ns.key) === (this.generation.get(r.ns.key) ?? 0);
@@ -106,13 +126,20 @@ export class CachingKernel implements Kernel {
 
   async run(program: KernelProgram, progress?: ProgressFn): Promise<ReadBack | void> {
     const touched = touchedNamespaces(program);
-    this.invalidate(touched);
+    // Namespaces whose nftables the program leaves alone keep their cached tables.
+    const withNft = new Set([...program.netnsAdd, ...program.netnsDelete]);
+    for (const w of [program.host, ...(program.early ?? []), ...program.containers]) if (w.nft.length > 0) withNft.add(w.ns.key);
+    const invalidate = () => {
+      this.invalidate(touched.filter((k) => withNft.has(k)));
+      this.invalidate(touched.filter((k) => !withNft.has(k)), 'ip');
+    };
+    invalidate();
     this.hooks.beforeRun?.(program);
     try {
       // The snapshots the writers read back go to the caller's verify pass, as without the cache.
       return await this.inner.run(program, progress);
     } finally {
-      this.invalidate(touched);
+      invalidate();
       await this.hooks.afterRun?.(program);
     }
   }

@@ -1,7 +1,7 @@
 export type * from './types.js';
 export { emptyProgram, programIsEmpty, nftTableKey } from './types.js';
 export { CachingKernel, touchedNamespaces } from './cached-kernel.js';
-export type { WriteHooks } from './cached-kernel.js';
+export type { StaleAspect, WriteHooks } from './cached-kernel.js';
 export { watchKernel, parseIpMonitorLine, isNoise, CarrierFilter, NftMonitorParser, isWeftProcess, listNsIds } from './monitor.js';
 export type { KernelEvent, KernelWatch, KernelWatchHandlers, EventObject } from './monitor.js';
 export { watchKernelNetlink } from './netlink-monitor.js';

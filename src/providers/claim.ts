@@ -49,13 +49,15 @@ export function claimUntaggedLinks(
   hostSnapshot: NsSnapshot,
   namespaces: ReadonlyMap<NsKey, NsSnapshot>,
   desired: KernelState,
+  /** Where a veth's peer is looked up (a scoped observation claims in fewer namespaces than it knows). */
+  lookup: ReadonlyMap<NsKey, NsSnapshot> = namespaces,
 ): { hostSnapshot: NsSnapshot; namespaces: Map<NsKey, NsSnapshot> } {
   const claim = (ns: NsKey, snap: NsSnapshot): NsSnapshot => {
     let changed = false;
     const links = snap.links.map((l) => {
       if (l.alias) return l;
       const d = desired.links[ids.link(ns, l.name)] as LinkEntry | undefined;
-      if (!d || !('alias' in d) || d.kind === 'loopback' || !isExactlyOurs(l, d, hostSnapshot.links, namespaces)) return l;
+      if (!d || !('alias' in d) || d.kind === 'loopback' || !isExactlyOurs(l, d, hostSnapshot.links, lookup)) return l;
       changed = true;
       return { ...l, alias: d.alias, untagged: true };
     });

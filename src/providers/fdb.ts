@@ -7,8 +7,13 @@ const RANK = 6;
 
 /** The host reads forwarding entries only where weft wants VXLAN devices. */
 export function wantsOverlay(desired: KernelState): boolean {
-  return Object.values(desired.links).some((l) => l.kind === 'vxlan');
+  let wants = overlayIndex.get(desired.links);
+  if (wants === undefined) overlayIndex.set(desired.links, (wants = Object.values(desired.links).some((l) => l.kind === 'vxlan')));
+  return wants;
 }
+
+// Asked once per observation pass (twice: fdb and neighbours); the daemon's drift passes reuse one desired state.
+const overlayIndex = new WeakMap<KernelState['links'], boolean>();
 
 /**
  * Static forwarding entries on weft's VXLAN devices: a remote MAC (or 00:00:00:00:00:00 for

@@ -12,7 +12,7 @@ import type { Provider } from './types.js';
 
 export type * from './types.js';
 export { ProgramBuilder, order } from './program-builder.js';
-export { observe, readSpec } from './observe.js';
+export { observe, observeScoped, readSpec } from './observe.js';
 export { hostLinkOwner } from './ownership.js';
 export { WEFT_ROUTE_PROTO } from './routes.js';
 export { ETC_NETNS, WEFT_FILE_MARK, fileNames } from './files.js';

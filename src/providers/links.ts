@@ -48,7 +48,8 @@ export const linksProvider: Provider<'links'> = {
       if (v.host.master) e.master = v.host.master;
       if (v.host.slaveInfo?.['hairpin'] === true) e.hairpin = true;
       put(e);
-      if (v.peer) put(peerEntry(v.peerNs, v.peer, v.owner));
+      // A scoped observation (observeScoped) wants the container ends of its own namespaces only.
+      if (v.peer && (!obs.allNamespaces || obs.namespaces.has(v.peerNs))) put(peerEntry(v.peerNs, v.peer, v.owner));
     }
     for (const [key, owner] of ownedNamespaces(obs, ctx)) {
       const lo = obs.namespaces.get(key)?.links.find((l) => l.name === 'lo');

@@ -1,7 +1,9 @@
-import type { Kernel, NsReadRequest, NsReadSpec, NsRef, NsSnapshot, ReadBack } from '../kernel/index.js';
+import { netnsName, parseAlias } from '../compile/index.js';
+import type { KLink, Kernel, NsReadRequest, NsReadSpec, NsRef, NsSnapshot, ReadBack } from '../kernel/index.js';
 import { nftTableKey } from '../kernel/index.js';
 import type { KernelState, NsKey } from '../state/types.js';
 import { HOST, emptyState } from '../state/types.js';
+import { filterToScope } from '../state/slice.js';
 import { claimUntaggedLinks } from './claim.js';
 import { ETC_NETNS, fileNames } from './files.js';
 import type { Observation, Provider } from './types.js';
@@ -60,12 +62,7 @@ export async function observe(kernel: Kernel, req: ObserveRequest): Promise<{ ob
     if (!named || names.has(ref.path!.slice('/run/netns/'.length))) candidates.set(key, ref);
   }
   const spec = (key: NsKey) => readSpec(req.desired, req.providers, key);
-  const hostRead: NsReadRequest = { ns: req.host, ...spec(HOST) };
-  for (const p of req.providers) {
-    const extra = p.hostReads?.(req.desired);
-    if (extra?.neighbours) hostRead.neighbours = true;
-    if (extra?.fdb) hostRead.fdb = true;
-  }
+  const hostRead: NsReadRequest = { ns: req.host, ...spec(HOST), ...hostExtras(req.desired, req.providers) };
   const wanted: NsReadRequest[] = [hostRead, ...[...candidates.values()].map((ns) => ({ ns, ...spec(ns.key) }))];
   const snapshots = new Map<NsKey, NsSnapshot | null>();
   const reads: NsReadRequest[] = [];
@@ -134,4 +131,138 @@ function reusable(req: ObserveRequest, r: NsReadRequest): NsSnapshot | undefined
   if (!(r.nftTables ?? []).every((t) => nftTableKey(t) in prev.nft)) return undefined;
   if ((r.neighbours && !prev.neighbours) || (r.fdb && !prev.fdb)) return undefined;
   return prev;
+}
+
+export interface ScopedObserveRequest {
+  hostNetns: string;
+  /** The observation the scope is cut from (the last converged one, full). */
+  base: Observation;
+  /** The namespaces to read again (HOST for the host); every other one keeps its snapshot in `base`. */
+  scope: ReadonlySet<NsKey>;
+  /** The whole desired state: what to read in each namespace (sysctls, tables). */
+  desired: KernelState;
+  /** The desired entries of the scope's namespaces: providers sort what they read against it. */
+  desiredSlice: KernelState;
+  nsRefs: ReadonlyMap<NsKey, NsRef>;
+  providers: readonly Provider[];
+  /** Snapshots an apply took right after writing (Kernel.run): used instead of reading again. */
+  readBack?: ReadBack;
+  pluginLinks?: ReadonlyMap<NsKey, ReadonlySet<string>>;
+}
+
+/**
+ * observe() for a few namespaces: reads only the scope's namespaces and /etc/netns files, and
+ * gives the entries of those namespaces alone. `merged` is `base` with the scope read again: the
+ * next scoped pass starts from it. Cost grows with the scope, not with the number of containers.
+ */
+export async function observeScoped(kernel: Kernel, req: ScopedObserveRequest): Promise<{ observation: Observation; merged: Observation; observed: KernelState }> {
+  const { base, scope } = req;
+  const [names, netnsIntents, dirs] = await Promise.all([
+    kernel.listNetns().then((n) => new Set(n)),
+    kernel.netnsIntents?.() ?? new Set<string>(),
+    kernel.listDir(ETC_NETNS),
+  ]);
+  const wanted: NsReadRequest[] = [];
+  const refs = new Map<NsKey, NsRef>();
+  for (const key of scope) {
+    if (key === HOST) {
+      wanted.push({ ns: base.host, ...readSpec(req.desired, req.providers, HOST), ...hostExtras(req.desired, req.providers) });
+      continue;
+    }
+    const ref = req.nsRefs.get(key) ?? base.nsRefs.get(key) ?? { key, path: `/run/netns/${key}` };
+    const named = ref.path?.startsWith('/run/netns/') ?? false;
+    if (named && !names.has(ref.path!.slice('/run/netns/'.length))) continue;
+    refs.set(key, ref);
+    wanted.push({ ns: ref, ...readSpec(req.desired, req.providers, key) });
+  }
+  const reuse = { observation: base, fresh: scope, ...(req.readBack ? { readBack: req.readBack } : {}) };
+  const snapshots = new Map<NsKey, NsSnapshot | null>();
+  const reads: NsReadRequest[] = [];
+  for (const r of wanted) {
+    const cached = reusable({ reuse } as ObserveRequest, r);
+    if (cached) snapshots.set(r.ns.key, cached);
+    else reads.push(r);
+  }
+  for (const [k, v] of await kernel.readNamespaces(reads)) snapshots.set(k, v);
+  const hostFound = scope.has(HOST) ? snapshots.get(HOST) : base.hostSnapshot;
+  if (!hostFound) throw new Error(`the host namespace ${req.hostNetns || '(root)'} cannot be read; does it exist?`);
+
+  const read = new Map<NsKey, NsSnapshot>();
+  for (const key of refs.keys()) {
+    const snap = snapshots.get(key);
+    if (snap) read.set(key, snap);
+    else refs.delete(key);
+  }
+  const all = new Map(base.allNamespaces ?? base.namespaces);
+  const allRefs = new Map(base.nsRefs);
+  for (const key of scope) {
+    if (key === HOST) continue;
+    const snap = read.get(key);
+    if (snap) {
+      all.set(key, snap);
+      allRefs.set(key, refs.get(key)!);
+    } else {
+      all.delete(key);
+      allRefs.delete(key);
+    }
+  }
+  const claimed = claimUntaggedLinks(hostFound, read, req.desiredSlice, all);
+  const namespaces = claimed.namespaces;
+  // Out of scope, the host is only looked at for the scope's own veths and the networks' devices.
+  const hostSnapshot = scope.has(HOST) ? claimed.hostSnapshot : hostViewFor(claimed.hostSnapshot, scope, req.hostNetns);
+
+  const prefix = req.hostNetns ? `${req.hostNetns}-` : '';
+  const allDirs = dirs.filter((d) => d !== req.hostNetns && d.startsWith(prefix));
+  const scopedDirs = allDirs.filter((d) => scope.has(d));
+  const filePaths = new Set<string>(Object.keys(req.desiredSlice.files));
+  for (const d of scopedDirs) for (const f of fileNames) filePaths.add(`${ETC_NETNS}/${d}/${f}`);
+  const files = await kernel.readFiles([...filePaths]);
+  const mergedFiles = new Map([...base.files].filter(([p]) => !scope.has(p.split('/')[3] ?? '')));
+  for (const [p, v] of files) mergedFiles.set(p, v);
+
+  const common = { hostNetns: req.hostNetns, host: base.host, hostSnapshot, netnsNames: names, netnsIntents };
+  const observation: Observation = { ...common, namespaces, allNamespaces: all, nsRefs: refs, files, etcNetnsDirs: scopedDirs, ...(scope.has(HOST) ? {} : { hostOutOfScope: true }) };
+  const merged: Observation = { ...common, hostSnapshot: claimed.hostSnapshot, namespaces: all, nsRefs: allRefs, files: mergedFiles, etcNetnsDirs: allDirs };
+  const observed = emptyState();
+  const ctx = { desired: req.desiredSlice, ...(req.pluginLinks ? { pluginLinks: req.pluginLinks } : {}) };
+  for (const p of req.providers) (observed as unknown as Record<string, unknown>)[p.domain] = p.observe(observation, ctx);
+  return { observation, merged, observed: filterToScope(observed, scope) };
+}
+
+/** A host snapshot's links: weft's veths by the namespace of their container end, and every other link. */
+const hostIndex = new WeakMap<NsSnapshot, { veths: Map<NsKey, KLink[]>; others: KLink[] }>();
+
+/** The host as a scope without it needs it: the veths into the scope's namespaces and every non-veth link. */
+function hostViewFor(host: NsSnapshot, scope: ReadonlySet<NsKey>, hostNetns: string): NsSnapshot {
+  let index = hostIndex.get(host);
+  if (!index) {
+    index = { veths: new Map(), others: [] };
+    for (const l of host.links) {
+      if (l.kind !== 'veth') {
+        index.others.push(l);
+        continue;
+      }
+      const ctr = parseAlias(l.alias)?.['ctr'];
+      if (ctr === undefined) continue;
+      const ns = netnsName(hostNetns, ctr);
+      const list = index.veths.get(ns);
+      if (list) list.push(l);
+      else index.veths.set(ns, [l]);
+    }
+    hostIndex.set(host, index);
+  }
+  const links = [...index.others];
+  for (const ns of scope) links.push(...(index.veths.get(ns) ?? []));
+  return { ...host, links };
+}
+
+/** The host read's extra tables (neighbours, VXLAN forwarding entries) that providers ask for. */
+function hostExtras(desired: KernelState, providers: readonly Provider[]): Pick<NsReadRequest, 'neighbours' | 'fdb'> {
+  const out: Pick<NsReadRequest, 'neighbours' | 'fdb'> = {};
+  for (const p of providers) {
+    const extra = p.hostReads?.(desired);
+    if (extra?.neighbours) out.neighbours = true;
+    if (extra?.fdb) out.fdb = true;
+  }
+  return out;
 }

@@ -4,6 +4,23 @@ import type { NsKey, Owner } from '../state/types.js';
 import { HOST } from '../state/types.js';
 import type { Observation, ObserveContext } from './types.js';
 
+/*
+ * Several providers ask the same questions of one observation pass (which namespaces, links and
+ * veths are weft's): each is answered once per pass. Observations and their context are never
+ * changed once made; the answers are shared and read-only.
+ */
+const namespacesMemo = new WeakMap<Observation, WeakMap<ObserveContext, ReadonlyMap<NsKey, Owner>>>();
+const linksMemo = new WeakMap<Observation, WeakMap<ObserveContext, ReadonlyMap<NsKey, ReadonlyMap<string, Owner>>>>();
+const vethsMemo = new WeakMap<Observation, readonly OwnedVeth[]>();
+
+function memo<T>(table: WeakMap<Observation, WeakMap<ObserveContext, T>>, obs: Observation, ctx: ObserveContext, make: () => T): T {
+  let byCtx = table.get(obs);
+  if (!byCtx) table.set(obs, (byCtx = new WeakMap()));
+  let out = byCtx.get(ctx);
+  if (out === undefined) byCtx.set(ctx, (out = make()));
+  return out;
+}
+
 /**
  * Which observed objects are weft's. Links carry an ifalias tag; a namespace is weft's when its
  * loopback carries "weft:ctr=<name>;host=<host key>". Everything else is never touched.
@@ -40,7 +57,11 @@ function holdsOnlyOurs(s: NsSnapshot, peerIndexes: ReadonlySet<number>): boolean
  * - it holds the container end of at least one of weft's tagged veths, and nothing else.
  * Any other namespace with a name weft wants, empty or not, is someone else's: a conflict.
  */
-export function ownedNamespaces(obs: Observation, ctx: ObserveContext): Map<NsKey, Owner> {
+export function ownedNamespaces(obs: Observation, ctx: ObserveContext): ReadonlyMap<NsKey, Owner> {
+  return memo(namespacesMemo, obs, ctx, () => findOwnedNamespaces(obs, ctx));
+}
+
+function findOwnedNamespaces(obs: Observation, ctx: ObserveContext): Map<NsKey, Owner> {
   const out = new Map<NsKey, Owner>();
   for (const [key, snap] of obs.namespaces) {
     const lo = snap.links.find((l) => l.name === 'lo');
@@ -75,21 +96,38 @@ function ourVethIndexes(obs: Observation, key: NsKey): Set<number> {
 }
 
 /** Host veths that are weft's, with the container-side link they pair with (if found). */
-export function ownedVeths(obs: Observation): { host: KLink; owner: Owner; peerNs: NsKey; peer?: KLink }[] {
-  const out: { host: KLink; owner: Owner; peerNs: NsKey; peer?: KLink }[] = [];
+export function ownedVeths(obs: Observation): readonly OwnedVeth[] {
+  let out = vethsMemo.get(obs);
+  if (!out) vethsMemo.set(obs, (out = findOwnedVeths(obs)));
+  return out;
+}
+
+interface OwnedVeth {
+  host: KLink;
+  owner: Owner;
+  peerNs: NsKey;
+  peer?: KLink;
+}
+
+function findOwnedVeths(obs: Observation): OwnedVeth[] {
+  const out: OwnedVeth[] = [];
   for (const link of obs.hostSnapshot.links) {
     if (link.kind !== 'veth') continue;
     const tag = parseAlias(link.alias);
     if (!tag?.['ctr'] || !tag['net']) continue;
     const peerNs = netnsName(obs.hostNetns, tag['ctr']);
-    const peer = obs.namespaces.get(peerNs)?.links.find((l) => l.kind === 'veth' && l.linkIndex === link.ifindex);
+    const peer = (obs.allNamespaces ?? obs.namespaces).get(peerNs)?.links.find((l) => l.kind === 'veth' && l.linkIndex === link.ifindex);
     out.push({ host: link, owner: { kind: 'container', name: tag['ctr'] }, peerNs, ...(peer ? { peer } : {}) });
   }
   return out;
 }
 
 /** Owned links per namespace (host links by tag; container links of owned namespaces; peers in attached ones). */
-export function ownedLinks(obs: Observation, ctx: ObserveContext): Map<NsKey, Map<string, Owner>> {
+export function ownedLinks(obs: Observation, ctx: ObserveContext): ReadonlyMap<NsKey, ReadonlyMap<string, Owner>> {
+  return memo(linksMemo, obs, ctx, () => findOwnedLinks(obs, ctx));
+}
+
+function findOwnedLinks(obs: Observation, ctx: ObserveContext): Map<NsKey, Map<string, Owner>> {
   const out = new Map<NsKey, Map<string, Owner>>();
   const put = (ns: NsKey, name: string, owner: Owner) => {
     let m = out.get(ns);

@@ -7,8 +7,15 @@ export interface Observation {
   hostNetns: string;
   host: NsRef;
   hostSnapshot: NsSnapshot;
-  /** Container namespaces that exist and were read, by key. */
+  /** Container namespaces that exist and were read, by key (a scoped observation: those in its scope). */
   namespaces: Map<NsKey, NsSnapshot>;
+  /**
+   * A scoped observation (observeScoped): every namespace known, for lookups across namespaces
+   * (a host veth's peer); providers iterate `namespaces` only.
+   */
+  allNamespaces?: ReadonlyMap<NsKey, NsSnapshot>;
+  /** A scoped observation without the host in its scope: the host snapshot is there for lookups, its entries are not wanted. */
+  hostOutOfScope?: boolean;
   /** How each read namespace is entered. */
   nsRefs: Map<NsKey, NsRef>;
   /** Names under /run/netns. */

@@ -12,8 +12,10 @@ import { DaemonMetrics } from './daemon-metrics.js';
 import { KernelEventFilter } from './kernel-events.js';
 import type { ReconcileOutcome } from './daemon-metrics.js';
 import type { PlannedChange } from './plan.js';
-import { reconcile } from './reconcile.js';
+import { nsRefsOf, reconcile } from './reconcile.js';
 import type { ReconcileContext, ReconcileResult } from './reconcile.js';
+import { makeBaseline, reconcileScoped } from './scoped.js';
+import type { Baseline, ScopedResult } from './scoped.js';
 import type { Batch, Timers, TriggerReason } from './trigger.js';
 import { Trigger, realTimers } from './trigger.js';
 import type { ManifestSource, SourceEvent, SourceInfo, SourceLoad } from './watch.js';
@@ -61,9 +63,10 @@ export interface DaemonOptions {
 export const defaultDaemonOptions: DaemonOptions = {
   prune: false,
   resyncMs: 60_000,
-  debounceMs: { manifest: 100, drift: 50, store: 100 },
+  // One deletion's events arrive together (the netlink monitor delivers within a millisecond).
+  debounceMs: { manifest: 100, drift: 10, store: 100 },
   maxWaitMs: 500,
-  writeGraceMs: 30,
+  writeGraceMs: 10,
   nsIdRefreshMs: 5000,
   retryMs: { min: 500, max: 30_000 },
   storeTimeoutMs: 3000,
@@ -224,6 +227,11 @@ export class Daemon {
   private readonly counts: Record<ReconcileOutcome, number> = { converged: 0, applied: 0, failed: 0 };
   private readonly drift = { events: 0, ownEventsIgnored: 0, repairs: 0, repairedObjects: 0, lastEventAt: undefined as string | undefined };
   private readonly events: KernelEventFilter;
+  /**
+   * What the last full reconcile converged to, for drift passes over the namespaces events name
+   * (reconcileScoped); dropped whenever a reconcile fails or the manifests or peers change.
+   */
+  private baseline: { model: Model; peers: number | undefined; topology: Topology; state: Baseline } | undefined;
 
   private monitor: KernelWatch | undefined;
   private resyncTimer: unknown;
@@ -242,7 +250,7 @@ export class Daemon {
       timers: this.timers,
       nsIdRefreshMs: this.opts.nsIdRefreshMs,
       hostNetns: deps.ctx.hostNetns,
-      invalidate: (ns) => this.kernel.invalidate(ns),
+      invalidate: (ns, aspect) => this.kernel.invalidate(ns, aspect),
       drift: (e, ns) => this.onDrift(e, ns),
       own: (e) => this.noteOwn(e),
     });
@@ -426,7 +434,8 @@ export class Daemon {
 
   private async runBatch(batch: Batch): Promise<void> {
     const full = batch.dirty === 'all' || FULL_REASONS.some((r) => batch.reasons.has(r));
-    this.kernel.invalidate(full ? 'all' : batch.dirty);
+    // The dirty namespaces were forgotten as their events came (their tables only for nft events).
+    if (full) this.kernel.invalidate('all');
     const reasons = [...batch.reasons];
     let changed = false;
     // Drift and store changes leave the manifests as they are.
@@ -491,6 +500,21 @@ export class Daemon {
         this.driversFor = { model, drivers };
       }
       const ctx = this.driversFor ? { ...this.ctx, drivers: await this.driversFor.drivers } : this.ctx;
+      const scoped = await this.tryScoped(batch, model, ctx);
+      if (scoped) {
+        changes = scoped.plan.changes.length;
+        summary = summarizeChanges(scoped.plan.changes, this.ctx.providers);
+        outcome = changes > 0 ? 'applied' : 'converged';
+        if (changes > 0) {
+          this.drift.repairs++;
+          this.drift.repairedObjects += changes;
+          this.metrics.driftRepairs.inc();
+          this.metrics.driftRepairedObjects.inc({}, changes);
+          for (const c of scoped.plan.changes) this.metrics.changes.inc({ action: c.action });
+        }
+        delete this.errors.reconcile;
+        return this.reported(scoped.scope.length, outcome, changes, summary, { started, t0, revision, trigger, reads, before }, this.baseline?.topology);
+      }
       const result = await reconcile(model, ctx, { prune: this.opts.prune, dryRun: false });
       changes = result.plan.changes.length + result.plugins.changes.length;
       summary = summarizeChanges(result.plan.changes, this.ctx.providers);
@@ -519,11 +543,48 @@ export class Daemon {
       for (const c of result.plan.changes) this.metrics.changes.inc({ action: c.action });
       await this.deps.dns?.update(result, revision, this.store?.generation);
       topology = result.topology;
+      this.baseline =
+        result.pluginLinks.size === 0 && result.plugins.failures.length === 0
+          ? { model, peers: this.store?.generation, topology, state: makeBaseline(result.desired, result.observation, nsRefsOf(result.topology), result.owners) }
+          : undefined;
     } catch (err) {
       outcome = 'failed';
+      this.baseline = undefined;
       this.setError('reconcile', err as Error, revision !== undefined ? { revision } : {});
       this.scheduleRetry();
     }
+    return this.reported(undefined, outcome, changes, summary, { started, t0, revision, trigger, reads, before }, topology);
+  }
+
+  /**
+   * A drift-only batch over the namespaces its events name, against the last full reconcile's
+   * desired state (the manifests and the peers are unchanged). Undefined when the batch needs a
+   * full reconcile, or when the drift pass failed (the full one then runs and reports).
+   */
+  private async tryScoped(batch: Batch, model: Model, ctx: ReconcileContext): Promise<ScopedResult | undefined> {
+    const b = this.baseline;
+    if (!b || batch.dirty === 'all' || [...batch.reasons].some((r) => r !== 'drift')) return undefined;
+    if (b.model !== model || b.peers !== this.store?.generation || this.lastOutcome === 'failed') return undefined;
+    try {
+      return await reconcileScoped(b.state, ctx, batch.dirty, this.opts.prune);
+    } catch (err) {
+      this.baseline = undefined;
+      this.deps.ctx.log.info({ err: (err as Error).message, namespaces: [...batch.dirty] }, 'drift pass did not converge; reconciling everything');
+      return undefined;
+    }
+  }
+
+  /** Records and logs one reconcile's outcome; returns the topology it converged to. */
+  private reported(
+    scoped: number | undefined,
+    outcome: ReconcileOutcome,
+    changes: number,
+    summary: string,
+    at: { started: Date; t0: number; revision: string | undefined; trigger: TriggerReason[]; reads: { fresh: number; cached: number }; before: { processes: number; writes: number } },
+    topology: Topology | undefined,
+  ): Topology | undefined {
+    const { started, t0, revision, trigger, reads, before } = at;
+    const log = this.deps.ctx.log;
     const durationMs = performance.now() - t0;
     this.counts[outcome]++;
     this.lastOutcome = outcome;
@@ -550,6 +611,8 @@ export class Daemon {
       writes: this.kernel.stats.writes - before.writes,
       nsRead: this.kernel.reads.fresh - reads.fresh,
       nsCached: this.kernel.reads.cached - reads.cached,
+      // A drift pass: the namespaces it read and diffed (a full reconcile has none).
+      ...(scoped !== undefined ? { scoped } : {}),
     };
     if (outcome === 'failed') log.error({ ...fields, err: this.errors.reconcile?.message }, 'reconcile failed');
     else log.info(fields, outcome === 'applied' ? 'reconcile applied' : 'reconcile converged');

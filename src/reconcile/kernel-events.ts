@@ -1,4 +1,4 @@
-import type { KernelEvent } from '../kernel/index.js';
+import type { KernelEvent, StaleAspect } from '../kernel/index.js';
 import { CarrierFilter, isNoise } from '../kernel/index.js';
 import type { NsKey } from '../state/types.js';
 import { HOST } from '../state/types.js';
@@ -22,7 +22,7 @@ export interface KernelEventFilterDeps {
   /** --host-netns: namespaces named `${hostNetns}-...` are weft's even before a reconcile lists them. */
   hostNetns: string;
   /** A namespace's cached snapshot is stale (any event in it, weft's own included). */
-  invalidate(ns: NsKey[]): void;
+  invalidate(ns: NsKey[], aspect: StaleAspect): void;
   /** Someone else changed a namespace weft reads. */
   drift(e: KernelEvent, ns: NsKey): void;
   /** An event caused by weft's own write. */
@@ -140,7 +140,7 @@ export class KernelEventFilter {
   private handle(e: KernelEvent, own: boolean, ns: NsKey): void {
     if (ns !== HOST && !this.isOurs(ns)) return;
     // Always forget the snapshot: a foreign change during our write is drift the verify pass must see.
-    this.deps.invalidate([ns]);
+    this.deps.invalidate([ns], e.source === 'nft' ? 'all' : 'ip');
     if (own) this.deps.own(e);
     else this.deps.drift(e, ns);
   }

@@ -68,11 +68,15 @@ export function planChanges(observed: KernelState, desired: KernelState, provide
   cascadeFreshLinks(changes, desired);
   markImplied(changes, opts.prune);
   const sorted = sortChanges(changes, rank);
+  let owners: Plan['owners'] | undefined;
   return {
     changes: sorted.filter((c) => opts.prune || !c.orphan),
     orphans: sorted.filter((c) => c.orphan && !opts.prune),
-    // Sysctls are read whether or not weft set them (ip_forward is always there): they do not make an owner exist.
-    owners: { before: ownersOf(observed, ['sysctls']), after: ownersOf(desired, []) },
+    // Sysctls are read whether or not weft set them (ip_forward is always there): they do not make
+    // an owner exist. Counted when asked (plan output), not by the daemon's drift passes.
+    get owners() {
+      return (owners ??= { before: ownersOf(observed, ['sysctls']), after: ownersOf(desired, []) });
+    },
   };
 }
 

@@ -61,6 +61,10 @@ export interface ReconcileResult {
   desired: KernelState;
   observed: KernelState;
   observation: Observation;
+  /** Owner keys the manifests declare: objects of any other owner are orphans. */
+  owners: ReadonlySet<string>;
+  /** Interfaces plugins made or make in container namespaces (not weft's to change). */
+  pluginLinks: ReadonlyMap<NsKey, ReadonlySet<string>>;
   /** Writes happened (false for dry runs and converged systems). */
   applied: boolean;
   durationMs: number;
@@ -105,7 +109,7 @@ export function detectNode(model: Model, host: NsSnapshot, node: string | undefi
   return match.name;
 }
 
-function nsRefsOf(topology: Topology): Map<NsKey, NsRef> {
+export function nsRefsOf(topology: Topology): Map<NsKey, NsRef> {
   const out = new Map<NsKey, NsRef>();
   for (const c of topology.containers.values()) {
     if (c.local && c.ns && c.nsPath) out.set(c.ns, { key: c.ns, path: c.nsPath });
@@ -358,6 +362,8 @@ export async function reconcile(model: Model, ctx: ReconcileContext, opts: Recon
     desired: p.compiled.desired,
     observed: p.observed,
     observation: p.observation,
+    owners: p.owners,
+    pluginLinks: p.pluginLinks,
     applied: false,
     durationMs: 0,
     stats: { processes: 0, writes: 0 },
@@ -373,6 +379,8 @@ export async function reconcile(model: Model, ctx: ReconcileContext, opts: Recon
     result.desired = again.compiled.desired;
     result.observed = second.observed;
     result.observation = second.observation;
+    result.owners = again.owners;
+    result.pluginLinks = again.pluginLinks;
   }
   return finish(result, ctx, started, before);
 }
@@ -412,6 +420,8 @@ export async function destroy(model: Model, ctx: ReconcileContext, opts: { dryRu
     desired,
     observed: p.observed,
     observation: p.observation,
+    owners: keep,
+    pluginLinks: p.pluginLinks,
     applied: false,
     durationMs: 0,
     stats: { processes: 0, writes: 0 },

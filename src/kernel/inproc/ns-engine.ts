@@ -71,15 +71,21 @@ export class NsEngine {
     } catch {
       names = [];
     }
+    // A name removed closes its handles here. A name replaced (deleted and made again) is caught
+    // by the watcher; comparing every name's identity (a stat each: 8 ms at 1000 namespaces) is
+    // done at most every FULL_CHECK_MS, for a watch event missed.
+    const present = new Set(names);
+    const full = Date.now() - this.lastFullCheck >= FULL_CHECK_MS;
+    if (full) this.lastFullCheck = Date.now();
     const live = new Set<string>();
-    for (const n of names) {
-      const k = keyOf(`${NETNS_RUN_DIR}/${n}`);
-      if (k) live.add(k);
+    for (const [n, k] of this.byName) {
+      if (present.has(n) && (!full || keyOf(`${NETNS_RUN_DIR}/${n}`) === k)) live.add(k);
     }
     for (const k of [...this.handles.keys()]) if (!live.has(k)) this.drop(k);
     for (const [n, k] of [...this.byName]) if (!this.handles.has(k)) this.byName.delete(n);
     return names;
   }
+  private lastFullCheck = 0;
 
   /** Creates named namespaces as `ip netns add` does, without a process. */
   addNetns(names: readonly string[]): number {
@@ -304,7 +310,7 @@ export class NsEngine {
     const tables = spec.nftTables ?? [];
     const h = this.handle(path, tables.length > 0);
     if (!h) return null;
-    const links = decodeLinks(h.rtnl.dump(NL.RTM_GETLINK, ifinfomsg()));
+    const links = decodeLinks(h.rtnl.dump(NL.RTM_GETLINK, ifinfomsg(), LINK_DUMP_ATTRS));
     const addrs = decodeAddresses(h.rtnl.dump(NL.RTM_GETADDR, ifaddrmsg({ family: 0, prefixlen: 0, index: 0 })), links);
     const routes = decodeRoutes([...h.rtnl.dump(NL.RTM_GETROUTE, rtmsg({ family: AF.AF_INET })), ...h.rtnl.dump(NL.RTM_GETROUTE, rtmsg({ family: AF.AF_INET6 }))], links);
     const snap: NsSnapshot = { links, addresses: addrs, routes, sysctls: {}, nft: {} };
@@ -322,7 +328,7 @@ export class NsEngine {
   /** Link names of a namespace (null when it is gone). */
   linkNames(path: string | null): string[] | null {
     const h = this.handle(path, false);
-    return h ? decodeLinks(h.rtnl.dump(NL.RTM_GETLINK, ifinfomsg())).map((l) => l.name) : null;
+    return h ? decodeLinks(h.rtnl.dump(NL.RTM_GETLINK, ifinfomsg(), LINK_DUMP_ATTRS)).map((l) => l.name) : null;
   }
 
   // ---- the kernel monitor's: namespace ids, links going away ----
@@ -578,6 +584,12 @@ function getNsId(rtnl: RtnlSocket, fd: number): number | undefined {
   const id = s32(replies[0] ? parseAttrs(replies[0].body, 4).get(MON.NETNSA_NSID) : undefined);
   return id === undefined || id < 0 ? undefined : id;
 }
+
+/** Link dumps leave out the counters weft never reads. */
+const LINK_DUMP_ATTRS = [attr.u32(IFLA.IFLA_EXT_MASK, IFLA.RTEXT_FILTER_SKIP_STATS)];
+
+/** How often listNetns compares every held namespace's identity with its name's. */
+const FULL_CHECK_MS = 5000;
 
 /** The nsfs identity of a namespace file: device and inode; undefined when it is missing. */
 function keyOf(path: string): string | undefined {

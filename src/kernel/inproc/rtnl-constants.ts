@@ -93,6 +93,9 @@ export const IFLA = {
   IFLA_IFALIAS: 20,
   IFLA_AF_SPEC: 26,
   IFLA_NET_NS_FD: 28,
+  IFLA_EXT_MASK: 29,
+  /** IFLA_EXT_MASK: no counters (a dump of 1000 links is a third of the size without them). */
+  RTEXT_FILTER_SKIP_STATS: 8,
   IFLA_LINK_NETNSID: 37,
   IFLA_INFO_KIND: 1,
   IFLA_INFO_DATA: 2,

@@ -1,6 +1,6 @@
 import { strerror } from './libc.js';
 import { closeFd, netlinkSocket, recv, send, setIntOption, SO_RCVBUF, SO_SNDBUF, SOL_NETLINK, SOL_SOCKET } from './libc.js';
-import type { NlMessage } from './rtnl-codec.js';
+import type { Attr, NlMessage } from './rtnl-codec.js';
 import { encodeMessage, parseError, splitMessages } from './rtnl-codec.js';
 import { NL } from './rtnl-constants.js';
 import type { Request } from './rtnl-requests.js';
@@ -62,9 +62,9 @@ export class RtnlSocket {
   }
 
   /** A dump: every reply message until NLMSG_DONE. */
-  dump(type: number, fixed: Buffer): NlMessage[] {
+  dump(type: number, fixed: Buffer, attrs: Attr[] = []): NlMessage[] {
     const seq = ++this.seq;
-    send(this.fd, encodeMessage(type, NL.NLM_F_DUMP, seq, fixed, []));
+    send(this.fd, encodeMessage(type, NL.NLM_F_DUMP, seq, fixed, attrs));
     const out: NlMessage[] = [];
     for (;;) {
       for (const m of splitMessages(RECV_BUFFER, recv(this.fd, RECV_BUFFER))) {

@@ -16,7 +16,7 @@ import { parseElementComment, parseRuleComment, ruleDigest } from './comments.js
 export function observeNftables(obs: Observation, ctx: ObserveContext, tablesFor: (ns: NsKey) => NftTableRef[]): Record<string, NftEntry> {
   const out: Record<string, NftEntry> = {};
   const owned = ownedNamespaces(obs, ctx);
-  const snapshots: [NsKey, Record<string, unknown[] | null>][] = [[HOST, obs.hostSnapshot.nft]];
+  const snapshots: [NsKey, Record<string, unknown[] | null>][] = obs.hostOutOfScope ? [] : [[HOST, obs.hostSnapshot.nft]];
   for (const [key, snap] of obs.namespaces) snapshots.push([key, snap.nft]);
   for (const [ns, tables] of snapshots) {
     for (const ref of tablesFor(ns)) {
@@ -26,13 +26,36 @@ export function observeNftables(obs: Observation, ctx: ObserveContext, tablesFor
       const owner = ctx.desired.nftables[tableId]?.owner ?? (ns === HOST ? hostOwner(obs.hostNetns) : owned.get(ns));
       // A weft-named table in a namespace weft does not own is not weft's.
       if (!owner) continue;
-      for (const e of tableEntries(ns, ref, listed, owner, ctx)) out[ids.nft(e)] = e;
+      Object.assign(out, tableEntries(ns, ref, listed, owner, ctx));
     }
   }
   return out;
 }
 
-function tableEntries(ns: NsKey, ref: NftTableRef, listed: NftListed[], owner: Owner, ctx: ObserveContext): NftEntry[] {
+/**
+ * A table listed once and observed many times (the daemon keeps a namespace's tables while only
+ * its links change) is turned into entries once: they depend on the listing, the owner and the
+ * desired rules, which are checked on every reuse.
+ */
+const tableMemo = new WeakMap<NftListed[], { ns: NsKey; owner: string; entries: Record<string, NftEntry>; wants: Map<string, NftEntry | undefined> }>();
+
+/** A table's entries by id. */
+function tableEntries(ns: NsKey, ref: NftTableRef, listed: NftListed[], owner: Owner, ctx: ObserveContext): Record<string, NftEntry> {
+  const memo = tableMemo.get(listed);
+  const ownerKey = `${owner.kind}/${owner.name}`;
+  if (memo && memo.ns === ns && memo.owner === ownerKey && [...memo.wants].every(([id, want]) => ctx.desired.nftables[id] === want)) return memo.entries;
+  const entries: Record<string, NftEntry> = {};
+  const wants = new Map<string, NftEntry | undefined>();
+  for (const e of listTableEntries(ns, ref, listed, owner, ctx)) {
+    const id = ids.nft(e);
+    entries[id] = e;
+    if (e.kind === 'rule') wants.set(id, ctx.desired.nftables[id]);
+  }
+  tableMemo.set(listed, { ns, owner: ownerKey, entries, wants });
+  return entries;
+}
+
+function listTableEntries(ns: NsKey, ref: NftTableRef, listed: NftListed[], owner: Owner, ctx: ObserveContext): NftEntry[] {
   const family = ref.family;
   const table = ref.name;
   const out: NftEntry[] = [];

@@ -31,6 +31,47 @@ describe('CachingKernel', () => {
     expect(k.reads).toEqual({ cached: 3, fresh: 5 });
   });
 
+  it('a link or address event keeps the cached nftables: the next read lists no table', async () => {
+    const { inner, k } = setup();
+    const asked: NsReadRequest[] = [];
+    const read = inner.readNamespaces.bind(inner);
+    inner.readNamespaces = async (reqs) => {
+      asked.push(...reqs);
+      return read(reqs);
+    };
+    const withTable: NsReadRequest = { ns: host, sysctls: [], nftTables: [{ family: 'inet', name: 'weft' }] };
+    const first = (await k.readNamespaces([withTable])).get('@host')!;
+    k.invalidate(['@host'], 'ip');
+    const second = (await k.readNamespaces([withTable])).get('@host')!;
+    expect(asked.map((r) => r.nftTables)).toEqual([[{ family: 'inet', name: 'weft' }], []]);
+    expect(second.nft).toBe(first.nft);
+    // An nftables event (or a write with nftables commands) forgets the tables too.
+    k.invalidate(['@host']);
+    await k.readNamespaces([withTable]);
+    expect(asked.at(-1)?.nftTables).toEqual([{ family: 'inet', name: 'weft' }]);
+  });
+
+  it('a write without nftables commands keeps the tables of the namespaces it wrote', async () => {
+    const { inner, k } = setup();
+    const asked: NsReadRequest[] = [];
+    const read = inner.readNamespaces.bind(inner);
+    inner.readNamespaces = async (reqs) => {
+      asked.push(...reqs);
+      return read(reqs);
+    };
+    const withTable: NsReadRequest = { ns: host, sysctls: [], nftTables: [{ family: 'inet', name: 'weft' }] };
+    await k.readNamespaces([withTable]);
+    const p = emptyProgram(host);
+    p.host.ip.push({ op: 'link-set', name: 'lo', up: true, what: 'lo up' });
+    await k.run(p);
+    await k.readNamespaces([withTable]);
+    expect(asked.at(-1)?.nftTables).toEqual([]);
+    p.host.nft.push({ add: { table: { family: 'inet', name: 'weft' } } });
+    await k.run(p);
+    await k.readNamespaces([withTable]);
+    expect(asked.at(-1)?.nftTables).toEqual([{ family: 'inet', name: 'weft' }]);
+  });
+
   it('a different request (another sysctl) is read afresh', async () => {
     const { inner, k } = setup();
     await k.readNamespaces([req(host, ['net/ipv4/ip_forward'])]);

@@ -31,6 +31,7 @@ function world(text = base, opts: Partial<DaemonOptions> = {}) {
   const nsIds = new Map([
     [1, 'h1-c1'],
     [2, 'h1-c2'],
+    [3, 'h1-c3'],
     [7, 'someone-else'],
   ]);
   const daemon = new Daemon({
@@ -106,6 +107,97 @@ describe('watch daemon on the fake kernel', () => {
     await eventually(() => w.kernel.ns('h1').links.get('docker0')!.up);
     await w.daemon.idle();
     expect(w.daemon.status().lastReconcile?.summary).toBe('~1 bridge');
+  });
+
+  describe('drift passes (only the namespaces events name, against the last full reconcile)', () => {
+    /** Records which namespaces the daemon reads from now on. */
+    function readsOf(w: ReturnType<typeof world>): string[] {
+      const seen: string[] = [];
+      const inner = w.kernel.readNamespaces.bind(w.kernel);
+      w.kernel.readNamespaces = async (reqs) => {
+        for (const r of reqs) seen.push(r.ns.key);
+        return inner(reqs);
+      };
+      return seen;
+    }
+    /** Deletes c1's veth pair as `ip link del` would: its addresses and routes go with it. */
+    function deleteVethOf(w: ReturnType<typeof world>, ctr: string): string {
+      const host = w.kernel.ns('h1');
+      const veth = [...host.links.values()].find((l) => l.peer?.ns === `h1-${ctr}`)!;
+      host.links.delete(veth.name);
+      const c = w.kernel.ns(`h1-${ctr}`);
+      c.links.delete(veth.peer!.name);
+      c.addrs = c.addrs.filter((a) => a.dev !== veth.peer!.name);
+      c.routes = c.routes.filter((r) => r.dev !== veth.peer!.name);
+      return veth.peer!.name;
+    }
+
+    it('a veth deleted by hand, told by a host event alone: the repair reaches the container end and reads nothing else', async () => {
+      const w = await started(world());
+      await w.daemon.idle();
+      const reads = readsOf(w);
+      const ifname = deleteVethOf(w, 'c1');
+      w.event({ object: 'link', nsid: null, deleted: true });
+      await eventually(() => w.daemon.status().drift.repairs === 1);
+      await w.daemon.idle();
+      expect(w.kernel.ns('h1-c1').links.has(ifname)).toBe(true);
+      expect(w.kernel.ns('h1-c1').addrs.map((a) => a.local)).toEqual(['172.17.0.2']);
+      expect(w.kernel.ns('h1-c1').routes.some((r) => r.dst === 'default')).toBe(true);
+      expect(new Set(reads)).toEqual(new Set(['@host', 'h1-c1']));
+      expect(w.daemon.status().lastReconcile).toMatchObject({ result: 'applied', trigger: ['drift'] });
+      // A full reconcile agrees: nothing left to do.
+      await w.daemon.forceFull();
+      await w.daemon.idle();
+      expect(w.daemon.status().lastReconcile).toMatchObject({ result: 'converged', trigger: ['signal'] });
+    });
+
+    it('a container namespace deleted by hand comes back whole, with its files', async () => {
+      const w = await started(world());
+      await w.daemon.idle();
+      deleteVethOf(w, 'c2');
+      w.kernel.namespaces.delete('h1-c2');
+      w.event({ object: 'link', nsid: null, deleted: true });
+      await eventually(() => w.kernel.namespaces.has('h1-c2') && w.daemon.status().drift.repairs === 1);
+      await w.daemon.idle();
+      expect(w.kernel.ns('h1-c2').addrs.map((a) => a.local)).toEqual(['172.21.0.2']);
+      await w.daemon.forceFull();
+      await w.daemon.idle();
+      expect(w.daemon.status().lastReconcile).toMatchObject({ result: 'converged' });
+    });
+
+    it('a drift pass that fails hands over to a full reconcile, which repairs', async () => {
+      const w = await started(world());
+      await w.daemon.idle();
+      w.kernel.ns('h1-c1').addrs = [];
+      w.kernel.failOn = { match: /addr add 172\.17\.0\.2/, message: 'RTNETLINK answers: Permission denied' };
+      const cached = w.daemon.kernel.reads.cached;
+      w.event({ nsid: 1 });
+      await eventually(() => w.daemon.status().drift.repairs === 1);
+      await w.daemon.idle();
+      expect(w.kernel.ns('h1-c1').addrs.map((a) => a.local)).toEqual(['172.17.0.2']);
+      // The full reconcile asked for every namespace (the host and h1-c2 from the cache); a drift pass asks for none it does not read.
+      expect(w.daemon.kernel.reads.cached - cached).toBeGreaterThanOrEqual(2);
+      expect(w.daemon.status()).toMatchObject({ ready: true, error: null, reconciles: { failed: 0 } });
+    });
+
+    it('a manifest edit after drift passes still converges (the baseline follows the edit)', async () => {
+      const w = await started(world());
+      await w.daemon.idle();
+      w.kernel.ns('h1-c1').addrs = [];
+      w.event({ nsid: 1 });
+      await eventually(() => w.daemon.status().drift.repairs === 1);
+      await w.daemon.idle();
+      w.source.set(base + yaml.container('c3', '{networks: [isolated_nw]}'));
+      await eventually(() => w.kernel.namespaces.has('h1-c3'));
+      await w.daemon.idle();
+      w.kernel.ns('h1-c3').addrs = [];
+      w.event({ nsid: 3 });
+      await eventually(() => w.kernel.ns('h1-c3').addrs.length === 1);
+      await w.daemon.idle();
+      await w.daemon.forceFull();
+      await w.daemon.idle();
+      expect(w.daemon.status().lastReconcile).toMatchObject({ result: 'converged' });
+    });
   });
 
   it('ignores events caused by its own writes and by its own nft processes', async () => {
