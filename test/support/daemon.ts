@@ -33,6 +33,8 @@ export interface ReconcileLine {
   summary: string;
   nsRead: number;
   nsCached: number;
+  /** A drift pass: how many namespaces it read (absent for a full reconcile). */
+  scoped?: number;
 }
 
 /** The daemon's reconcile log lines written after `from` (an offset into its output). */
