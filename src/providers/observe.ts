@@ -71,7 +71,7 @@ export async function observe(kernel: Kernel, req: ObserveRequest): Promise<{ ob
     if (cached) snapshots.set(r.ns.key, cached);
     else reads.push(r);
   }
-  for (const [k, v] of await kernel.readNamespaces(reads)) snapshots.set(k, v);
+  for (const [k, v] of await readNamespaces(kernel, reads, req.providers)) snapshots.set(k, v);
   const hostFound = snapshots.get(HOST);
   if (!hostFound) throw new Error(`the host namespace ${req.hostNetns || '(root)'} cannot be read; does it exist?`);
 
@@ -113,6 +113,20 @@ export async function observe(kernel: Kernel, req: ObserveRequest): Promise<{ ob
   const ctx = { desired: req.desired, ...(req.pluginLinks ? { pluginLinks: req.pluginLinks } : {}) };
   for (const p of req.providers) (observed as unknown as Record<string, unknown>)[p.domain] = p.observe(observation, ctx);
   return { observation, observed };
+}
+
+/** Reads, then reads again with them the namespaces whose first snapshot says a provider's conditional tables may be there. */
+async function readNamespaces(kernel: Kernel, reqs: readonly NsReadRequest[], providers: readonly Provider[]): Promise<Map<NsKey, NsSnapshot | null>> {
+  const out = await kernel.readNamespaces(reqs);
+  const again: NsReadRequest[] = [];
+  for (const r of reqs) {
+    const snap = out.get(r.ns.key);
+    if (!snap) continue;
+    const extra = providers.flatMap((p) => p.nftTablesIf?.(r.ns.key, snap) ?? []).filter((t) => !(nftTableKey(t) in snap.nft));
+    if (extra.length > 0) again.push({ ...r, nftTables: [...(r.nftTables ?? []), ...extra] });
+  }
+  if (again.length > 0) for (const [k, v] of await kernel.readNamespaces(again)) out.set(k, v);
+  return out;
 }
 
 /**
@@ -183,7 +197,7 @@ export async function observeScoped(kernel: Kernel, req: ScopedObserveRequest): 
     if (cached) snapshots.set(r.ns.key, cached);
     else reads.push(r);
   }
-  for (const [k, v] of await kernel.readNamespaces(reads)) snapshots.set(k, v);
+  for (const [k, v] of await readNamespaces(kernel, reads, req.providers)) snapshots.set(k, v);
   const hostFound = scope.has(HOST) ? snapshots.get(HOST) : base.hostSnapshot;
   if (!hostFound) throw new Error(`the host namespace ${req.hostNetns || '(root)'} cannot be read; does it exist?`);
 

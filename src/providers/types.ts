@@ -69,6 +69,8 @@ export interface Provider<D extends Domain = Domain> {
   render(change: Change<KernelState[D][string]>, out: ProgramBuilder, ctx: RenderContext): void;
   /** nftables tables this provider reads in a namespace (HOST or a container's); listed in the same pass. */
   nftTables?(ns: NsKey): NftTableRef[];
+  /** Tables to list only where a namespace's first read says they may exist (read again with them). */
+  nftTablesIf?(ns: NsKey, first: NsSnapshot): NftTableRef[];
   /** Extra tables the host namespace's read includes (neighbours, VXLAN forwarding entries). */
   hostReads?(desired: KernelState): Pick<NsReadRequest, 'neighbours' | 'fdb'>;
 }

@@ -6,8 +6,8 @@ import { eventually, run, type TestHost } from './netns.js';
 
 /**
  * The soak (issue 16): `weft watch` over many containers while a chaos loop breaks one of weft's
- * objects every FAULT_EVERY ms (a link, an address, a route, an nft rule or element, a sysctl, an
- * /etc/netns file) and an edit loop changes the manifests every EDIT_EVERY ms (add, change a
+ * objects every FAULT_EVERY ms (a link, an address, a route, an overlay's neighbour or FDB entry,
+ * an nft rule or element, a sysctl, an /etc/netns file) and an edit loop changes the manifests every EDIT_EVERY ms (add, change a
  * port, remove). Every fault and edit is checked by an independent eye (`ip -j`, `nft -j`,
  * /proc/sys through `ip netns exec`, the files), never by weft's own status; the daemon's RSS and
  * open fds are sampled from /proc. Seeded: SEED replays the same choices.
@@ -82,6 +82,29 @@ const subnet = (n: number) => `10.${230 + n}.0`;
 
 function networkYaml(): string {
   return Array.from({ length: NETS }, (_, n) => `apiVersion: weft/v1\nkind: Network\nmetadata: {name: sk${n}}\nspec:\n  driver: bridge\n  ipam:\n    config:\n      - subnet: ${subnet(n)}.0/24\n`).join('---\n');
+}
+
+/*
+ * An overlay beside the bridges, so the chaos loop also breaks neighbour and forwarding (FDB)
+ * entries: this host (sk-a, its underlay address on a dummy link) and a second Host (sk-b) that
+ * runs REMOTE containers. weft programs one FDB and one neighbour entry per remote container on
+ * the VXLAN device, and one broadcast FDB entry; sk-b need not exist (no traffic crosses).
+ */
+const UNDERLAY = { dev: 'wsu0', local: '198.18.61.1', peer: '198.18.61.2' };
+const REMOTES = 6;
+const OVERLAY = 'skov';
+
+function overlayYaml(): string {
+  const host = (name: string, address: string) => `apiVersion: weft/v1\nkind: Host\nmetadata: {name: ${name}}\nspec: {address: ${address}}\n`;
+  const ctr = (name: string, on: string) => `apiVersion: weft/v1\nkind: Container\nmetadata: {name: ${name}}\nspec:\n  host: ${on}\n  networks: [${OVERLAY}]\n`;
+  return [
+    host('sk-a', UNDERLAY.local),
+    host('sk-b', UNDERLAY.peer),
+    `apiVersion: weft/v1\nkind: Network\nmetadata: {name: ${OVERLAY}}\nspec:\n  driver: overlay\n  ipam: {config: [{subnet: 10.229.0.0/24}]}\n`,
+    // One local container: the overlay exists on this host only while one of its containers runs here.
+    ctr('ov-local', 'sk-a'),
+    ...Array.from({ length: REMOTES }, (_, i) => ctr(`ov-r${i}`, 'sk-b')),
+  ].join('---\n');
 }
 
 function containerYaml(c: Ctr): string {
@@ -183,7 +206,15 @@ export async function runSoak(host: TestHost, o: SoakOptions): Promise<SoakResul
     const c = newCtr();
     ctrs.set(c.name, c);
   }
-  const dir = await host.manifests({ 'networks.yaml': networkYaml(), ...Object.fromEntries([...ctrs.values()].map((c) => [`${c.name}.yaml`, containerYaml(c)])) });
+  for (const argv of [
+    ['ip', '-n', host.name, 'link', 'add', UNDERLAY.dev, 'type', 'dummy'],
+    ['ip', '-n', host.name, 'addr', 'add', `${UNDERLAY.local}/24`, 'dev', UNDERLAY.dev],
+    ['ip', '-n', host.name, 'link', 'set', UNDERLAY.dev, 'up'],
+  ]) {
+    const r = await run(argv);
+    if (r.code !== 0) throw new Error(`${argv.join(' ')}: ${r.stderr}`);
+  }
+  const dir = await host.manifests({ 'networks.yaml': networkYaml(), 'overlay.yaml': overlayYaml(), ...Object.fromEntries([...ctrs.values()].map((c) => [`${c.name}.yaml`, containerYaml(c)])) });
   // A new name renamed into place: the daemon never reads half a manifest.
   const writeCtr = async (c: Ctr) => {
     const tmp = path.join(dir, `.${c.name}.tmp`);
@@ -235,6 +266,11 @@ export async function runSoak(host: TestHost, o: SoakOptions): Promise<SoakResul
     return ok;
   };
   const hasHairpin = async (addr: string) => JSON.stringify((await hostNft('set', 'inet', 'weft', 'self_hairpin'))?.nftables ?? []).includes(`"concat":["${addr}","${addr}"]`);
+  /** The overlay's VXLAN device: its remote entries, as `ip` and `bridge` show them. */
+  const vxlan = async () => (await json<{ ifname: string; linkinfo?: { info_kind?: string } }[]>(['ip', '-n', host.name, '-d', '-j', 'link', 'show', 'type', 'vxlan']))?.[0]?.ifname;
+  const permanentNeigh = async (dev: string) => (await json<{ dst: string; lladdr?: string }[]>(['ip', '-n', host.name, '-j', 'neigh', 'show', 'dev', dev, 'nud', 'permanent'])) ?? [];
+  const selfFdb = async (dev: string) =>
+    ((await json<{ mac: string; dst?: string; flags?: string[] }[]>(['ip', 'netns', 'exec', host.name, 'bridge', '-j', 'fdb', 'show', 'dev', dev])) ?? []).filter((f) => f.dst === UNDERLAY.peer && (f.flags ?? []).includes('self'));
   const pubPorts = async (): Promise<string> => JSON.stringify((await hostNft('map', 'inet', 'weft', 'pub_port'))?.nftables ?? []);
 
   /** The fault kinds, each: inject into container c (or the host), return how to see it repaired. */
@@ -301,6 +337,20 @@ export async function runSoak(host: TestHost, o: SoakOptions): Promise<SoakResul
       if ((await run(['ip', 'netns', 'exec', host.name, 'sysctl', '-qw', 'net.ipv4.ip_forward=0'])).code !== 0) return undefined;
       return { what: 'host ip_forward set to 0', key: 'host-sysctl', tokens: ['ip_forward'], repaired: async () => (await sysctl(host.name, 'net.ipv4.ip_forward')) === '1' };
     }),
+    'neighbour delete': async () => {
+      const dev = await vxlan();
+      const n = dev ? pick(await permanentNeigh(dev)) : undefined;
+      const key = `neigh ${n?.dst ?? ''}`;
+      if (!dev || !n?.lladdr || busy.has(key) || (await run(['ip', '-n', host.name, 'neigh', 'del', n.dst, 'dev', dev])).code !== 0) return undefined;
+      return { what: `neighbour ${n.dst} on ${dev} deleted`, key, tokens: [n.dst, dev], repaired: async () => (await permanentNeigh(dev)).some((x) => x.dst === n.dst && x.lladdr === n.lladdr) };
+    },
+    'fdb delete': async () => {
+      const dev = await vxlan();
+      const f = dev ? pick(await selfFdb(dev)) : undefined;
+      const key = `fdb ${f?.mac ?? ''}`;
+      if (!dev || !f || busy.has(key) || (await run(['ip', 'netns', 'exec', host.name, 'bridge', 'fdb', 'del', f.mac, 'dev', dev, 'dst', UNDERLAY.peer, 'self'])).code !== 0) return undefined;
+      return { what: `FDB entry ${f.mac} on ${dev} deleted`, key, tokens: [f.mac, dev], repaired: async () => (await selfFdb(dev)).some((x) => x.mac === f.mac) };
+    },
     'file change': async (c) => {
       const f = `/etc/netns/${ns(c)}/${random() < 0.5 ? 'hosts' : 'resolv.conf'}`;
       const before = await readFile(f, 'utf8').catch(() => undefined);

@@ -1,5 +1,5 @@
 import { FIREWALL_TABLE, LEGACY_DNS_TABLE } from '../../compile/index.js';
-import type { NftTableRef } from '../../kernel/index.js';
+import type { NftTableRef, NsSnapshot } from '../../kernel/index.js';
 import { exprText } from '../../nft/index.js';
 import { HOST } from '../../state/types.js';
 import type { NsKey } from '../../state/types.js';
@@ -22,6 +22,21 @@ function tablesFor(ns: NsKey): NftTableRef[] {
 }
 
 /**
+ * The tables listed with every read: the host's firewall. A container namespace's legacy DNAT
+ * table is listed only where its first read shows the setting that came with it (route_localnet
+ * on), not in every namespace every time: opening an nftables context per namespace was most of
+ * a no-op apply of 1000 containers.
+ */
+function tablesRead(ns: NsKey): NftTableRef[] {
+  return ns === HOST ? [...WEFT_TABLES.host] : [];
+}
+
+function tablesReadIf(ns: NsKey, snap: NsSnapshot): NftTableRef[] {
+  if (ns === HOST) return [];
+  return Object.entries(snap.sysctls).some(([path, v]) => path.endsWith('/route_localnet') && v === '1') ? [...WEFT_TABLES.container] : [];
+}
+
+/**
  * nftables objects in weft's own tables: tables, chains, sets and maps, their elements, rules.
  * All of a namespace's changes load as one `nft -j -f` transaction. Nothing updates in place:
  * a changed object is deleted and added again in that transaction.
@@ -30,7 +45,8 @@ export const nftablesProvider: Provider<'nftables'> = {
   domain: 'nftables',
   rank: 4,
   recreateOn: ['kind', 'base', 'type', 'map', 'flags', 'key', 'value', 'expr', 'owner'],
-  nftTables: tablesFor,
+  nftTables: tablesRead,
+  nftTablesIf: tablesReadIf,
   observe: (obs, ctx) => observeNftables(obs, ctx, tablesFor),
   describe(e) {
     const where = e.ns === HOST ? '' : ` in ${e.ns}`;

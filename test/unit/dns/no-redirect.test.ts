@@ -45,6 +45,23 @@ describe('embedded DNS without a per-container table', () => {
     expect(w.takeWrites()).toEqual([]);
   });
 
+  it('a plan lists no table in container namespaces, except where route_localnet 1 says an old one may be there', async () => {
+    const w = new FakeWorld();
+    await w.apply(walkthrough);
+    const asked: { ns: string; tables: string[] }[] = [];
+    const read = w.kernel.readNamespaces.bind(w.kernel);
+    w.kernel.readNamespaces = async (reqs) => {
+      for (const r of reqs) asked.push({ ns: r.ns.key, tables: (r.nftTables ?? []).map((t) => `${t.family} ${t.name}`) });
+      return read(reqs);
+    };
+    await w.plan(walkthrough);
+    expect(asked.filter((a) => a.ns !== '@host' && a.tables.length > 0)).toEqual([]);
+    w.kernel.tamper((k) => k.ns('h1-container3').sysctls.set('net/ipv4/conf/eth0/route_localnet', '1'));
+    asked.length = 0;
+    await w.plan(walkthrough);
+    expect(asked.filter((a) => a.ns !== '@host' && a.tables.length > 0)).toEqual([{ ns: 'h1-container3', tables: [TABLE] }]);
+  });
+
   it('a host upgraded from the DNAT design converges: the old table goes, route_localnet returns to 0', async () => {
     const w = new FakeWorld();
     await w.apply(walkthrough);
