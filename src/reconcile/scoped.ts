@@ -16,7 +16,7 @@ import { HOST } from '../state/types.js';
 import { buildProgram } from './apply.js';
 import { ConflictError, findConflicts } from './conflicts.js';
 import { planChanges } from './plan.js';
-import type { Plan, PlanOptions } from './plan.js';
+import type { Plan, PlanOptions, PlannedChange } from './plan.js';
 import type { ReconcileContext } from './reconcile.js';
 
 /** What a full reconcile converged to: the reference a drift pass diffs against. */
@@ -123,28 +123,41 @@ export async function reconcileScoped(base: Baseline, ctx: ReconcileContext, dir
     base.observation = seen.merged;
     return { plan, scope: [...scope], applied: false };
   }
-  const refs = new Map([...base.nsRefs, ...seen.merged.nsRefs]);
   const host = base.observation.host;
-  const program = buildProgram(plan.changes, ctx.providers, host, {
-    desired,
-    observed: seen.observed,
-    nsRef: (key) => (key === HOST ? host : (refs.get(key) ?? { key, path: `/run/netns/${key}` })),
-  });
-  for (const w of program.containers) w.readBack = readSpec(base.desired, ctx.providers, w.ns.key);
-  const readBack = await ctx.kernel.run(program);
-  ctx.log.debug({ ms: lap() }, 'drift pass applied');
-  // Verify what was written (and anything the program touched beyond the scope).
-  for (const ns of touchedNamespaces(program)) if (!program.netnsDelete.includes(ns)) scope.add(ns);
-  desired = slice(scope);
-  const after = await look(scope, desired, seen.merged, readBack ?? undefined);
-  const again = planOnce(after.observed, desired, ctx.providers, planOpts);
-  if (again.changes.length > 0) {
-    throw new NotConvergedError(again.changes.map((c) => `${c.action} ${c.domain} ${c.id}${c.fields.length ? ` (${c.fields.join(', ')})` : ''}`));
+  const done: PlannedChange[] = [];
+  for (let attempt = 1; ; attempt++) {
+    const refs = new Map([...base.nsRefs, ...seen.merged.nsRefs]);
+    const program = buildProgram(plan.changes, ctx.providers, host, {
+      desired,
+      observed: seen.observed,
+      nsRef: (key) => (key === HOST ? host : (refs.get(key) ?? { key, path: `/run/netns/${key}` })),
+    });
+    for (const w of program.containers) w.readBack = readSpec(base.desired, ctx.providers, w.ns.key);
+    const readBack = await ctx.kernel.run(program);
+    done.push(...plan.changes);
+    ctx.log.debug({ ms: lap(), attempt }, 'drift pass applied');
+    // Verify what was written (and anything the program touched beyond the scope).
+    for (const ns of touchedNamespaces(program)) if (!program.netnsDelete.includes(ns)) scope.add(ns);
+    desired = slice(scope);
+    const after = await look(scope, desired, seen.merged, readBack ?? undefined);
+    const again = planOnce(after.observed, desired, ctx.providers, planOpts);
+    if (again.changes.length === 0) {
+      base.observation = after.merged;
+      ctx.log.debug({ ms: lap() }, 'drift pass verified');
+      return { plan: { ...plan, changes: done }, scope: [...scope], applied: true };
+    }
+    // Something broke again while weft wrote (its events then count as weft's own): repair that
+    // too, a few times, within the scope; beyond it, or past that, the full reconcile takes over.
+    if (attempt >= MAX_ATTEMPTS || reachedBeyond(again, scope).length > 0) {
+      throw new NotConvergedError(again.changes.map((c) => `${c.action} ${c.domain} ${c.id}${c.fields.length ? ` (${c.fields.join(', ')})` : ''}`));
+    }
+    seen = after;
+    plan = again;
   }
-  base.observation = after.merged;
-  ctx.log.debug({ ms: lap() }, 'drift pass verified');
-  return { plan, scope: [...scope], applied: true };
 }
+
+/** Apply-and-verify rounds of one drift pass (drift during the write is repaired by the next). */
+const MAX_ATTEMPTS = 3;
 
 /**
  * Namespaces outside the scope that a plan's repairs reach: a veth pair is made from the host

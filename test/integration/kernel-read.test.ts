@@ -127,6 +127,24 @@ describe('in-process kernel reads what iproute2 reads', () => {
     await eventually(async () => !(await must(['ip', '-n', host.name, '-o', 'link', 'show'])).includes('vgone'), 8000);
   });
 
+  it('deleting what is already gone is done; other failures still fail', async () => {
+    const mod = (await import(pathToFileURL(path.join(repoRoot, 'dist/kernel/index.js')).href)) as typeof KernelModule;
+    const ns = { key: '@host', path: `/run/netns/${host.name}` };
+    const p = mod.emptyProgram(ns);
+    p.host.ip.push(
+      { op: 'link-del', name: 'gone0', what: 'deleting link gone0' },
+      { op: 'addr-del', dev: 'br-t', cidr: '10.9.9.9/24', what: 'removing an address' },
+      { op: 'addr-del', dev: 'gone0', cidr: '10.9.9.9/24', what: 'removing an address of a gone link' },
+      { op: 'route-del', family: 4, dst: '10.99.0.0/16', dev: 'br-t', proto: 250, what: 'removing a route' },
+      { op: 'neigh-del', dev: 'vx-t', address: '10.0.0.99', what: 'removing a neighbour' },
+    );
+    p.host.fdb = [{ op: 'fdb-del', dev: 'vx-t', mac: '02:42:0a:00:00:99', dst: '198.18.0.9', what: 'removing a forwarding entry' }];
+    await kernel.run(p);
+    const q = mod.emptyProgram(ns);
+    q.host.ip.push({ op: 'addr-add', dev: 'gone0', cidr: '10.9.9.9/24', what: 'adding an address to a gone link' });
+    await expect(kernel.run(q)).rejects.toThrow(/gone0/);
+  });
+
   it('a namespace that does not exist reads as null', async () => {
     const key = `${host.name}-absent`;
     expect((await kernel.readNamespaces([{ ns: { key, path: `/run/netns/${key}` }, sysctls: [] }])).get(key)).toBeNull();

@@ -484,6 +484,7 @@ export class NsEngine {
     try {
       send();
     } catch (e) {
+      if (alreadyGone(op.op, e)) return;
       throw new WorkError({ internal: e instanceof InternalError, message: `${op.what} in namespace ${ns}`, command: `ip ${safeRender(() => renderIpOp(op))}`, stderr: errText(e) });
     }
   }
@@ -492,6 +493,7 @@ export class NsEngine {
     try {
       send();
     } catch (e) {
+      if (alreadyGone(op.op, e)) return;
       throw new WorkError({ internal: e instanceof InternalError, message: `${op.what} in namespace ${ns}`, command: `bridge ${safeRender(() => renderFdbOp(op))}`, stderr: errText(e) });
     }
   }
@@ -583,6 +585,17 @@ function getNsId(rtnl: RtnlSocket, fd: number): number | undefined {
   }
   const id = s32(replies[0] ? parseAttrs(replies[0].body, 4).get(MON.NETNSA_NSID) : undefined);
   return id === undefined || id < 0 ? undefined : id;
+}
+
+/**
+ * Deleting what is already gone is done, as a delete's purpose is met: the link or its device
+ * (ENODEV), an address (EADDRNOTAVAIL), a route (ESRCH), a neighbour or forwarding entry
+ * (ENOENT). Someone else's deletion racing weft's (drift during a repair) is then no failure.
+ */
+function alreadyGone(op: string, e: unknown): boolean {
+  if (!(e instanceof NetlinkError)) return false;
+  const gone: Record<string, readonly number[]> = { 'link-del': [19], 'addr-del': [19, 99], 'route-del': [3, 19], 'neigh-del': [2, 19], 'fdb-del': [2, 19] };
+  return gone[op]?.includes(e.errno) ?? false;
 }
 
 /** Link dumps leave out the counters weft never reads. */

@@ -180,6 +180,28 @@ describe('watch daemon on the fake kernel', () => {
       expect(w.daemon.status()).toMatchObject({ ready: true, error: null, reconciles: { failed: 0 } });
     });
 
+    it('drift during its own write is repaired by the same pass, without a full reconcile', async () => {
+      const w = await started(world());
+      await w.daemon.idle();
+      w.kernel.ns('h1-c1').addrs = [];
+      let once = true;
+      w.kernel.duringRun = () => {
+        // While weft writes h1-c1 (its events count as weft's own), someone sets the container end down.
+        if (!once) return;
+        once = false;
+        w.kernel.ns('h1-c1').links.get('eth0')!.up = false;
+      };
+      const cached = w.daemon.kernel.reads.cached;
+      w.event({ nsid: 1 });
+      await eventually(() => w.daemon.status().drift.repairs === 1);
+      await w.daemon.idle();
+      expect(w.kernel.ns('h1-c1').links.get('eth0')!.up).toBe(true);
+      expect(w.kernel.ns('h1-c1').addrs.map((a) => a.local)).toEqual(['172.17.0.2']);
+      expect(w.daemon.status().lastReconcile).toMatchObject({ result: 'applied', trigger: ['drift'], summary: '+1 address ~1 interface' });
+      expect(w.daemon.kernel.reads.cached - cached).toBe(0);
+      expect(w.daemon.status().reconciles.failed).toBe(0);
+    });
+
     it('a manifest edit after drift passes still converges (the baseline follows the edit)', async () => {
       const w = await started(world());
       await w.daemon.idle();
