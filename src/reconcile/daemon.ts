@@ -63,10 +63,9 @@ export interface DaemonOptions {
 export const defaultDaemonOptions: DaemonOptions = {
   prune: false,
   resyncMs: 60_000,
-  // One deletion's events arrive together (the netlink monitor delivers within a millisecond).
-  debounceMs: { manifest: 100, drift: 10, store: 100 },
+  debounceMs: { manifest: 100, drift: 50, store: 100 },
   maxWaitMs: 500,
-  writeGraceMs: 10,
+  writeGraceMs: 30,
   nsIdRefreshMs: 5000,
   retryMs: { min: 500, max: 30_000 },
   storeTimeoutMs: 3000,
