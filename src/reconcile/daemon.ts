@@ -14,7 +14,7 @@ import type { ReconcileOutcome } from './daemon-metrics.js';
 import type { PlannedChange } from './plan.js';
 import { nsRefsOf, reconcile } from './reconcile.js';
 import type { ReconcileContext, ReconcileResult } from './reconcile.js';
-import { makeBaseline, reconcileScoped } from './scoped.js';
+import { makeBaseline, reconcileEdit, reconcileScoped } from './scoped.js';
 import type { Baseline, ScopedResult } from './scoped.js';
 import type { Batch, Timers, TriggerReason } from './trigger.js';
 import { Trigger, realTimers } from './trigger.js';
@@ -514,7 +514,8 @@ export class Daemon {
         delete this.errors.reconcile;
         return this.reported(scoped.scope.length, outcome, changes, summary, { started, t0, revision, trigger, reads, before }, this.baseline?.topology);
       }
-      const result = await reconcile(model, ctx, { prune: this.opts.prune, dryRun: false });
+      const edit = await this.tryScopedEdit(batch, model, ctx);
+      const result = edit?.result ?? (await reconcile(model, ctx, { prune: this.opts.prune, dryRun: false }));
       changes = result.plan.changes.length + result.plugins.changes.length;
       summary = summarizeChanges(result.plan.changes, this.ctx.providers);
       outcome = changes > 0 ? 'applied' : 'converged';
@@ -544,7 +545,7 @@ export class Daemon {
       topology = result.topology;
       this.baseline =
         result.pluginLinks.size === 0 && result.plugins.failures.length === 0
-          ? { model, peers: this.store?.generation, topology, state: makeBaseline(result.desired, result.observation, nsRefsOf(result.topology), result.owners) }
+          ? { model, peers: this.store?.generation, topology, state: edit?.baseline ?? makeBaseline(result.desired, result.observation, nsRefsOf(result.topology), result.owners) }
           : undefined;
     } catch (err) {
       outcome = 'failed';
@@ -569,6 +570,24 @@ export class Daemon {
     } catch (err) {
       this.baseline = undefined;
       this.deps.ctx.log.info({ err: (err as Error).message, namespaces: [...batch.dirty] }, 'drift pass did not converge; reconciling everything');
+      return undefined;
+    }
+  }
+
+  /**
+   * A manifest edit (with drift, if any) as a scoped pass over the namespaces whose desired state
+   * changed (reconcileEdit). Only from a converged baseline without orphans (their addresses are
+   * not in it), without a membership store; undefined when the full reconcile must run.
+   */
+  private async tryScopedEdit(batch: Batch, model: Model, ctx: ReconcileContext): Promise<{ result: ReconcileResult; baseline: Baseline } | undefined> {
+    const b = this.baseline;
+    if (!b || batch.dirty === 'all' || !batch.reasons.has('manifest') || [...batch.reasons].some((r) => r !== 'manifest' && r !== 'drift')) return undefined;
+    if (b.model === model || this.store || this.orphans > 0 || this.lastOutcome === 'failed' || this.plugins.pending.length > 0) return undefined;
+    try {
+      return await reconcileEdit(b.state, model, ctx, this.opts.prune, batch.dirty);
+    } catch (err) {
+      this.baseline = undefined;
+      this.deps.ctx.log.info({ err: (err as Error).message }, 'edit pass did not converge; reconciling everything');
       return undefined;
     }
   }

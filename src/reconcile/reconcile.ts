@@ -121,7 +121,7 @@ export function nsRefsOf(topology: Topology): Map<NsKey, NsRef> {
  * Owners the manifests still declare: anything else weft owns is an orphan (kept without --prune).
  * A container placed on another node is declared too: what is left of it here is simply removed.
  */
-function desiredOwners(model: Model, topology: Topology): Set<string> {
+export function desiredOwners(model: Model, topology: Topology): Set<string> {
   const out = new Set<string>();
   for (const n of model.networks.keys()) out.add(ownerKey({ kind: 'network', name: n }));
   // Networks compile adds on demand (docker_gwbridge) while they are used.
@@ -305,7 +305,7 @@ function pluginAddresses(records: readonly PluginRecord[]): Map<string, string[]
   return new Map(records.map((r) => [endpointKey(r.container, r.network), (r.result.ips ?? []).map((ip) => ip.address)]));
 }
 
-const noPlugins = (): PluginPlan => ({ changes: [], orphans: [], failures: [], warnings: [], requests: new Map() });
+export const noPlugins = (): PluginPlan => ({ changes: [], orphans: [], failures: [], warnings: [], requests: new Map() });
 
 /** Plans the plugin phase against what prepare observed (CHECK runs here: plugins' CHECK is read-only). */
 async function planPluginPhase(model: Model, ctx: ReconcileContext, p: Prepared, records: readonly PluginRecord[], prune: boolean, destroying?: boolean): Promise<PluginPlan> {
@@ -445,7 +445,7 @@ function allOwners(state: KernelState): Set<string> {
 }
 
 /** IPv4 routes in the host's main table that are not weft's: default pools avoid them (as Docker does). */
-function foreignRoutes(host: NsSnapshot): string[] {
+export function foreignRoutes(host: NsSnapshot): string[] {
   return host.routes
     .filter((r) => r.family === 4 && r.table === 'main' && r.dst !== 'default' && r.protocol !== '250')
     .map((r) => (r.dst.includes('/') ? r.dst : `${r.dst}/32`));

@@ -17,7 +17,11 @@ import { buildProgram } from './apply.js';
 import { ConflictError, findConflicts } from './conflicts.js';
 import { planChanges } from './plan.js';
 import type { Plan, PlanOptions, PlannedChange } from './plan.js';
-import type { ReconcileContext } from './reconcile.js';
+import type { ReconcileContext, ReconcileResult } from './reconcile.js';
+import { desiredOwners, detectNode, foreignRoutes, noPlugins, nsRefsOf, readHostResolvConf } from './reconcile.js';
+import { compile, extractAllocations } from '../compile/index.js';
+import type { Model } from '../model/index.js';
+import { hostLinkOwner } from '../providers/index.js';
 
 /** What a full reconcile converged to: the reference a drift pass diffs against. */
 export interface Baseline {
@@ -174,4 +178,73 @@ function reachedBeyond(plan: Plan, scope: ReadonlySet<NsKey>): NsKey[] {
     else if (link.kind === 'veth-peer' || link.kind === 'macvlan') out.add(HOST);
   }
   return [...out].filter((ns) => !scope.has(ns));
+}
+
+/**
+ * A manifest edit as a scoped pass: the new manifests are compiled against what the baseline
+ * converged to (sticky IPAM from its addresses), and only the namespaces whose desired slice
+ * changed, with those kernel events named, are read, diffed, written and verified. Undefined
+ * when the edit is not one for this path (plugin networks or records, a membership store); throws
+ * like reconcileScoped (the daemon then runs a full reconcile).
+ */
+export async function reconcileEdit(base: Baseline, model: Model, ctx: ReconcileContext, prune: boolean, dirty: ReadonlySet<NsKey>): Promise<{ result: ReconcileResult; baseline: Baseline } | undefined> {
+  const started = performance.now();
+  const before = { ...ctx.kernel.stats };
+  if (ctx.peers || ((await ctx.plugins?.store.list()) ?? []).length > 0) return undefined;
+  const host = base.observation.hostSnapshot;
+  const node = detectNode(model, host, ctx.node);
+  const allocations = extractAllocations(base.desired);
+  const compiled = compile(
+    model,
+    {
+      hostNetns: ctx.hostNetns,
+      allocations,
+      hostResolvConf: await readHostResolvConf(ctx.kernel, ctx.hostNetns),
+      hostRoutes: foreignRoutes(host),
+      hostInterfaces: host.links.filter((l) => !hostLinkOwner(l)).map((l) => ({ name: l.name, mtu: l.mtu })),
+      pluginAddresses: new Map(),
+      ...(node !== undefined ? { node } : {}),
+      // As a full reconcile does: the default bridge stays while it exists, unless pruning.
+      ...(prune ? {} : { keepNetworks: new Set(allocations.subnets.keys()) }),
+    },
+    ctx.drivers,
+  );
+  if (compiled.attachments.length > 0) return undefined;
+  const next = makeBaseline(compiled.desired, base.observation, nsRefsOf(compiled.topology), desiredOwners(model, compiled.topology));
+  // Without --prune what leaves the manifests stays as orphans, which only a full reconcile counts.
+  if (!prune && [...base.desiredByNs.keys()].some((ns) => !next.desiredByNs.has(ns))) return undefined;
+  const scope = new Set(dirty);
+  for (const ns of new Set([...base.desiredByNs.keys(), ...next.desiredByNs.keys()])) {
+    if (!sameSlice(base.desiredByNs.get(ns), next.desiredByNs.get(ns))) scope.add(ns);
+  }
+  ctx.log.debug({ ms: Math.round(performance.now() - started), namespaces: scope.size }, 'edit compiled');
+  const r = await reconcileScoped(next, ctx, scope, prune);
+  const result: ReconcileResult = {
+    plan: r.plan,
+    plugins: noPlugins(),
+    topology: compiled.topology,
+    desired: compiled.desired,
+    // Converged: what weft owns is what it wants (the verify pass saw it in every namespace it touched).
+    observed: compiled.desired,
+    observation: next.observation,
+    owners: next.owners,
+    pluginLinks: new Map(),
+    applied: r.applied,
+    durationMs: performance.now() - started,
+    stats: { processes: ctx.kernel.stats.processes - before.processes, writes: ctx.kernel.stats.writes - before.writes },
+  };
+  return { result, baseline: next };
+}
+
+/** Two slices of desired state hold the same entries. */
+function sameSlice(a: KernelState | undefined, b: KernelState | undefined): boolean {
+  if (!a || !b) return a === b;
+  for (const domain of Object.keys(a) as (keyof KernelState)[]) {
+    const x = a[domain] as Record<string, unknown>;
+    const y = b[domain] as Record<string, unknown>;
+    const keys = Object.keys(x);
+    if (keys.length !== Object.keys(y).length) return false;
+    for (const k of keys) if (!(k in y) || JSON.stringify(x[k]) !== JSON.stringify(y[k])) return false;
+  }
+  return true;
 }

@@ -62,9 +62,10 @@ export class TestHost {
   }
 
   /**
-   * Creates a host namespace with loopback up and a resolv.conf of its own. With `foreign` (or
-   * WEFT_TEST_FOREIGN=1 in the environment, for every test) it also holds objects weft did not
-   * make (test/support/foreign.ts), and cleanup() fails the test if any of them changed.
+   * Creates a host namespace with loopback up and a resolv.conf of its own. Unless `foreign` is
+   * false (or WEFT_TEST_FOREIGN=0 in the environment), it also holds objects weft did not make
+   * (test/support/foreign.ts), and cleanup() fails the test if any of them changed: every
+   * integration test runs beside foreign neighbours (issue 16).
    */
   static async create(prefix = 'wt', opts: { foreign?: boolean } = {}): Promise<TestHost> {
     requireRoot();
@@ -75,7 +76,7 @@ export class TestHost {
     await must(['ip', '-n', name, 'link', 'set', 'lo', 'up']);
     await mkdir(`/etc/netns/${name}`, { recursive: true });
     await writeFile(`/etc/netns/${name}/resolv.conf`, 'nameserver 198.18.0.53\nsearch example.test\n');
-    if (opts.foreign ?? process.env['WEFT_TEST_FOREIGN'] === '1') {
+    if (opts.foreign ?? process.env['WEFT_TEST_FOREIGN'] !== '0') {
       try {
         await plantForeign(name);
         host.foreignBefore = JSON.stringify(await dumpForeign(name), null, 1);

@@ -202,6 +202,49 @@ describe('watch daemon on the fake kernel', () => {
       expect(w.daemon.status().reconciles.failed).toBe(0);
     });
 
+    it('a manifest edit reads only the namespaces whose desired state changed; a full reconcile then finds nothing', async () => {
+      const w = await started(world(base, { prune: true }));
+      await w.daemon.idle();
+      const reads = readsOf(w);
+      // What the reconcile asks for, served from the cache or not (a full reconcile asks for every namespace).
+      const asked: string[] = [];
+      const ask = w.daemon.kernel.readNamespaces.bind(w.daemon.kernel);
+      w.daemon.kernel.readNamespaces = async (reqs) => {
+        for (const r of reqs) asked.push(r.ns.key);
+        return ask(reqs);
+      };
+      // c3 joins isolated_nw: its namespace and the host (a veth on the bridge, firewall elements) change; c1 and c2 do not.
+      w.source.set(base + yaml.container('c3', '{networks: [isolated_nw]}'));
+      await eventually(() => w.kernel.namespaces.has('h1-c3') && w.daemon.status().lastReconcile?.trigger.includes('manifest') === true);
+      await w.daemon.idle();
+      expect(w.kernel.ns('h1-c3').addrs.map((a) => a.local)).toEqual(['172.21.0.3']);
+      expect(new Set(reads)).toEqual(new Set(['@host', 'h1-c3']));
+      expect(new Set(asked)).toEqual(new Set(['@host', 'h1-c3']));
+      await w.daemon.forceFull();
+      await w.daemon.idle();
+      expect(w.daemon.status().lastReconcile).toMatchObject({ result: 'converged', trigger: ['signal'] });
+      // Removed again (--prune): its namespace goes, and a full reconcile agrees.
+      w.source.set(base);
+      await eventually(() => !w.kernel.namespaces.has('h1-c3'));
+      await w.daemon.idle();
+      await w.daemon.forceFull();
+      await w.daemon.idle();
+      expect(w.daemon.status().lastReconcile).toMatchObject({ result: 'converged', trigger: ['signal'] });
+      expect(w.daemon.status().reconciles.failed).toBe(0);
+    });
+
+    it('an edit that moves a container to another network converges the same as a full reconcile would', async () => {
+      const w = await started(world(base, { prune: true }));
+      await w.daemon.idle();
+      w.source.set(yaml.network('isolated_nw', '{ipam: {config: [{subnet: 172.21.0.0/16}]}}') + yaml.container('c1', '{networks: [isolated_nw]}') + yaml.container('c2', '{networks: [isolated_nw]}'));
+      await eventually(() => w.kernel.ns('h1-c1').addrs.some((a) => a.local.startsWith('172.21.')));
+      await w.daemon.idle();
+      await w.daemon.forceFull();
+      await w.daemon.idle();
+      expect(w.daemon.status().lastReconcile).toMatchObject({ result: 'converged', trigger: ['signal'] });
+      expect(w.daemon.status().reconciles.failed).toBe(0);
+    });
+
     it('a manifest edit after drift passes still converges (the baseline follows the edit)', async () => {
       const w = await started(world());
       await w.daemon.idle();
