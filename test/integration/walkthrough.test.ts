@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestHost, repoRoot, run } from '../support/netns.js';
+import { isForeign } from '../support/foreign.js';
 
 const walkthrough = path.join(repoRoot, 'examples/walkthrough');
 const walkthroughNetworks = readFileSync(path.join(walkthrough, 'networks.yaml'), 'utf8');
@@ -149,10 +150,10 @@ describe.each([
     const r = await host.weft(['destroy', '-f', examples]);
     expect(r.code).toBe(0);
     const links = await run(['ip', '-n', host.name, '-o', 'link', 'show']);
-    expect(links.stdout.trim().split('\n').map((l) => l.split(':')[1]?.trim())).toEqual(['lo']);
+    expect(links.stdout.trim().split('\n').map((l) => l.split(':')[1]?.trim()).filter((n) => n !== undefined && !isForeign(n))).toEqual(['lo']);
     const nss = (await run(['ip', 'netns', 'list'])).stdout;
     expect(nss).not.toContain(`${host.name}-`);
     const etc = await run(['ls', '/etc/netns']);
-    expect(etc.stdout.split('\n').filter((d) => d.startsWith(`${host.name}-`))).toEqual([]);
+    expect(etc.stdout.split('\n').filter((d) => d.startsWith(`${host.name}-`) && !isForeign(d))).toEqual([]);
   });
 });

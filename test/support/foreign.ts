@@ -28,12 +28,16 @@ export function foreignEtcDir(host: string): string {
 
 export async function plantForeign(host: string): Promise<void> {
   const ip = (args: string) => must(['ip', '-n', host, ...args.split(' ')]);
+  // IPv4-only, as many a foreign bridge is: no IPv6 link-local address, so no duplicate address
+  // detection and router solicitations changing things (and making events) after the dump.
   await ip(`link add ${BRIDGE} type bridge`);
+  await ip(`link set ${BRIDGE} addrgenmode none`);
   await ip(`link set ${BRIDGE} up`);
   await ip(`addr add ${ADDR} dev ${BRIDGE}`);
   await ip(`route add ${ROUTE} via 198.19.250.2 dev ${BRIDGE} onlink`);
   await ip(`neigh add ${NEIGH} lladdr 02:00:5e:00:00:09 dev ${BRIDGE} nud permanent`);
   await ip(`link add ${VETH[0]} type veth peer name ${VETH[1]}`);
+  for (const v of VETH) await ip(`link set ${v} addrgenmode none`);
   await ip(`link set ${VETH[0]} up`);
   const nft = [
     `table inet ${TABLE} {`,
