@@ -7,7 +7,7 @@ import { contains, formatCidr, formatIp, parseCidr, parseIp } from '../net/cidr.
 import type { Family } from '../net/cidr.js';
 import { containerId, endpointId, macFromIpv4, macFromSeed, networkId, vethName } from '../net/ids.js';
 import type { KernelState } from '../state/types.js';
-import { aliases } from './alias.js';
+import { aliases, etcNetnsDir, netnsName } from '../naming.js';
 import { pluginAttachments } from './attachments.js';
 import type { PluginAttachment } from './attachments.js';
 import { dnsLocalnetState } from './dns.js';
@@ -29,15 +29,8 @@ export interface CompileResult {
   attachments: PluginAttachment[];
 }
 
-/** The namespace weft creates for a container: its name, prefixed by the simulated host's name. */
-export function netnsName(hostNetns: string, container: string): string {
-  return hostNetns ? `${hostNetns}-${container}` : container;
-}
-
-/** Where /etc/netns files for a namespace live (ip netns exec bind-mounts them over /etc). */
-export function etcNetnsDir(netns: string): string {
-  return `/etc/netns/${netns}`;
-}
+// Naming conventions live in src/naming.ts (providers read them too); re-exported for compile's users.
+export { etcNetnsDir, netnsName };
 
 /**
  * Compiles the model into the topology and the desired kernel state. Pure: everything it needs

@@ -1,6 +1,7 @@
 import { hasEmbeddedDns, parseResolvConf, usesEmbeddedDns } from './files.js';
 import type { StateBuilder } from './state-builder.js';
 import type { ContainerPlan, Topology } from './topology.js';
+import { LEGACY_DNS_TABLE } from '../naming.js';
 
 /**
  * What the embedded DNS server answers, derived from the compiled Topology (pure): the names on
@@ -17,7 +18,7 @@ export const DNS_TTL = 600;
  * The nftables table older weft versions kept in each container namespace (a DNAT of 127.0.0.11
  * to the gateway). No longer desired: still read, so that one left by an upgrade is deleted.
  */
-export const LEGACY_DNS_TABLE = { family: 'ip', name: 'weft_dns' } as const;
+export { LEGACY_DNS_TABLE };
 
 export interface DnsNameEntry {
   container: string;

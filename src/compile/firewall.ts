@@ -7,6 +7,7 @@ import type { NftChainEntry, NftEntry, Owner } from '../state/types.js';
 import { HOST } from '../state/types.js';
 import type { StateBuilder } from './state-builder.js';
 import type { ContainerPlan, EndpointPlan, NetworkPlan, Topology } from './topology.js';
+import { FIREWALL_TABLE, hostOwner } from '../naming.js';
 
 /**
  * The host firewall: masquerade, isolation between networks, enable_icc, internal networks and
@@ -16,12 +17,7 @@ import type { ContainerPlan, EndpointPlan, NetworkPlan, Topology } from './topol
  * so the ruleset grows linearly with networks and ports. Pure.
  */
 
-export const FIREWALL_TABLE = { family: 'inet', name: 'weft' } as const;
-
-/** Owner of what belongs to the host itself (the firewall's table, chains, rules, host sysctls). */
-export function hostOwner(hostNetns: string): Owner {
-  return { kind: 'host', name: hostNetns || 'local' };
-}
+export { FIREWALL_TABLE, hostOwner };
 
 /** Networks the firewall treats as bridges: a bridge on this host that the host routes for. */
 export function firewalledNetworks(topology: Topology): (NetworkPlan & { ifname: string })[] {

@@ -8,7 +8,7 @@ export type { NetworkDriver } from './drivers/index.js';
 export type * from './topology.js';
 export { StateBuilder } from './state-builder.js';
 export { FIREWALL_TABLE, firewallWanted, hostOwner, publishEndpoint } from './firewall.js';
-export { parseAlias, formatAlias, aliases } from './alias.js';
+export { parseAlias, formatAlias, aliases } from '../naming.js';
 export { hostnameOf, parseResolvConf, usableUpstreams, usesEmbeddedDns } from './files.js';
 export { buildDnsConfig, LEGACY_DNS_TABLE, DNS_TTL, EMBEDDED_DNS_ADDRESS } from './dns.js';
 export type { DnsConfig, DnsClient, DnsNetwork, DnsNameEntry, DnsLinkAlias } from './dns.js';

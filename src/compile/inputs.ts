@@ -1,7 +1,7 @@
 import type { KernelState } from '../state/types.js';
 import { HOST } from '../state/types.js';
 import { ipv4FromMac } from '../net/ids.js';
-import { parseAlias } from './alias.js';
+import { parseAlias } from '../naming.js';
 
 /**
  * What compile needs besides the manifests. Everything here was read by the caller, so compile

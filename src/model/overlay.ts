@@ -1,5 +1,7 @@
 import type { Network } from './types.js';
 import { Opt } from './types.js';
+import { MACVLAN_MODES } from '../naming.js';
+import type { MacvlanMode } from '../naming.js';
 
 /** VXLAN network identifiers are 24 bits; Docker hands out its own from 4096 up. */
 export const VNI_MAX = 16_777_215;
@@ -34,8 +36,8 @@ export function vlanParent(parent: string): { base: string; vlanId: number } | u
   return vlanId >= 1 && vlanId <= 4094 ? { base: m[1], vlanId } : undefined;
 }
 
-export const MACVLAN_MODES = ['bridge', 'private', 'vepa', 'passthru'] as const;
-export type MacvlanMode = (typeof MACVLAN_MODES)[number];
+export { MACVLAN_MODES };
+export type { MacvlanMode };
 
 /** The macvlan mode of a network (Docker's default is bridge). */
 export function macvlanMode(n: Network): MacvlanMode {

@@ -1,5 +1,5 @@
 import type { KLink } from '../kernel/index.js';
-import { MACVLAN_MODES } from '../model/index.js';
+import { MACVLAN_MODES } from '../naming.js';
 import type { LinkEntry, MacvlanEntry, Owner, VethPeerEntry, VlanEntry, VxlanEntry } from '../state/types.js';
 import { HOST, ids } from '../state/types.js';
 import { order } from './program-builder.js';

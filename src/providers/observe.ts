@@ -1,4 +1,4 @@
-import { netnsName, parseAlias } from '../compile/index.js';
+import { netnsName, parseAlias } from '../naming.js';
 import type { KLink, Kernel, NsReadRequest, NsReadSpec, NsRef, NsSnapshot, ReadBack } from '../kernel/index.js';
 import { nftTableKey } from '../kernel/index.js';
 import type { KernelState, NsKey } from '../state/types.js';

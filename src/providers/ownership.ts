@@ -1,4 +1,4 @@
-import { netnsName, parseAlias } from '../compile/index.js';
+import { netnsName, parseAlias } from '../naming.js';
 import type { KLink, NsSnapshot } from '../kernel/index.js';
 import type { NsKey, Owner } from '../state/types.js';
 import { HOST } from '../state/types.js';

@@ -5,7 +5,7 @@ import { HOST } from '../../state/types.js';
 import type { NsKey, Owner } from '../../state/types.js';
 import type { StateBuilder } from '../state-builder.js';
 import type { EndpointPlan } from '../topology.js';
-import { aliases } from '../alias.js';
+import { aliases } from '../../naming.js';
 import { dockerDefaultPools } from '../ipam.js';
 import { formatIp } from '../../net/cidr.js';
 import type { NetworkDriver } from './types.js';

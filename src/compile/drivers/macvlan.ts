@@ -1,6 +1,6 @@
 import { macvlanMode } from '../../model/index.js';
 import { HOST } from '../../state/types.js';
-import { aliases } from '../alias.js';
+import { aliases } from '../../naming.js';
 import { containerSide, endpointAddresses } from './bridge.js';
 import type { NetworkDriver } from './types.js';
 

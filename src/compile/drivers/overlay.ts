@@ -2,7 +2,7 @@ import type { Network } from '../../model/index.js';
 import { vniOf } from '../../model/index.js';
 import type { Owner } from '../../state/types.js';
 import { HOST } from '../../state/types.js';
-import { aliases } from '../alias.js';
+import { aliases } from '../../naming.js';
 import { overlayDefaultPools } from '../ipam.js';
 import type { NetworkPlan, Topology } from '../topology.js';
 import type { StateBuilder } from '../state-builder.js';

@@ -1,7 +1,7 @@
 import { access, constants, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { PluginAttachment } from '../../compile/index.js';
-import { parseAlias } from '../../compile/index.js';
+import { parseAlias } from '../../naming.js';
 import { emptyProgram } from '../../kernel/index.js';
 import { HOST } from '../../state/types.js';
 import type { PluginRecord, PluginResult, PluginRunner, RunnerContext } from '../types.js';

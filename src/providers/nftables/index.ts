@@ -1,4 +1,4 @@
-import { FIREWALL_TABLE, LEGACY_DNS_TABLE } from '../../compile/index.js';
+import { FIREWALL_TABLE, LEGACY_DNS_TABLE } from '../../naming.js';
 import type { NftTableRef, NsSnapshot } from '../../kernel/index.js';
 import { exprText } from '../../nft/index.js';
 import { HOST } from '../../state/types.js';

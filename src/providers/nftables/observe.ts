@@ -1,4 +1,4 @@
-import { hostOwner } from '../../compile/index.js';
+import { hostOwner } from '../../naming.js';
 import type { NftTableRef } from '../../kernel/index.js';
 import { nftTableKey } from '../../kernel/index.js';
 import type { NftChain, NftExpr, NftListed, NftMap, NftRule, NftSet, NftSetElem } from '../../nft/index.js';
