@@ -9,6 +9,8 @@ import type { Model } from '../model/index.js';
 import type { Provider } from '../providers/index.js';
 import type { AnyEntry, KernelState, NsKey } from '../state/types.js';
 import { DaemonMetrics } from './daemon-metrics.js';
+import { DaemonRecord } from './daemon-record.js';
+import type { DaemonError, LastReconcile } from './daemon-record.js';
 import { KernelEventFilter } from './kernel-events.js';
 import type { ReconcileOutcome } from './daemon-metrics.js';
 import type { PlannedChange } from './plan.js';
@@ -111,14 +113,7 @@ export interface DaemonDeps {
 
 export type { ReconcileOutcome };
 
-export interface DaemonError {
-  kind: 'manifest' | 'source' | 'reconcile' | 'store';
-  message: string;
-  at: string;
-  revision?: string;
-  /** Invalid manifests: every problem, as file:line:col lines. */
-  problems?: string[];
-}
+export type { DaemonError };
 
 export interface DaemonStatus {
   pid: number;
@@ -134,16 +129,7 @@ export interface DaemonStatus {
     skipped?: { revision: string; at: string; error: string };
   };
   ready: boolean;
-  lastReconcile?: {
-    startedAt: string;
-    finishedAt: string;
-    durationMs: number;
-    result: ReconcileOutcome;
-    trigger: TriggerReason[];
-    revision?: string;
-    changes: number;
-    summary: string;
-  };
+  lastReconcile?: LastReconcile;
   /** Objects weft owns on this host, by kind (bridge, veth, netns, address, ...). */
   owned: Record<string, number>;
   /** Objects kept although the manifests dropped their owner (watch without --prune). */
@@ -207,24 +193,14 @@ export class Daemon {
   private readonly opts: DaemonOptions;
   private readonly trigger: Trigger;
   private readonly timers: Timers;
-  private readonly startedAt = new Date();
+  /** What /status and /metrics show (daemon-record.ts). */
+  private readonly record: DaemonRecord;
   private readonly store: StoreSync | undefined;
 
   private model: Model | undefined;
   /** The drivers for a model: made again only when the model changes, not per reconcile. */
   private driversFor: { model: Model; drivers: Promise<ReadonlyMap<string, NetworkDriver>> } | undefined;
   private modelRevision: string | undefined;
-  private appliedRevision: string | undefined;
-  private latestRevision: string | undefined;
-  private skipped: DaemonStatus['source']['skipped'];
-  private errors: Partial<Record<DaemonError['kind'], DaemonError>> = {};
-  private last: DaemonStatus['lastReconcile'];
-  private lastOutcome: ReconcileOutcome | undefined;
-  private lastFinishedAt: number | undefined;
-  private owned: Record<string, number> = {};
-  private orphans = 0;
-  private readonly counts: Record<ReconcileOutcome, number> = { converged: 0, applied: 0, failed: 0 };
-  private readonly drift = { events: 0, ownEventsIgnored: 0, repairs: 0, repairedObjects: 0, lastEventAt: undefined as string | undefined };
   private readonly events: KernelEventFilter;
   /**
    * What the last full reconcile converged to, for drift passes over the namespaces events name
@@ -235,7 +211,6 @@ export class Daemon {
   private monitor: KernelWatch | undefined;
   private resyncTimer: unknown;
   private retryTimer: unknown;
-  private plugins: { pending: PluginFailure[]; warnings: PluginWarning[] } = { pending: [], warnings: [] };
   private retryDelay: number;
   private stopping = false;
 
@@ -276,6 +251,7 @@ export class Daemon {
       : undefined;
     this.ctx = { ...deps.ctx, kernel: this.kernel, ...(this.store ? { peers: this.store.peers } : {}) };
     this.metrics = new DaemonMetrics(() => this.kernel.stats, () => deps.dns?.queriesByRcode());
+    this.record = new DaemonRecord(this.metrics);
     const d = this.opts.debounceMs;
     this.trigger = new Trigger((b) => this.runBatch(b), {
       delayMs: { start: 0, manifest: d.manifest, drift: d.drift, resync: 0, signal: 0, retry: 0, store: d.store },
@@ -331,7 +307,7 @@ export class Daemon {
   }
 
   ready(): boolean {
-    return this.lastOutcome !== undefined && this.lastOutcome !== 'failed' && this.currentErrors().length === 0;
+    return this.record.ready(this.store?.failureNow());
   }
 
   /** The manifests in force (the last valid ones), for read-only views such as /topology.svg. */
@@ -340,57 +316,52 @@ export class Daemon {
   }
 
   status(): DaemonStatus {
-    const errors = this.currentErrors();
+    const r = this.record;
+    const errors = r.currentErrors(this.store?.failureNow());
     const source: DaemonStatus['source'] = { ...this.deps.source.info };
-    if (this.appliedRevision !== undefined) source.revision = this.appliedRevision;
-    if (this.latestRevision !== undefined) source.latest = this.latestRevision;
-    if (this.skipped) source.skipped = this.skipped;
+    if (r.appliedRevision !== undefined) source.revision = r.appliedRevision;
+    if (r.latestRevision !== undefined) source.latest = r.latestRevision;
+    if (r.skipped) source.skipped = r.skipped;
     const dns = this.deps.dns?.queriesByRcode();
     return {
       pid: process.pid,
-      startedAt: this.startedAt.toISOString(),
+      startedAt: r.startedAt.toISOString(),
       hostNetns: this.ctx.hostNetns,
       ...(this.ctx.node !== undefined ? { node: this.ctx.node } : {}),
       source,
       ready: this.ready(),
-      ...(this.last ? { lastReconcile: this.last } : {}),
-      owned: this.owned,
-      orphans: this.orphans,
-      reconciles: { ...this.counts },
+      ...(r.last ? { lastReconcile: r.last } : {}),
+      owned: r.owned,
+      orphans: r.orphans,
+      reconciles: { ...r.counts },
       drift: {
-        events: this.drift.events,
-        ownEventsIgnored: this.drift.ownEventsIgnored,
+        events: r.drift.events,
+        ownEventsIgnored: r.drift.ownEventsIgnored,
         foreignEventsIgnored: this.events.counts.foreignEventsIgnored,
         nsIdLookups: this.events.counts.nsIdLookups,
-        repairs: this.drift.repairs,
-        repairedObjects: this.drift.repairedObjects,
-        ...(this.drift.lastEventAt ? { lastEventAt: this.drift.lastEventAt } : {}),
+        repairs: r.drift.repairs,
+        repairedObjects: r.drift.repairedObjects,
+        ...(r.drift.lastEventAt ? { lastEventAt: r.drift.lastEventAt } : {}),
       },
       error: errors[0] ?? null,
       errors,
       ...(dns ? { dns: { queries: dns } } : {}),
       ...(this.store ? { store: this.store.status() } : {}),
-      ...(this.plugins.pending.length + this.plugins.warnings.length > 0 ? { plugins: this.plugins } : {}),
+      ...(r.plugins.pending.length + r.plugins.warnings.length > 0 ? { plugins: r.plugins } : {}),
     };
   }
 
   /** /metrics: Prometheus text. */
   renderMetrics(): string {
+    const r = this.record;
     return this.metrics.render({
       ready: this.ready(),
-      owned: this.owned,
-      ...(this.lastFinishedAt !== undefined ? { lastReconcileAt: this.lastFinishedAt } : {}),
-      source: { kind: this.deps.source.info.kind, ...(this.appliedRevision !== undefined ? { revision: this.appliedRevision } : {}) },
+      owned: r.owned,
+      ...(r.lastFinishedAt !== undefined ? { lastReconcileAt: r.lastFinishedAt } : {}),
+      source: { kind: this.deps.source.info.kind, ...(r.appliedRevision !== undefined ? { revision: r.appliedRevision } : {}) },
       ...(this.store ? { store: this.store.status() } : {}),
-      plugins: { pending: this.plugins.pending.length, checkWarnings: this.plugins.warnings.length },
+      plugins: { pending: r.plugins.pending.length, checkWarnings: r.plugins.warnings.length },
     });
-  }
-
-  private currentErrors(): DaemonError[] {
-    const out = (['manifest', 'source', 'reconcile'] as const).map((k) => this.errors[k]).filter((e): e is DaemonError => e !== undefined);
-    const store = this.store?.failureNow();
-    if (store) out.push({ kind: 'store', message: store.message, at: store.at });
-    return out;
   }
 
   private scheduleResync(): void {
@@ -404,12 +375,12 @@ export class Daemon {
   private onSourceEvent(e: SourceEvent): void {
     if (this.stopping) return;
     if (e.kind === 'changed') this.trigger.poke('manifest');
-    else if (e.kind === 'ok') delete this.errors.source;
+    else if (e.kind === 'ok') this.record.clearError('source');
     else this.setError('source', e.error);
   }
 
   private setError(kind: DaemonError['kind'], err: WeftError | Error, extra: Partial<DaemonError> = {}): void {
-    this.errors[kind] = { kind, message: err.message, at: new Date().toISOString(), ...extra };
+    this.record.setError(kind, err, extra);
     if (kind === 'source') this.deps.ctx.log.error({ err: err.message }, 'manifest source failed; keeping the last good state');
   }
 
@@ -417,16 +388,13 @@ export class Daemon {
 
   /** Someone else changed a namespace weft reads: reconcile it. */
   private onDrift(e: KernelEvent, ns: NsKey): void {
-    this.drift.events++;
-    this.drift.lastEventAt = new Date().toISOString();
-    this.metrics.driftEvents.inc({ source: e.source });
+    this.record.noteDrift(e);
     this.deps.ctx.log.debug({ source: e.source, object: e.object, ns, deleted: e.deleted, line: e.line }, 'kernel drift event');
     this.trigger.poke('drift', [ns]);
   }
 
   private noteOwn(e: KernelEvent): void {
-    this.drift.ownEventsIgnored++;
-    this.metrics.ownEvents.inc({ source: e.source });
+    this.record.noteOwn(e);
   }
 
   // ---- one batch ----
@@ -441,7 +409,7 @@ export class Daemon {
     if (reasons.some((r) => r !== 'drift' && r !== 'store') || !this.model) changed = await this.loadManifests();
     if (!this.model) return; // nothing valid yet: wait for a good edit or commit
     // A manifest event that changed nothing valid (an invalid edit, a touch, a revert) needs no reconcile.
-    if (!changed && reasons.every((r) => r === 'manifest') && this.lastOutcome !== 'failed') return;
+    if (!changed && reasons.every((r) => r === 'manifest') && this.record.lastOutcome !== 'failed') return;
     const topology = await this.reconcileOnce(batch, this.model);
     if (topology) await this.store?.afterReconcile(topology);
   }
@@ -455,19 +423,19 @@ export class Daemon {
       this.setError('source', err as Error);
       return false;
     }
-    delete this.errors.source;
-    this.latestRevision = loaded.revision;
+    this.record.clearError('source');
+    this.record.latestRevision = loaded.revision;
     if (loaded.invalid) {
       const problems = loaded.invalid.problems.map(formatProblem);
       this.setError('manifest', loaded.invalid, { revision: loaded.revision, problems });
-      if (this.skipped?.revision !== loaded.revision) {
-        this.skipped = { revision: loaded.revision, at: new Date().toISOString(), error: loaded.invalid.message };
+      if (this.record.skipped?.revision !== loaded.revision) {
+        this.record.skipped = { revision: loaded.revision, at: new Date().toISOString(), error: loaded.invalid.message };
         this.metrics.manifestLoads.inc({ result: 'invalid' });
         this.deps.ctx.log.error({ revision: loaded.revision, problems }, 'manifests invalid; skipped, the last good state stays');
       }
       return false;
     }
-    delete this.errors.manifest;
+    this.record.clearError('manifest');
     if (loaded.revision === this.modelRevision || !loaded.model) return false;
     this.model = loaded.model;
     this.modelRevision = loaded.revision;
@@ -505,13 +473,10 @@ export class Daemon {
         summary = summarizeChanges(scoped.plan.changes, this.ctx.providers);
         outcome = changes > 0 ? 'applied' : 'converged';
         if (changes > 0) {
-          this.drift.repairs++;
-          this.drift.repairedObjects += changes;
-          this.metrics.driftRepairs.inc();
-          this.metrics.driftRepairedObjects.inc({}, changes);
-          for (const c of scoped.plan.changes) this.metrics.changes.inc({ action: c.action });
+          this.record.noteRepair(changes);
+          this.record.noteChanges(scoped.plan.changes);
         }
-        delete this.errors.reconcile;
+        this.record.clearError('reconcile');
         return this.reported(scoped.scope.length, outcome, changes, summary, { started, t0, revision, trigger, reads, before }, this.baseline?.topology);
       }
       const edit = await this.tryScopedEdit(batch, model, ctx);
@@ -519,28 +484,23 @@ export class Daemon {
       changes = result.plan.changes.length + result.plugins.changes.length;
       summary = summarizeChanges(result.plan.changes, this.ctx.providers);
       outcome = changes > 0 ? 'applied' : 'converged';
-      this.owned = countOwned(result.observed, this.ctx.providers);
-      this.orphans = result.plan.orphans.filter((o) => !o.implied).length;
+      this.record.owned = countOwned(result.observed, this.ctx.providers);
+      this.record.orphans = result.plan.orphans.filter((o) => !o.implied).length;
       this.events.setKnown(new Set([...result.observation.nsRefs.keys(), ...[...result.topology.containers.values()].flatMap((c) => (c.ns ? [c.ns] : []))]));
       // The same manifests as last time, yet something to do: the kernel had drifted.
-      if (changes > 0 && revision === this.appliedRevision) {
-        this.drift.repairs++;
-        this.drift.repairedObjects += changes;
-        this.metrics.driftRepairs.inc();
-        this.metrics.driftRepairedObjects.inc({}, changes);
-      }
-      if (revision !== this.appliedRevision && revision !== undefined) {
-        this.appliedRevision = revision;
+      if (changes > 0 && revision === this.record.appliedRevision) this.record.noteRepair(changes);
+      if (revision !== this.record.appliedRevision && revision !== undefined) {
+        this.record.appliedRevision = revision;
         await this.deps.source.recordApplied(revision).catch((err: Error) => log.warn({ err: err.message }, 'could not record the applied revision'));
       }
-      delete this.errors.reconcile;
-      this.plugins = { pending: result.plugins.failures, warnings: result.plugins.warnings };
+      this.record.clearError('reconcile');
+      this.record.plugins = { pending: result.plugins.failures, warnings: result.plugins.warnings };
       // A plugin's failure is its network's: the rest converged; that network is retried with backoff.
       if (result.plugins.failures.length > 0) {
         for (const f of result.plugins.failures) log.warn({ network: f.network, container: f.container, err: f.message }, 'plugin failed; network pending');
         this.scheduleRetry();
       } else this.retryDelay = this.opts.retryMs.min;
-      for (const c of result.plan.changes) this.metrics.changes.inc({ action: c.action });
+      this.record.noteChanges(result.plan.changes);
       await this.deps.dns?.update(result, revision, this.store?.generation);
       topology = result.topology;
       this.baseline =
@@ -564,7 +524,7 @@ export class Daemon {
   private async tryScoped(batch: Batch, model: Model, ctx: ReconcileContext): Promise<ScopedResult | undefined> {
     const b = this.baseline;
     if (!b || batch.dirty === 'all' || [...batch.reasons].some((r) => r !== 'drift')) return undefined;
-    if (b.model !== model || b.peers !== this.store?.generation || this.lastOutcome === 'failed') return undefined;
+    if (b.model !== model || b.peers !== this.store?.generation || this.record.lastOutcome === 'failed') return undefined;
     try {
       return await reconcileScoped(b.state, ctx, batch.dirty, this.opts.prune);
     } catch (err) {
@@ -582,7 +542,8 @@ export class Daemon {
   private async tryScopedEdit(batch: Batch, model: Model, ctx: ReconcileContext): Promise<{ result: ReconcileResult; baseline: Baseline } | undefined> {
     const b = this.baseline;
     if (!b || batch.dirty === 'all' || !batch.reasons.has('manifest') || [...batch.reasons].some((r) => r !== 'manifest' && r !== 'drift')) return undefined;
-    if (b.model === model || this.store || this.orphans > 0 || this.lastOutcome === 'failed' || this.plugins.pending.length > 0) return undefined;
+    const r = this.record;
+    if (b.model === model || this.store || r.orphans > 0 || r.lastOutcome === 'failed' || r.plugins.pending.length > 0) return undefined;
     try {
       return await reconcileEdit(b.state, model, ctx, this.opts.prune, batch.dirty);
     } catch (err) {
@@ -604,20 +565,7 @@ export class Daemon {
     const { started, t0, revision, trigger, reads, before } = at;
     const log = this.deps.ctx.log;
     const durationMs = performance.now() - t0;
-    this.counts[outcome]++;
-    this.lastOutcome = outcome;
-    this.last = {
-      startedAt: started.toISOString(),
-      finishedAt: new Date().toISOString(),
-      durationMs: Math.round(durationMs * 10) / 10,
-      result: outcome,
-      trigger,
-      ...(revision !== undefined ? { revision } : {}),
-      changes,
-      summary,
-    };
-    this.lastFinishedAt = Date.now();
-    this.metrics.recordReconcile(outcome, durationMs / 1000);
+    this.record.finish(outcome, { startedAt: started.toISOString(), durationMs, trigger, ...(revision !== undefined ? { revision } : {}), changes, summary });
     const fields = {
       trigger: trigger.join(','),
       result: outcome,
@@ -632,7 +580,7 @@ export class Daemon {
       // A drift pass: the namespaces it read and diffed (a full reconcile has none).
       ...(scoped !== undefined ? { scoped } : {}),
     };
-    if (outcome === 'failed') log.error({ ...fields, err: this.errors.reconcile?.message }, 'reconcile failed');
+    if (outcome === 'failed') log.error({ ...fields, err: this.record.error('reconcile')?.message }, 'reconcile failed');
     else log.info(fields, outcome === 'applied' ? 'reconcile applied' : 'reconcile converged');
     return topology;
   }
