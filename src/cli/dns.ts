@@ -1,13 +1,9 @@
-import { watch } from 'node:fs';
-import type { FSWatcher } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
-import path from 'node:path';
 import { startDnsServer } from '../dns/index.js';
 import { InvalidManifestError } from '../errors.js';
 import { inHostNetns, onParentGone, reexecInNetns } from '../kernel/index.js';
 import type { Kernel } from '../kernel/index.js';
-import { loadModel } from '../model/index.js';
-import { compileAgainstKernel, readHostResolvConf } from '../reconcile/index.js';
+import { FileSource, Trigger, compileAgainstKernel, readHostResolvConf } from '../reconcile/index.js';
+import type { Batch } from '../reconcile/index.js';
 import type { GlobalOptions } from './context.js';
 import { makeContext, makeKernel, makeLogger } from './context.js';
 import { openStore, peerSource } from './store.js';
@@ -25,6 +21,9 @@ const DEBOUNCE_MS = 150;
  * under --host-netns). Records come from the manifests compiled against the kernel (a dry run, so
  * addresses are the ones apply gave); manifest edits reload them. Invalid manifests keep the last
  * good records. Runs until SIGINT or SIGTERM; SIGHUP reloads. Returns the exit status.
+ *
+ * It runs on the daemon's machinery: the manifests come from the same FileSource (chokidar) and
+ * reloads are debounced and serialised by the same Trigger as `weft watch`'s reconciles.
  */
 export async function runDns(g: GlobalOptions, paths: readonly string[]): Promise<number> {
   const hostNetns = g.hostNetns ?? '';
@@ -41,23 +40,22 @@ export async function runDns(g: GlobalOptions, paths: readonly string[]): Promis
   const server = startDnsServer({ hostNetns, log, kernel });
   // --store: containers other nodes published resolve too; a change there reloads (below).
   const store = await openStore(g, log);
-  let running = false;
-  let again = false;
+  const source = new FileSource(paths);
   let loaded = '';
-  const refresh = async (why: string, force = true): Promise<void> => {
-    if (running) {
-      again = true;
-      return;
-    }
-    running = true;
+  const reload = async (batch: Batch): Promise<void> => {
+    const why = [...batch.reasons].sort().join(',');
     try {
-      const now = await fingerprint(paths, kernel, hostNetns);
-      if (!force && now === loaded) return;
+      // A resync alone reloads only when something a file event does not show has changed
+      // (looked at without parsing: a reload runs on the thread that answers).
+      const now = `${await source.revision()}\n${await fingerprint(kernel, hostNetns)}`;
+      if (batch.reasons.size === 1 && batch.reasons.has('resync') && now === loaded) return;
       loaded = now;
+      const got = await source.load();
+      if (got.invalid) throw got.invalid;
+      if (!got.model) return;
       const started = performance.now();
-      const model = await loadModel(paths);
-      const ctx = await makeContext(g, model, log, peerSource(store, log), kernel);
-      const compiled = await compileAgainstKernel(model, ctx);
+      const ctx = await makeContext(g, got.model, log, peerSource(store, log), kernel);
+      const compiled = await compileAgainstKernel(got.model, ctx);
       server.update(compiled.topology, await readHostResolvConf(ctx.kernel, hostNetns));
       const s = server.stats();
       log.info({ why, ms: Math.round(performance.now() - started), clients: s.clients, listening: s.listening, pending: s.pending }, 'dns: records loaded');
@@ -66,37 +64,33 @@ export async function runDns(g: GlobalOptions, paths: readonly string[]): Promis
       // is tried again at the next resync.
       if (!(err instanceof InvalidManifestError)) loaded = '';
       log.error({ why, error: err instanceof Error ? err.message : String(err) }, 'dns: cannot load the manifests; keeping the last good records');
-    } finally {
-      running = false;
-      if (again) {
-        again = false;
-        void refresh('changed while loading');
-      }
     }
   };
-  await refresh('start');
+  const trigger = new Trigger(reload, {
+    delayMs: { start: 0, manifest: DEBOUNCE_MS, drift: DEBOUNCE_MS, resync: 0, signal: 0, retry: 0, store: DEBOUNCE_MS },
+    maxWaitMs: 10 * DEBOUNCE_MS,
+  });
+  trigger.poke('start');
+  await trigger.idle();
 
-  let timer: NodeJS.Timeout | undefined;
-  const changed = () => {
-    if (timer) clearTimeout(timer);
-    timer = setTimeout(() => void refresh('manifests changed'), DEBOUNCE_MS);
-  };
-  const watchers = await watchPaths(paths, changed);
+  source.watch((e) => {
+    if (e.kind === 'changed') trigger.poke('manifest');
+  });
   const unwatchStore = store
-    ? await store.watch(() => changed()).catch((err: unknown) => {
+    ? await store.watch(() => trigger.poke('store')).catch((err: unknown) => {
         log.error({ error: err instanceof Error ? err.message : String(err) }, 'dns: cannot watch the membership store; its changes show at the next resync');
         return undefined;
       })
     : undefined;
-  const resync = setInterval(() => void refresh('resync', false), RESYNC_MS);
+  const resync = setInterval(() => trigger.poke('resync'), RESYNC_MS);
 
-  process.on('SIGHUP', () => void refresh('SIGHUP'));
+  process.on('SIGHUP', () => trigger.poke('signal'));
   await stopped;
   log.debug('dns: stopping');
   unwatchParent();
   clearInterval(resync);
-  if (timer) clearTimeout(timer);
-  for (const w of watchers) w.close();
+  await trigger.stop();
+  await source.close();
   await unwatchStore?.();
   await store?.close();
   log.debug('dns: closing sockets');
@@ -106,40 +100,10 @@ export async function runDns(g: GlobalOptions, paths: readonly string[]): Promis
 }
 
 /**
- * What a reload depends on besides file events: the manifest files' sizes and times, this host's
- * namespaces (an apply or destroy changes addresses), and the host's resolv.conf (upstreams).
+ * What a reload depends on besides the manifests: this host's namespaces (an apply or destroy
+ * changes addresses) and the host's resolv.conf (upstreams).
  */
-async function fingerprint(paths: readonly string[], kernel: Kernel, hostNetns: string): Promise<string> {
-  const parts: string[] = [];
-  for (const p of paths) {
-    const abs = path.resolve(p);
-    const s = await stat(abs).catch(() => undefined);
-    if (!s?.isDirectory()) {
-      parts.push(`${abs}:${s?.mtimeMs ?? '-'}:${s?.size ?? '-'}`);
-      continue;
-    }
-    for (const f of (await readdir(abs, { recursive: true })).sort()) {
-      const fs = await stat(path.join(abs, f)).catch(() => undefined);
-      if (fs?.isFile()) parts.push(`${f}:${fs.mtimeMs}:${fs.size}`);
-    }
-  }
+async function fingerprint(kernel: Kernel, hostNetns: string): Promise<string> {
   const prefix = hostNetns ? `${hostNetns}-` : '';
-  parts.push(...(await kernel.listNetns()).filter((n) => n.startsWith(prefix)));
-  parts.push(await readHostResolvConf(kernel, hostNetns));
-  return parts.join('\n');
-}
-
-/** Watches files (through their folder: editors replace files) and folders (recursively). */
-async function watchPaths(paths: readonly string[], onChange: () => void): Promise<FSWatcher[]> {
-  const out: FSWatcher[] = [];
-  for (const p of paths) {
-    const abs = path.resolve(p);
-    const isDir = await stat(abs).then((s) => s.isDirectory(), () => false);
-    if (isDir) out.push(watch(abs, { recursive: true }, onChange));
-    else {
-      const base = path.basename(abs);
-      out.push(watch(path.dirname(abs), (_event, name) => (name === null || name === base ? onChange() : undefined)));
-    }
-  }
-  return out;
+  return [...(await kernel.listNetns()).filter((n) => n.startsWith(prefix)), await readHostResolvConf(kernel, hostNetns)].join('\n');
 }

@@ -91,6 +91,16 @@ export class FileSource implements ManifestSource {
   }
 
   async load(): Promise<SourceLoad> {
+    const { sources, problems } = await this.read();
+    return loadFromText(contentRevision(sources), sources, problems);
+  }
+
+  /** The revision load() would give, without parsing anything (a cheap look for a change). */
+  async revision(): Promise<string> {
+    return contentRevision((await this.read()).sources);
+  }
+
+  private async read(): Promise<{ sources: { file: string; text: string }[]; problems: Problem[] }> {
     const { files, problems } = await expandPaths(this.paths);
     const sources: { file: string; text: string }[] = [];
     for (const file of files) {
@@ -101,7 +111,7 @@ export class FileSource implements ManifestSource {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new SourceError(`reading ${file}: ${(err as Error).message}`, { cause: err });
       }
     }
-    return loadFromText(contentRevision(sources), sources, problems);
+    return { sources, problems };
   }
 
   watch(onEvent: (e: SourceEvent) => void): void {

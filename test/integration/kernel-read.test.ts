@@ -1,3 +1,4 @@
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -6,7 +7,7 @@ import type { Kernel, KFdb, KLink, NsSnapshot } from '../../src/kernel/index.js'
 import { parseAddresses, parseLinks, parseRoutes } from '../../src/kernel/index.js';
 import { parseFdb, parseNeighbours, splitJsonLines } from '../../src/kernel/ip-parse.js';
 import { silentLogger } from '../../src/log.js';
-import { TestHost, eventually, must, repoRoot } from '../support/netns.js';
+import { TestHost, eventually, must, repoRoot, run } from '../support/netns.js';
 
 // (This machine's kernel has no 8021q: VLAN devices are decoded like macvlans, by IFLA_INFO_DATA.)
 /**
@@ -143,6 +144,23 @@ describe('in-process kernel reads what iproute2 reads', () => {
     const q = mod.emptyProgram(ns);
     q.host.ip.push({ op: 'addr-add', dev: 'gone0', cidr: '10.9.9.9/24', what: 'adding an address to a gone link' });
     await expect(kernel.run(q)).rejects.toThrow(/gone0/);
+  });
+
+  it('a read that finds none of the tables it lists keeps no nftables context (no socket left per namespace)', async () => {
+    const names = Array.from({ length: 12 }, (_, i) => `${host.name}-nt${i}`);
+    for (const n of names) await must(['ip', 'netns', 'add', n]);
+    try {
+      const fds = async () => (await readdir('/proc/self/fd')).length;
+      const refs = names.map((n) => ({ key: n, path: `/run/netns/${n}` }));
+      // Without tables first: each namespace's rtnetlink socket is opened (and kept) here.
+      await kernel.readNamespaces(refs.map((ns) => ({ ns, sysctls: [] })));
+      const before = await fds();
+      const snaps = await kernel.readNamespaces(refs.map((ns) => ({ ns, sysctls: [], nftTables: [{ family: 'ip', name: 'weft_dns' }] })));
+      expect([...snaps.values()].every((x) => x?.nft['ip weft_dns'] === null)).toBe(true);
+      expect(await fds()).toBeLessThan(before + 3);
+    } finally {
+      for (const n of names) await run(['ip', 'netns', 'del', n]);
+    }
   });
 
   it('a namespace that does not exist reads as null', async () => {

@@ -322,7 +322,20 @@ export class NsEngine {
       spec.sysctls.forEach((p, i) => (snap.sysctls[p] = values[i] ?? null));
     }
     for (const t of tables) snap.nft[nftTableKey(t)] = listTable(h.nft!, t);
+    // A context is kept only where weft has a table (the host's firewall): one opened to find that
+    // a table is absent (a container's legacy DNS table) would otherwise pile up, a socket each.
+    if (path !== null && tables.length > 0 && tables.every((t) => snap.nft[nftTableKey(t)] === null)) this.releaseNft(path);
     return snap;
+  }
+
+  /** Frees a named namespace's nftables context (its rtnetlink socket stays). */
+  private releaseNft(path: string): void {
+    const k = keyOf(path);
+    const h = k === undefined ? undefined : this.handles.get(k);
+    if (!k || !h?.nft) return;
+    this.nftUse.delete(k);
+    h.nft.free();
+    delete h.nft;
   }
 
   /** Link names of a namespace (null when it is gone). */
