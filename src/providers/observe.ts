@@ -98,6 +98,7 @@ export async function observe(kernel: Kernel, req: ObserveRequest): Promise<{ ob
     }
   }
   const { hostSnapshot, namespaces } = claimUntaggedLinks(hostFound, read, req.desired);
+  const nftRuleHandles = new Map<string, number>();
   const observation: Observation = {
     hostNetns: req.hostNetns,
     host: req.host,
@@ -108,9 +109,10 @@ export async function observe(kernel: Kernel, req: ObserveRequest): Promise<{ ob
     netnsIntents,
     files,
     etcNetnsDirs,
+    nftRuleHandles,
   };
   const observed = emptyState();
-  const ctx = { desired: req.desired, ...(req.pluginLinks ? { pluginLinks: req.pluginLinks } : {}) };
+  const ctx = { desired: req.desired, nftRuleHandles, ...(req.pluginLinks ? { pluginLinks: req.pluginLinks } : {}) };
   for (const p of req.providers) (observed as unknown as Record<string, unknown>)[p.domain] = p.observe(observation, ctx);
   return { observation, observed };
 }
@@ -234,11 +236,13 @@ export async function observeScoped(kernel: Kernel, req: ScopedObserveRequest): 
   const mergedFiles = new Map([...base.files].filter(([p]) => !scope.has(p.split('/')[3] ?? '')));
   for (const [p, v] of files) mergedFiles.set(p, v);
 
-  const common = { hostNetns: req.hostNetns, host: base.host, hostSnapshot, netnsNames: names, netnsIntents };
+  // Handles of the scope's rules: a later pass finds its own.
+  const nftRuleHandles = new Map<string, number>();
+  const common = { hostNetns: req.hostNetns, host: base.host, hostSnapshot, netnsNames: names, netnsIntents, nftRuleHandles };
   const observation: Observation = { ...common, namespaces, allNamespaces: all, nsRefs: refs, files, etcNetnsDirs: scopedDirs, ...(scope.has(HOST) ? {} : { hostOutOfScope: true }) };
   const merged: Observation = { ...common, hostSnapshot: claimed.hostSnapshot, namespaces: all, nsRefs: allRefs, files: mergedFiles, etcNetnsDirs: allDirs };
   const observed = emptyState();
-  const ctx = { desired: req.desiredSlice, ...(req.pluginLinks ? { pluginLinks: req.pluginLinks } : {}) };
+  const ctx = { desired: req.desiredSlice, nftRuleHandles, ...(req.pluginLinks ? { pluginLinks: req.pluginLinks } : {}) };
   for (const p of req.providers) (observed as unknown as Record<string, unknown>)[p.domain] = p.observe(observation, ctx);
   return { observation, merged, observed: filterToScope(observed, scope) };
 }

@@ -16,6 +16,12 @@ export interface Observation {
   allNamespaces?: ReadonlyMap<NsKey, NsSnapshot>;
   /** A scoped observation without the host in its scope: the host snapshot is there for lookups, its entries are not wanted. */
   hostOutOfScope?: boolean;
+  /**
+   * The kernel handle of each observed nftables rule, by entry id (a rule is deleted by handle).
+   * Kept beside the entries, not in them: desired entries have none. Filled by the nftables
+   * provider during the observation pass.
+   */
+  nftRuleHandles: ReadonlyMap<string, number>;
   /** How each read namespace is entered. */
   nsRefs: Map<NsKey, NsRef>;
   /** Names under /run/netns. */
@@ -34,6 +40,8 @@ export interface ObserveContext {
    * namespace: theirs, not weft's, so their addresses and routes are never weft's to change.
    */
   pluginLinks?: ReadonlyMap<NsKey, ReadonlySet<string>>;
+  /** Where the nftables provider puts each observed rule's handle (Observation.nftRuleHandles). */
+  nftRuleHandles?: Map<string, number>;
 }
 
 export type ChangeAction = 'create' | 'update' | 'delete';
@@ -54,6 +62,14 @@ export interface RenderContext {
   desired: KernelState;
   observed: KernelState;
   nsRef(key: NsKey): NsRef;
+  /** The observed nftables rules' kernel handles, by id (Observation.nftRuleHandles). */
+  nftRuleHandles?: ReadonlyMap<string, number>;
+}
+
+/** RenderContext as a provider sees it while one program is built: with that program's memo. */
+export interface ProgramRenderContext extends RenderContext {
+  /** What each provider noted while rendering this program (by domain), so nothing is done twice. */
+  memo: Map<string, unknown>;
 }
 
 /** How a domain is observed, described and written. One per kernel domain. */
@@ -66,7 +82,7 @@ export interface Provider<D extends Domain = Domain> {
   describe(entry: KernelState[D][string]): { noun: string; name: string };
   /** Fields that cannot change in place: a difference there deletes and recreates the object. */
   recreateOn: readonly string[];
-  render(change: Change<KernelState[D][string]>, out: ProgramBuilder, ctx: RenderContext): void;
+  render(change: Change<KernelState[D][string]>, out: ProgramBuilder, ctx: ProgramRenderContext): void;
   /** nftables tables this provider reads in a namespace (HOST or a container's); listed in the same pass. */
   nftTables?(ns: NsKey): NftTableRef[];
   /** Tables to list only where a namespace's first read says they may exist (read again with them). */

@@ -5,8 +5,10 @@ import type { LinkEntry } from '../state/types.js';
 import type { PlannedChange } from './plan.js';
 
 /** Turns planned changes into one kernel program. Pure. */
-export function buildProgram(changes: readonly PlannedChange[], providers: readonly Provider[], host: NsRef, ctx: RenderContext): KernelProgram {
+export function buildProgram(changes: readonly PlannedChange[], providers: readonly Provider[], host: NsRef, context: RenderContext): KernelProgram {
   const out = new ProgramBuilder(host);
+  // One memo per program: providers note there what they already did for it.
+  const ctx = { ...context, memo: new Map<string, unknown>() };
   const byDomain = new Map(providers.map((p) => [p.domain, p]));
   for (const c of changes) {
     if (c.implied) {

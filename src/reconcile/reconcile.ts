@@ -224,6 +224,7 @@ async function applyAndVerify(ctx: ReconcileContext, p: Prepared, desired: Kerne
   const program = buildProgram(plan.changes, ctx.providers, p.host, {
     desired,
     observed: p.observed,
+    nftRuleHandles: p.observation.nftRuleHandles,
     nsRef: (key) => (key === HOST ? p.host : (refs.get(key) ?? { key, path: `/run/netns/${key}` })),
   });
   // Container namespaces are read back by the process that writes them: verifying them costs no

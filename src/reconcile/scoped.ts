@@ -134,6 +134,7 @@ export async function reconcileScoped(base: Baseline, ctx: ReconcileContext, dir
     const program = buildProgram(plan.changes, ctx.providers, host, {
       desired,
       observed: seen.observed,
+      nftRuleHandles: seen.observation.nftRuleHandles,
       nsRef: (key) => (key === HOST ? host : (refs.get(key) ?? { key, path: `/run/netns/${key}` })),
     });
     for (const w of program.containers) w.readBack = readSpec(base.desired, ctx.providers, w.ns.key);

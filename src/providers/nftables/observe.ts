@@ -26,7 +26,9 @@ export function observeNftables(obs: Observation, ctx: ObserveContext, tablesFor
       const owner = ctx.desired.nftables[tableId]?.owner ?? (ns === HOST ? hostOwner(obs.hostNetns) : owned.get(ns));
       // A weft-named table in a namespace weft does not own is not weft's.
       if (!owner) continue;
-      Object.assign(out, tableEntries(ns, ref, listed, owner, ctx));
+      const { entries, handles } = tableEntries(ns, ref, listed, owner, ctx);
+      Object.assign(out, entries);
+      for (const [id, handle] of handles) ctx.nftRuleHandles?.set(id, handle);
     }
   }
   return out;
@@ -37,25 +39,29 @@ export function observeNftables(obs: Observation, ctx: ObserveContext, tablesFor
  * its links change) is turned into entries once: they depend on the listing, the owner and the
  * desired rules, which are checked on every reuse.
  */
-const tableMemo = new WeakMap<NftListed[], { ns: NsKey; owner: string; entries: Record<string, NftEntry>; wants: Map<string, NftEntry | undefined> }>();
+const tableMemo = new WeakMap<NftListed[], { ns: NsKey; owner: string; entries: Record<string, NftEntry>; handles: Map<string, number>; wants: Map<string, NftEntry | undefined> }>();
 
-/** A table's entries by id. */
-function tableEntries(ns: NsKey, ref: NftTableRef, listed: NftListed[], owner: Owner, ctx: ObserveContext): Record<string, NftEntry> {
+/** A table's entries by id, and its rules' kernel handles by id. */
+function tableEntries(ns: NsKey, ref: NftTableRef, listed: NftListed[], owner: Owner, ctx: ObserveContext): { entries: Record<string, NftEntry>; handles: Map<string, number> } {
   const memo = tableMemo.get(listed);
   const ownerKey = `${owner.kind}/${owner.name}`;
-  if (memo && memo.ns === ns && memo.owner === ownerKey && [...memo.wants].every(([id, want]) => ctx.desired.nftables[id] === want)) return memo.entries;
+  if (memo && memo.ns === ns && memo.owner === ownerKey && [...memo.wants].every(([id, want]) => ctx.desired.nftables[id] === want)) return memo;
   const entries: Record<string, NftEntry> = {};
+  const handles = new Map<string, number>();
   const wants = new Map<string, NftEntry | undefined>();
-  for (const e of listTableEntries(ns, ref, listed, owner, ctx)) {
+  const listedHandles = new Map<NftEntry, number>();
+  for (const e of listTableEntries(ns, ref, listed, owner, ctx, listedHandles)) {
     const id = ids.nft(e);
     entries[id] = e;
+    const handle = listedHandles.get(e);
+    if (handle !== undefined) handles.set(id, handle);
     if (e.kind === 'rule') wants.set(id, ctx.desired.nftables[id]);
   }
-  tableMemo.set(listed, { ns, owner: ownerKey, entries, wants });
-  return entries;
+  tableMemo.set(listed, { ns, owner: ownerKey, entries, handles, wants });
+  return { entries, handles };
 }
 
-function listTableEntries(ns: NsKey, ref: NftTableRef, listed: NftListed[], owner: Owner, ctx: ObserveContext): NftEntry[] {
+function listTableEntries(ns: NsKey, ref: NftTableRef, listed: NftListed[], owner: Owner, ctx: ObserveContext, handles: Map<NftEntry, number>): NftEntry[] {
   const family = ref.family;
   const table = ref.name;
   const out: NftEntry[] = [];
@@ -66,6 +72,7 @@ function listTableEntries(ns: NsKey, ref: NftTableRef, listed: NftListed[], owne
     else if ('map' in obj) out.push(...setEntries(ns, obj.map, obj.map.map, owner));
     else if ('rule' in obj) {
       const r = ruleEntry(ns, obj.rule, owner, ctx);
+      if (obj.rule.handle !== undefined) handles.set(r, obj.rule.handle);
       // A second rule with the same name (copied by hand) is not the one weft loaded.
       if (out.some((x) => x.kind === 'rule' && x.chain === r.chain && x.name === r.name)) r.name = `handle ${obj.rule.handle ?? '?'}`;
       out.push(r);
@@ -108,12 +115,6 @@ function splitElem(item: NftSetElem, isMap: boolean): { key: NftExpr; value?: Nf
 }
 
 /**
- * The kernel handle of each observed rule, needed to delete it. Kept beside the entries, not in
- * them, because desired entries have none; the plan hands render the observed objects themselves.
- */
-export const ruleHandles = new WeakMap<NftRuleEntry, number>();
-
-/**
  * A rule is named by its comment. When the digest in the comment matches the statements weft
  * wants, the rule is the one weft loaded: it is observed with those statements (the listed form
  * differs). Otherwise it keeps the listed form, which differs from anything desired.
@@ -124,6 +125,5 @@ function ruleEntry(ns: NsKey, r: NftRule, owner: Owner, ctx: ObserveContext): Nf
   const e: NftRuleEntry = { kind: 'rule', ns, family: r.family, table: r.table, chain: r.chain, name, expr: r.expr, owner };
   const want = ctx.desired.nftables[ids.nft(e)];
   if (tag && want?.kind === 'rule' && ruleDigest(want.expr) === tag.digest) e.expr = want.expr;
-  if (r.handle !== undefined) ruleHandles.set(e, r.handle);
   return e;
 }

@@ -3,9 +3,8 @@ import type { NftCommand, NftElements, NftObjectName, NftSetElem } from '../../n
 import type { NftElementEntry, NftEntry, NftRuleEntry, NftSetEntry } from '../../state/types.js';
 import { ids } from '../../state/types.js';
 import type { ProgramBuilder } from '../program-builder.js';
-import type { Change, RenderContext } from '../types.js';
+import type { Change, ProgramRenderContext } from '../types.js';
 import { elementComment, ruleComment } from './comments.js';
-import { ruleHandles } from './observe.js';
 
 /**
  * Renders nftables changes as commands of the namespace's one `nft -j -f` transaction. The order
@@ -27,11 +26,10 @@ interface Memo {
   rulesByChain?: Map<string, NftRuleEntry[]>;
 }
 
-const memos = new WeakMap<ProgramBuilder, Memo>();
-
-function memoOf(out: ProgramBuilder): Memo {
-  let m = memos.get(out);
-  if (!m) memos.set(out, (m = { refilled: new Set(), added: new Set(), batches: new Map() }));
+/** This provider's part of the program's memo (ProgramRenderContext.memo). */
+function memoOf(ctx: ProgramRenderContext): Memo {
+  let m = ctx.memo.get('nftables') as Memo | undefined;
+  if (!m) ctx.memo.set('nftables', (m = { refilled: new Set(), added: new Set(), batches: new Map() }));
   return m;
 }
 
@@ -53,7 +51,7 @@ function setId(e: NftElementEntry): string {
   return `${tableId(e)}/set ${e.set}`;
 }
 
-export function renderNft(change: Change<Entry>, out: ProgramBuilder, ctx: RenderContext): void {
+export function renderNft(change: Change<Entry>, out: ProgramBuilder, ctx: ProgramRenderContext): void {
   const e = change.desired ?? change.observed;
   if (!e) return;
   const r = new Renderer(out, ctx, ctx.nsRef(e.ns));
@@ -66,10 +64,10 @@ class Renderer {
 
   constructor(
     private readonly out: ProgramBuilder,
-    private readonly ctx: RenderContext,
+    private readonly ctx: ProgramRenderContext,
     private readonly ns: NsRef,
   ) {
-    this.memo = memoOf(out);
+    this.memo = memoOf(ctx);
   }
 
   private push(order: number, command: NftCommand): void {
@@ -103,7 +101,7 @@ class Renderer {
         this.batch('delete', e).elem.push(e.key);
         return;
       case 'rule': {
-        const handle = ruleHandles.get(e);
+        const handle = this.ctx.nftRuleHandles?.get(ids.nft(e));
         // A chain that goes or is refilled loses the rule anyway.
         if (!this.desired(chainId(e)) || this.memo.refilled.has(chainId(e))) return;
         if (handle === undefined) this.refill(chainId(e));
