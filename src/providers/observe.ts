@@ -6,7 +6,7 @@ import { HOST, emptyState } from '../state/types.js';
 import { filterToScope } from '../state/slice.js';
 import { claimUntaggedLinks } from './claim.js';
 import { ETC_NETNS, fileNames } from './files.js';
-import type { Observation, Provider } from './types.js';
+import type { Observation, ObserveContext, Provider } from './types.js';
 
 export interface ObserveRequest {
   hostNetns: string;
@@ -64,14 +64,7 @@ export async function observe(kernel: Kernel, req: ObserveRequest): Promise<{ ob
   const spec = (key: NsKey) => readSpec(req.desired, req.providers, key);
   const hostRead: NsReadRequest = { ns: req.host, ...spec(HOST), ...hostExtras(req.desired, req.providers) };
   const wanted: NsReadRequest[] = [hostRead, ...[...candidates.values()].map((ns) => ({ ns, ...spec(ns.key) }))];
-  const snapshots = new Map<NsKey, NsSnapshot | null>();
-  const reads: NsReadRequest[] = [];
-  for (const r of wanted) {
-    const cached = reusable(req, r);
-    if (cached) snapshots.set(r.ns.key, cached);
-    else reads.push(r);
-  }
-  for (const [k, v] of await readNamespaces(kernel, reads, req.providers)) snapshots.set(k, v);
+  const snapshots = await snapshotsOf(kernel, wanted, req.reuse, req.providers);
   const hostFound = snapshots.get(HOST);
   if (!hostFound) throw new Error(`the host namespace ${req.hostNetns || '(root)'} cannot be read; does it exist?`);
 
@@ -111,10 +104,28 @@ export async function observe(kernel: Kernel, req: ObserveRequest): Promise<{ ob
     etcNetnsDirs,
     nftRuleHandles,
   };
-  const observed = emptyState();
-  const ctx = { desired: req.desired, nftRuleHandles, ...(req.pluginLinks ? { pluginLinks: req.pluginLinks } : {}) };
-  for (const p of req.providers) (observed as unknown as Record<string, unknown>)[p.domain] = p.observe(observation, ctx);
+  const observed = observeAll(req.providers, observation, { desired: req.desired, nftRuleHandles, ...(req.pluginLinks ? { pluginLinks: req.pluginLinks } : {}) });
   return { observation, observed };
+}
+
+/** Every provider's domain, picked out of one observation (one context: their shared answers are memoized on it). */
+function observeAll(providers: readonly Provider[], observation: Observation, ctx: ObserveContext): KernelState {
+  const observed = emptyState();
+  for (const p of providers) (observed as unknown as Record<string, unknown>)[p.domain] = p.observe(observation, ctx);
+  return observed;
+}
+
+/** The snapshot of every wanted namespace: reused where an earlier one holds what is asked, read otherwise. */
+async function snapshotsOf(kernel: Kernel, wanted: readonly NsReadRequest[], reuse: ObserveRequest['reuse'], providers: readonly Provider[]): Promise<Map<NsKey, NsSnapshot | null>> {
+  const snapshots = new Map<NsKey, NsSnapshot | null>();
+  const reads: NsReadRequest[] = [];
+  for (const r of wanted) {
+    const cached = reusable(reuse, r);
+    if (cached) snapshots.set(r.ns.key, cached);
+    else reads.push(r);
+  }
+  for (const [k, v] of await readNamespaces(kernel, reads, providers)) snapshots.set(k, v);
+  return snapshots;
 }
 
 /** Reads, then reads again with them the namespaces whose first snapshot says a provider's conditional tables may be there. */
@@ -135,13 +146,9 @@ async function readNamespaces(kernel: Kernel, reqs: readonly NsReadRequest[], pr
  * A snapshot taken right after the namespace was last written, or an earlier one of a namespace
  * not touched since, that holds everything asked now.
  */
-function reusable(req: ObserveRequest, r: NsReadRequest): NsSnapshot | undefined {
-  if (!req.reuse) return undefined;
-  const prev = req.reuse.fresh.has(r.ns.key)
-    ? req.reuse.readBack?.get(r.ns.key)
-    : r.ns.key === HOST
-      ? req.reuse.observation.hostSnapshot
-      : req.reuse.observation.namespaces.get(r.ns.key);
+function reusable(reuse: ObserveRequest['reuse'], r: NsReadRequest): NsSnapshot | undefined {
+  if (!reuse) return undefined;
+  const prev = reuse.fresh.has(r.ns.key) ? reuse.readBack?.get(r.ns.key) : r.ns.key === HOST ? reuse.observation.hostSnapshot : reuse.observation.namespaces.get(r.ns.key);
   if (!prev) return undefined;
   if (!r.sysctls.every((p) => p in prev.sysctls)) return undefined;
   if (!(r.nftTables ?? []).every((t) => nftTableKey(t) in prev.nft)) return undefined;
@@ -192,14 +199,7 @@ export async function observeScoped(kernel: Kernel, req: ScopedObserveRequest): 
     wanted.push({ ns: ref, ...readSpec(req.desired, req.providers, key) });
   }
   const reuse = { observation: base, fresh: scope, ...(req.readBack ? { readBack: req.readBack } : {}) };
-  const snapshots = new Map<NsKey, NsSnapshot | null>();
-  const reads: NsReadRequest[] = [];
-  for (const r of wanted) {
-    const cached = reusable({ reuse } as ObserveRequest, r);
-    if (cached) snapshots.set(r.ns.key, cached);
-    else reads.push(r);
-  }
-  for (const [k, v] of await readNamespaces(kernel, reads, req.providers)) snapshots.set(k, v);
+  const snapshots = await snapshotsOf(kernel, wanted, reuse, req.providers);
   const hostFound = scope.has(HOST) ? snapshots.get(HOST) : base.hostSnapshot;
   if (!hostFound) throw new Error(`the host namespace ${req.hostNetns || '(root)'} cannot be read; does it exist?`);
 
@@ -241,9 +241,7 @@ export async function observeScoped(kernel: Kernel, req: ScopedObserveRequest): 
   const common = { hostNetns: req.hostNetns, host: base.host, hostSnapshot, netnsNames: names, netnsIntents, nftRuleHandles };
   const observation: Observation = { ...common, namespaces, allNamespaces: all, nsRefs: refs, files, etcNetnsDirs: scopedDirs, ...(scope.has(HOST) ? {} : { hostOutOfScope: true }) };
   const merged: Observation = { ...common, hostSnapshot: claimed.hostSnapshot, namespaces: all, nsRefs: allRefs, files: mergedFiles, etcNetnsDirs: allDirs };
-  const observed = emptyState();
-  const ctx = { desired: req.desiredSlice, nftRuleHandles, ...(req.pluginLinks ? { pluginLinks: req.pluginLinks } : {}) };
-  for (const p of req.providers) (observed as unknown as Record<string, unknown>)[p.domain] = p.observe(observation, ctx);
+  const observed = observeAll(req.providers, observation, { desired: req.desiredSlice, nftRuleHandles, ...(req.pluginLinks ? { pluginLinks: req.pluginLinks } : {}) });
   return { observation, merged, observed: filterToScope(observed, scope) };
 }
 

@@ -1,7 +1,7 @@
 import type { Logger } from '../log.js';
 import { NotConvergedError, UsageError } from '../errors.js';
 import type { Model } from '../model/index.js';
-import type { CompileInputs, CompileResult, NetworkDriver, PeerEndpoint, PluginAttachment, Topology } from '../compile/index.js';
+import type { Allocations, CompileInputs, CompileResult, NetworkDriver, PeerEndpoint, PluginAttachment, Topology } from '../compile/index.js';
 import { compile, emptyAllocations, endpointKey, extractAllocations, firewallWanted, hostOwner } from '../compile/index.js';
 import type { Kernel, KernelStats, NsRef, NsSnapshot, ProgressFn } from '../kernel/index.js';
 import type { Observation, Provider } from '../providers/index.js';
@@ -188,20 +188,7 @@ async function prepare(model: Model, ctx: ReconcileContext, prune: boolean, reco
     peers = admitted.accepted;
   }
   const allocations = extractAllocations(first.observed);
-  const compiled = compile(
-    model,
-    {
-      ...baseInputs,
-      ...(node !== undefined ? { node } : {}),
-      allocations,
-      // The default bridge stays while it exists, unless pruning: orphans may still use it.
-      ...(prune ? {} : { keepNetworks: new Set(allocations.subnets.keys()) }),
-      hostRoutes: foreignRoutes(first.observation.hostSnapshot),
-      hostInterfaces: first.observation.hostSnapshot.links.filter((l) => !hostLinkOwner(l)).map((l) => ({ name: l.name, mtu: l.mtu })),
-      ...(peers ? { peers } : {}),
-    },
-    ctx.drivers,
-  );
+  const compiled = compile(model, { ...baseInputs, ...hostInputs(first.observation.hostSnapshot, allocations, prune, node), ...(peers ? { peers } : {}) }, ctx.drivers);
   // Providers sort snapshots by what is desired (sysctls read, rules matched): sort again against
   // the final desired state. Snapshots are reused; a namespace is read again only where the final
   // state asks for something the draft did not (a sysctl, a table).
@@ -445,8 +432,23 @@ function allOwners(state: KernelState): Set<string> {
   return out;
 }
 
+/**
+ * The compile inputs that come from what the host holds: the node, sticky allocations, networks
+ * kept while they exist (unless pruning: orphans may still use them), foreign routes and
+ * interfaces. The same for a full reconcile and the daemon's edit pass.
+ */
+export function hostInputs(host: NsSnapshot, allocations: Allocations, prune: boolean, node: string | undefined): Partial<CompileInputs> & Pick<CompileInputs, 'allocations' | 'hostRoutes'> {
+  return {
+    ...(node !== undefined ? { node } : {}),
+    allocations,
+    ...(prune ? {} : { keepNetworks: new Set(allocations.subnets.keys()) }),
+    hostRoutes: foreignRoutes(host),
+    hostInterfaces: host.links.filter((l) => !hostLinkOwner(l)).map((l) => ({ name: l.name, mtu: l.mtu })),
+  };
+}
+
 /** IPv4 routes in the host's main table that are not weft's: default pools avoid them (as Docker does). */
-export function foreignRoutes(host: NsSnapshot): string[] {
+function foreignRoutes(host: NsSnapshot): string[] {
   return host.routes
     .filter((r) => r.family === 4 && r.table === 'main' && r.dst !== 'default' && r.protocol !== '250')
     .map((r) => (r.dst.includes('/') ? r.dst : `${r.dst}/32`));

@@ -18,10 +18,9 @@ import { ConflictError, findConflicts } from './conflicts.js';
 import { planChanges } from './plan.js';
 import type { Plan, PlanOptions, PlannedChange } from './plan.js';
 import type { ReconcileContext, ReconcileResult } from './reconcile.js';
-import { desiredOwners, detectNode, foreignRoutes, noPlugins, nsRefsOf, readHostResolvConf } from './reconcile.js';
+import { desiredOwners, detectNode, hostInputs, noPlugins, nsRefsOf, readHostResolvConf } from './reconcile.js';
 import { compile, extractAllocations } from '../compile/index.js';
 import type { Model } from '../model/index.js';
-import { hostLinkOwner } from '../providers/index.js';
 
 /** What a full reconcile converged to: the reference a drift pass diffs against. */
 export interface Baseline {
@@ -197,17 +196,7 @@ export async function reconcileEdit(base: Baseline, model: Model, ctx: Reconcile
   const allocations = extractAllocations(base.desired);
   const compiled = compile(
     model,
-    {
-      hostNetns: ctx.hostNetns,
-      allocations,
-      hostResolvConf: await readHostResolvConf(ctx.kernel, ctx.hostNetns),
-      hostRoutes: foreignRoutes(host),
-      hostInterfaces: host.links.filter((l) => !hostLinkOwner(l)).map((l) => ({ name: l.name, mtu: l.mtu })),
-      pluginAddresses: new Map(),
-      ...(node !== undefined ? { node } : {}),
-      // As a full reconcile does: the default bridge stays while it exists, unless pruning.
-      ...(prune ? {} : { keepNetworks: new Set(allocations.subnets.keys()) }),
-    },
+    { hostNetns: ctx.hostNetns, hostResolvConf: await readHostResolvConf(ctx.kernel, ctx.hostNetns), pluginAddresses: new Map(), ...hostInputs(host, allocations, prune, node) },
     ctx.drivers,
   );
   if (compiled.attachments.length > 0) return undefined;

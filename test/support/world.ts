@@ -1,4 +1,6 @@
 import { builtinDrivers } from '../../src/compile/index.js';
+import { InvalidManifestError, formatProblem } from '../../src/errors.js';
+import type { Kernel, NsReadRequest } from '../../src/kernel/index.js';
 import { silentLogger } from '../../src/log.js';
 import type { Model } from '../../src/model/index.js';
 import { modelFromText } from '../../src/model/index.js';
@@ -45,3 +47,25 @@ export const yaml = {
   network: (name: string, spec = '{}') => `apiVersion: weft/v1\nkind: Network\nmetadata: {name: ${name}}\nspec: ${spec}\n---\n`,
   container: (name: string, spec = '{}') => `apiVersion: weft/v1\nkind: Container\nmetadata: {name: ${name}}\nspec: ${spec}\n---\n`,
 };
+
+/** A manifest's problems as the CLI prints them (file:line:col: message; hint [CODE]); [] when valid. */
+export function manifestProblems(text: string, file = 'm.yaml'): string[] {
+  try {
+    modelFromText([{ file, text }]);
+    return [];
+  } catch (err) {
+    if (err instanceof InvalidManifestError) return err.problems.map(formatProblem);
+    throw err;
+  }
+}
+
+/** Records every namespace read a kernel is asked for from now on (the reads still happen). */
+export function recordReads(kernel: Pick<Kernel, 'readNamespaces'>): NsReadRequest[] {
+  const asked: NsReadRequest[] = [];
+  const read = kernel.readNamespaces.bind(kernel);
+  kernel.readNamespaces = async (reqs) => {
+    asked.push(...reqs);
+    return read(reqs);
+  };
+  return asked;
+}

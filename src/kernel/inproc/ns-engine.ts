@@ -56,6 +56,8 @@ export class NsEngine {
   private watcher: FSWatcher | undefined;
   /** Named namespaces' handles that hold an nftables context, least recently used first. */
   private readonly nftUse = new Map<string, Handle>();
+  /** When listNetns last compared every held namespace's identity with its name's. */
+  private lastFullCheck = 0;
 
   constructor() {
     this.homeFd = libc.openFile('/proc/thread-self/ns/net');
@@ -85,7 +87,6 @@ export class NsEngine {
     for (const [n, k] of [...this.byName]) if (!this.handles.has(k)) this.byName.delete(n);
     return names;
   }
-  private lastFullCheck = 0;
 
   /** Creates named namespaces as `ip netns add` does, without a process. */
   addNetns(names: readonly string[]): number {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { planLines } from '../../../src/reconcile/index.js';
-import { FakeWorld, yaml } from '../../support/world.js';
+import { FakeWorld, recordReads, yaml } from '../../support/world.js';
 
 /**
  * The embedded DNS has sockets inside each container namespace (src/dns/ns-sockets.ts): no
@@ -48,18 +48,15 @@ describe('embedded DNS without a per-container table', () => {
   it('a plan lists no table in container namespaces, except where route_localnet 1 says an old one may be there', async () => {
     const w = new FakeWorld();
     await w.apply(walkthrough);
-    const asked: { ns: string; tables: string[] }[] = [];
-    const read = w.kernel.readNamespaces.bind(w.kernel);
-    w.kernel.readNamespaces = async (reqs) => {
-      for (const r of reqs) asked.push({ ns: r.ns.key, tables: (r.nftTables ?? []).map((t) => `${t.family} ${t.name}`) });
-      return read(reqs);
-    };
+    const reads = recordReads(w.kernel);
+    // Container namespaces read with a table listed, and those tables.
+    const asked = () => reads.map((r) => ({ ns: r.ns.key, tables: (r.nftTables ?? []).map((t) => `${t.family} ${t.name}`) })).filter((a) => a.ns !== '@host' && a.tables.length > 0);
     await w.plan(walkthrough);
-    expect(asked.filter((a) => a.ns !== '@host' && a.tables.length > 0)).toEqual([]);
+    expect(asked()).toEqual([]);
     w.kernel.tamper((k) => k.ns('h1-container3').sysctls.set('net/ipv4/conf/eth0/route_localnet', '1'));
-    asked.length = 0;
+    reads.length = 0;
     await w.plan(walkthrough);
-    expect(asked.filter((a) => a.ns !== '@host' && a.tables.length > 0)).toEqual([{ ns: 'h1-container3', tables: [TABLE] }]);
+    expect(asked()).toEqual([{ ns: 'h1-container3', tables: [TABLE] }]);
   });
 
   it('a host upgraded from the DNAT design converges: the old table goes, route_localnet returns to 0', async () => {

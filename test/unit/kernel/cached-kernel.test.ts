@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { NsReadRequest, NsSnapshot } from '../../../src/kernel/index.js';
 import { CachingKernel, emptyProgram } from '../../../src/kernel/index.js';
 import { FakeKernel } from '../../support/fake-kernel.js';
+import { recordReads } from '../../support/world.js';
 
 const host = { key: '@host', path: '/run/netns/h1' };
 const c1 = { key: 'h1-c1', path: '/run/netns/h1-c1' };
@@ -33,12 +34,7 @@ describe('CachingKernel', () => {
 
   it('a link or address event keeps the cached nftables: the next read lists no table', async () => {
     const { inner, k } = setup();
-    const asked: NsReadRequest[] = [];
-    const read = inner.readNamespaces.bind(inner);
-    inner.readNamespaces = async (reqs) => {
-      asked.push(...reqs);
-      return read(reqs);
-    };
+    const asked = recordReads(inner);
     const withTable: NsReadRequest = { ns: host, sysctls: [], nftTables: [{ family: 'inet', name: 'weft' }] };
     const first = (await k.readNamespaces([withTable])).get('@host')!;
     k.invalidate(['@host'], 'ip');
@@ -53,12 +49,7 @@ describe('CachingKernel', () => {
 
   it('a write without nftables commands keeps the tables of the namespaces it wrote', async () => {
     const { inner, k } = setup();
-    const asked: NsReadRequest[] = [];
-    const read = inner.readNamespaces.bind(inner);
-    inner.readNamespaces = async (reqs) => {
-      asked.push(...reqs);
-      return read(reqs);
-    };
+    const asked = recordReads(inner);
     const withTable: NsReadRequest = { ns: host, sysctls: [], nftTables: [{ family: 'inet', name: 'weft' }] };
     await k.readNamespaces([withTable]);
     const p = emptyProgram(host);

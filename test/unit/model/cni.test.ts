@@ -1,17 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { InvalidManifestError, formatProblem } from '../../../src/errors.js';
-import { modelFromText } from '../../../src/model/index.js';
-import { yaml } from '../../support/world.js';
+import { manifestProblems, yaml } from '../../support/world.js';
 
-function problems(text: string): string[] {
-  try {
-    modelFromText([{ file: 'm.yaml', text }]);
-    return [];
-  } catch (err) {
-    if (err instanceof InvalidManifestError) return err.problems.map(formatProblem);
-    throw err;
-  }
-}
+const problems = (text: string) => manifestProblems(text);
 const codes = (text: string) => problems(text).map((p) => /\[(\w+)\]$/.exec(p)?.[1]);
 
 const bridge = '{type: bridge, bridge: cni-pod0, ipam: {type: host-local, ranges: [[{subnet: 10.88.0.0/24}]]}}';

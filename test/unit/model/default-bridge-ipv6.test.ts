@@ -1,19 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { InvalidManifestError, formatProblem } from '../../../src/errors.js';
 import { formatCidr } from '../../../src/net/cidr.js';
 import { modelFromText } from '../../../src/model/index.js';
-import { FakeWorld, yaml } from '../../support/world.js';
+import { FakeWorld, manifestProblems, yaml } from '../../support/world.js';
 
 /** Problems as the CLI prints them (file:line:col: message; hint [CODE]). */
-function messages(text: string): string[] {
-  try {
-    modelFromText([{ file: 'm.yaml', text }]);
-    return [];
-  } catch (err) {
-    if (err instanceof InvalidManifestError) return err.problems.map(formatProblem);
-    throw err;
-  }
-}
+const messages = (text: string) => manifestProblems(text);
 
 // Docker's daemon.json {"ipv6": true, "fixed-cidr-v6": "fd30::/64"}, as a declaration of `bridge`.
 const fixedCidrV6 = yaml.network('bridge', '{enableIPv6: true, ipam: {config: [{subnet: "fd30::/64"}]}}');
